@@ -1,0 +1,1 @@
+"""autodiff: automatic differentiation for NumPy."""
