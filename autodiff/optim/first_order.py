@@ -1,0 +1,621 @@
+"""First-order network optimizers with torch.optim's conventions.
+
+Every optimizer takes ``params`` (an iterable of parameter objects, or a list of parameter-group
+dicts ``{"params": [...], "lr": ...}`` whose entries override the constructor's defaults) and its
+hyper-parameters under torch.optim's names. A parameter object is anything with
+
+* ``.value``: a floating-point ndarray, replaced (never mutated) by each step with a new array of
+  the same shape and dtype, so an array that a recorded tape still references stays intact;
+* ``.grad``: an ndarray of the same shape (or a float for a 0-d value), or ``None`` when the
+  parameter took no part in the loss; such parameters are skipped and get no state.
+
+The updates are exactly torch.optim's (``foreach=False``, ``capturable=False``) and are computed
+in the parameter's dtype: a float32 parameter stays float32. Hyper-parameters live in
+``optimizer.param_groups`` (plain dicts, which schedules edit); per-parameter state lives in
+``optimizer.state``, keyed by ``id(parameter)`` because parameters overload ``==``.
+``state_dict()`` holds only NumPy arrays, Python numbers, bools and tuples, so training resumed
+after ``load_state_dict`` takes bitwise the same steps.
+
+Notation: ``g`` is the gradient, ``w`` the parameter, ``lr`` the learning rate, ``t`` the number
+of steps taken including the current one. Seed 004 writes the learning rate ``alpha``, the
+gradient ``dL/dW`` and the weights ``W``.
+
+Example (a minimal parameter object stands in for ``ad.nn.Parameter``):
+
+>>> from types import SimpleNamespace
+>>> w = SimpleNamespace(value=np.array([1.0, -2.0]), grad=None)
+>>> optimizer = SGD([w], lr=0.1, momentum=0.9)
+>>> for _ in range(2):
+...     optimizer.zero_grad()
+...     w.grad = w.value.copy()  # gradient of ||w||^2 / 2
+...     optimizer.step()
+>>> w.value
+array([ 0.72, -1.44])
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "AdaDelta", "Adam", "AdamW"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Hyper-parameter checks: torch.optim's messages, plus the range the value must lie in.
+# NaN and infinities fail every check (comparisons with NaN are false).
+# ----------------------------------------------------------------------------------------------
+
+
+def _real(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _at_least_zero(group, name, what):
+    value = _real(name, group[name])
+    if not (0.0 <= value < math.inf):
+        raise ValueError(f"Invalid {what}: {group[name]!r} ({name} must be finite and >= 0)")
+    group[name] = value
+
+
+def _decay_rate(group, name, what, upper_open=False):
+    value = _real(name, group[name])
+    if not (0.0 <= value < 1.0 or (value == 1.0 and not upper_open)):
+        interval = "[0, 1)" if upper_open else "[0, 1]"
+        raise ValueError(f"Invalid {what}: {group[name]!r} ({name} must lie in {interval})")
+    group[name] = value
+
+
+def _flag(group, name):
+    if not isinstance(group[name], (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {group[name]!r}")
+    group[name] = bool(group[name])
+
+
+# ----------------------------------------------------------------------------------------------
+# Parameters and their gradients
+# ----------------------------------------------------------------------------------------------
+
+
+def _listed(params):
+    """``params`` as a list, refusing a lone parameter, an array and an unordered set."""
+    if isinstance(params, np.ndarray) or hasattr(params, "value"):
+        raise TypeError(
+            "params must be an iterable of parameter objects or of parameter-group dicts, got a "
+            f"single {type(params).__name__}; wrap it in a list: [param]"
+        )
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            "params must be an ordered iterable (a set has no stable order, so state_dict() "
+            "could not match parameters); pass a list"
+        )
+    try:
+        return list(params)
+    except TypeError:
+        raise TypeError(
+            "params must be an iterable of parameter objects or of parameter-group dicts, got "
+            f"{type(params).__name__}"
+        ) from None
+
+
+def _parameter_list(params):
+    """The parameters of one group, checked: each has a floating ndarray ``.value``, no repeats."""
+    params = _listed(params)
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    for param in params:
+        value = getattr(param, "value", None)
+        if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)):
+            raise TypeError(
+                "each parameter must have a floating-point ndarray .value and a .grad "
+                f"(like ad.nn.Parameter); got {type(param).__name__} with value "
+                f"{type(value).__name__}"
+                + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else "")
+            )
+    if len({id(param) for param in params}) != len(params):
+        raise ValueError("a parameter appears more than once in params; list each parameter once")
+    return params
+
+
+def _gradient(param):
+    """``param.grad`` as an array of ``param.value``'s dtype, after checking its type and shape."""
+    grad = np.asarray(param.grad)
+    if not np.issubdtype(grad.dtype, np.floating):
+        raise TypeError(
+            f"gradient of a parameter of shape {param.value.shape} has dtype {grad.dtype}; "
+            "gradients must be real floating-point arrays"
+        )
+    if grad.shape != param.value.shape:
+        raise ValueError(
+            f"gradient shape {grad.shape} does not match parameter shape {param.value.shape}; "
+            "the gradient must have exactly the parameter's shape"
+        )
+    return grad.astype(param.value.dtype, copy=False)
+
+
+def _copy_state(state):
+    return {key: np.array(item) if isinstance(item, (np.ndarray, np.generic)) else item
+            for key, item in state.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# The base class
+# ----------------------------------------------------------------------------------------------
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, ``step``, ``zero_grad``, state dicts.
+
+    A subclass provides ``_check_hyperparameters(group)`` (validates and normalises a group's
+    hyper-parameters in place), ``_initial_state(value, group)`` (the state of a parameter before
+    its first step) and ``_updated(value, grad, state, group)`` (updates ``state`` and returns the
+    new value). ``state["step"]`` counts the steps taken, including the current one.
+    """
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self._check_hyperparameters(self.defaults)
+        self.param_groups = []
+        self.state = {}
+        params = _listed(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        if all(isinstance(item, dict) for item in params):
+            groups = params
+        elif any(isinstance(item, dict) for item in params):
+            raise TypeError("params mixes parameter-group dicts with parameters; use one kind")
+        else:
+            groups = [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group):
+        """Add a group ``{"params": [...], **hyper-parameters}``; missing entries take defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"a parameter group must be a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("a parameter group needs a 'params' entry listing its parameters")
+        unknown = sorted(set(param_group) - set(self.defaults) - {"params"})
+        if unknown:
+            raise ValueError(
+                f"unknown hyper-parameter(s) {unknown} for {type(self).__name__}; "
+                f"expected some of {sorted(self.defaults)}"
+            )
+        params = _parameter_list(param_group["params"])
+        taken = {id(param) for group in self.param_groups for param in group["params"]}
+        if any(id(param) in taken for param in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group = {**self.defaults, **param_group}
+        self._check_hyperparameters(group)
+        group["params"] = params
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Set every parameter's ``.grad`` to ``None`` (or to zeros with ``set_to_none=False``)."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                if set_to_none:
+                    param.grad = None
+                elif param.grad is not None:
+                    param.grad = np.zeros_like(param.value)
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; return ``closure()`` (or ``None``).
+
+        ``closure`` re-evaluates the loss and sets the gradients; it is called before the update.
+        """
+        loss = None
+        if closure is not None:
+            if not callable(closure):
+                raise TypeError(f"closure must be callable, got {type(closure).__name__}")
+            loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = _gradient(param)
+                if group["maximize"]:
+                    grad = -grad
+                if id(param) not in self.state:
+                    self.state[id(param)] = self._initial_state(param.value, group)
+                state = self.state[id(param)]
+                state["step"] += 1
+                param.value = np.asarray(self._updated(param.value, grad, state, group))
+        return loss
+
+    def state_dict(self):
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``.
+
+        Parameters are numbered in the order of ``param_groups``; arrays are copies.
+        """
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            indices = []
+            for param in group["params"]:
+                index[id(param)] = len(index)
+                indices.append(index[id(param)])
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
+        state = {index[key]: _copy_state(item) for key, item in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyper-parameters and state saved by ``state_dict()`` (checked before use)."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups, this optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        groups = []
+        by_index = {}
+        for saved, own in zip(saved_groups, self.param_groups):
+            if len(saved["params"]) != len(own["params"]):
+                raise ValueError(
+                    f"a loaded parameter group has {len(saved['params'])} parameters, the "
+                    f"matching group of this optimizer has {len(own['params'])}"
+                )
+            group = {k: v for k, v in saved.items() if k != "params"}
+            if set(group) != set(self.defaults):
+                raise ValueError(
+                    f"loaded hyper-parameters {sorted(group)} are not those of "
+                    f"{type(self).__name__}: {sorted(self.defaults)}"
+                )
+            self._check_hyperparameters(group)
+            group["params"] = own["params"]
+            groups.append(group)
+            for index, param in zip(saved["params"], own["params"]):
+                by_index[index] = (param, group)
+        state = {}
+        for index, saved in state_dict["state"].items():
+            if index not in by_index:
+                raise ValueError(f"loaded state refers to parameter {index!r}, which is not listed")
+            param, group = by_index[index]
+            state[id(param)] = self._restored_state(saved, param.value, group, index)
+        self.param_groups = groups
+        self.state = state
+
+    def _restored_state(self, saved, value, group, index):
+        expected = self._initial_state(value, group)
+        if set(saved) != set(expected):
+            raise ValueError(
+                f"loaded state of parameter {index} has entries {sorted(saved)}; "
+                f"{type(self).__name__} with these hyper-parameters keeps {sorted(expected)}"
+            )
+        restored = {}
+        for key, item in saved.items():
+            if key == "step":
+                restored[key] = int(item)
+            elif item is None:
+                restored[key] = None
+            else:
+                array = np.array(item, dtype=value.dtype)
+                if array.shape != value.shape:
+                    raise ValueError(
+                        f"loaded state {key!r} of parameter {index} has shape {array.shape}, "
+                        f"the parameter has shape {value.shape}"
+                    )
+                restored[key] = array
+        return restored
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for number, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {number}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+
+# ----------------------------------------------------------------------------------------------
+# The optimizers
+# ----------------------------------------------------------------------------------------------
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay.
+
+    ``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+    *, maximize=False)``. Each step (exactly torch.optim.SGD)::
+
+        g <- g + weight_decay * w
+        b <- g                                  at the first step   (if momentum != 0)
+        b <- momentum * b + (1 - dampening) * g at later steps
+        g <- g + momentum * b   if nesterov else   g <- b
+        w <- w - lr * g
+
+    Seed 004 writes momentum as ``V <- beta V - alpha dL/dW;  W <- W + V`` with ``V = 0`` at
+    the start. With ``dampening = 0`` and a constant learning rate this is the same iteration:
+    ``beta = momentum``, ``alpha = lr`` and ``V = -lr * b`` (the first step gives
+    ``V = -alpha g = -lr b`` in both). torch keeps ``b`` in gradient units, so under a
+    learning-rate schedule the current ``lr`` scales the whole buffer, while the seed's ``V``
+    keeps the rates it was built with.
+
+    Seed 004's Nesterov momentum evaluates the gradient at the look-ahead point ``W + beta V``.
+    torch (after Sutskever et al. 2013) tracks that look-ahead point ``w = W + beta V`` itself,
+    where the seed's update becomes ``b <- momentum b + g;  w <- w - lr (g + momentum b)``,
+    ``g`` being the gradient at the tracked point: the ``nesterov=True`` branch above.
+    Nesterov needs ``momentum > 0`` and ``dampening = 0``.
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False):
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, group):
+        _at_least_zero(group, "lr", "learning rate")
+        _at_least_zero(group, "momentum", "momentum value")
+        _decay_rate(group, "dampening", "dampening value")
+        _at_least_zero(group, "weight_decay", "weight_decay value")
+        _flag(group, "nesterov")
+        _flag(group, "maximize")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def _initial_state(self, value, group):
+        if group["momentum"] != 0:
+            return {"step": 0, "momentum_buffer": None}
+        return {"step": 0}
+
+    def _updated(self, value, grad, state, group):
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * value
+        momentum = group["momentum"]
+        if momentum != 0:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = grad.copy()
+            else:
+                buffer = momentum * buffer + (1 - group["dampening"]) * grad
+            state["momentum_buffer"] = buffer
+            grad = grad + momentum * buffer if group["nesterov"] else buffer
+        return value - group["lr"] * grad
+
+
+class AdaGrad(Optimizer):
+    r"""AdaGrad (Duchi, Hazan and Singer 2011), torch.optim.Adagrad's update.
+
+    ``AdaGrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+    eps=1e-10, *, maximize=False)``. Each step, at step number ``t = 1, 2, ...``::
+
+        g   <- g + weight_decay * w
+        clr  = lr / (1 + (t - 1) * lr_decay)
+        A   <- A + g * g                        (A starts at initial_accumulator_value)
+        w   <- w - clr * g / (sqrt(A) + eps)
+
+    Seed 004, eqs. (15)-(16): ``A_i <- A_i + (dL/dw_i)^2;  w_i <- w_i - alpha / sqrt(A_i) *
+    dL/dw_i``, with the remark to use ``sqrt(A_i + eps)`` against ill-conditioning. Here
+    ``alpha = clr`` and ``eps`` is added *after* the square root (torch's choice), so the two
+    regularisations agree only up to O(eps). ``clr`` is the seed's inverse decay
+    ``alpha_t = alpha_0 / (1 + k t)`` with ``k = lr_decay`` and ``t`` counted from 0.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, *, maximize=False):
+        defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
+                    "initial_accumulator_value": initial_accumulator_value, "eps": eps,
+                    "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, group):
+        _at_least_zero(group, "lr", "learning rate")
+        _at_least_zero(group, "lr_decay", "lr_decay value")
+        _at_least_zero(group, "weight_decay", "weight_decay value")
+        _at_least_zero(group, "initial_accumulator_value", "initial_accumulator_value value")
+        _at_least_zero(group, "eps", "epsilon value")
+        _flag(group, "maximize")
+
+    def _initial_state(self, value, group):
+        return {"step": 0, "sum": np.full_like(value, group["initial_accumulator_value"])}
+
+    def _updated(self, value, grad, state, group):
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * value
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        state["sum"] = state["sum"] + grad * grad
+        return value - clr * (grad / (np.sqrt(state["sum"]) + group["eps"]))
+
+
+class RMSProp(Optimizer):
+    r"""RMSProp (Hinton's lecture 6e), optionally centred and with momentum; torch.optim.RMSprop.
+
+    ``RMSProp(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+    centered=False, *, maximize=False)``. Each step::
+
+        g   <- g + weight_decay * w
+        A   <- alpha * A + (1 - alpha) * g * g               (A starts at 0)
+        G   <- alpha * G + (1 - alpha) * g                   (centered only; G starts at 0)
+        d    = sqrt(A - G * G) + eps   if centered   else   sqrt(A) + eps
+        b   <- momentum * b + g / d;   w <- w - lr * b       if momentum > 0 (b starts at 0)
+        w   <- w - lr * g / d                                 otherwise
+
+    Seed 004, eq. (17): ``A_i <- rho A_i + (1 - rho)(dL/dw_i)^2;  w_i <- w_i - alpha /
+    sqrt(A_i) * dL/dw_i`` with ``rho = alpha`` (torch's name for the smoothing constant, not the
+    learning rate), the seed's ``alpha = lr``, and ``eps`` added after the square root rather than
+    inside it. ``centered`` divides by an estimate of the gradient's standard deviation instead
+    of its root mean square (Graves 2013). ``momentum`` is classical momentum on the scaled
+    step: with ``V = -lr * b`` it is the seed's ``V <- beta V - alpha g / sqrt(A);  W <- W + V``;
+    the seed's RMSProp with *Nesterov* momentum (eq. 18) evaluates the gradient at the
+    look-ahead point, which this class does not do.
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False, *, maximize=False):
+        defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+                    "momentum": momentum, "centered": centered, "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, group):
+        _at_least_zero(group, "lr", "learning rate")
+        _decay_rate(group, "alpha", "alpha value")
+        _at_least_zero(group, "eps", "epsilon value")
+        _at_least_zero(group, "weight_decay", "weight_decay value")
+        _at_least_zero(group, "momentum", "momentum value")
+        _flag(group, "centered")
+        _flag(group, "maximize")
+
+    def _initial_state(self, value, group):
+        state = {"step": 0, "square_avg": np.zeros_like(value)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = np.zeros_like(value)
+        if group["centered"]:
+            state["grad_avg"] = np.zeros_like(value)
+        return state
+
+    def _updated(self, value, grad, state, group):
+        alpha = group["alpha"]
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * value
+        state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * (grad * grad)
+        if group["centered"]:
+            state["grad_avg"] = alpha * state["grad_avg"] + (1 - alpha) * grad
+            # A - G*G >= 0 in exact arithmetic (Jensen); clamp the rounding error that could
+            # otherwise make it a tiny negative number and the square root NaN.
+            variance = np.maximum(state["square_avg"] - state["grad_avg"] ** 2, 0)
+            denominator = np.sqrt(variance) + group["eps"]
+        else:
+            denominator = np.sqrt(state["square_avg"]) + group["eps"]
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = (group["momentum"] * state["momentum_buffer"]
+                                        + grad / denominator)
+            return value - group["lr"] * state["momentum_buffer"]
+        return value - group["lr"] * (grad / denominator)
+
+
+class AdaDelta(Optimizer):
+    r"""AdaDelta (Zeiler 2012, Algorithm 1), scaled by ``lr``; torch.optim.Adadelta's update.
+
+    ``AdaDelta(params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False)``.
+    Each step::
+
+        g    <- g + weight_decay * w
+        E_g  <- rho * E_g + (1 - rho) * g * g                      (E_g, E_dx start at 0)
+        dx    = sqrt(E_dx + eps) / sqrt(E_g + eps) * g
+        E_dx <- rho * E_dx + (1 - rho) * dx * dx
+        w    <- w - lr * dx
+
+    Zeiler's ``E[g^2]``, ``E[dx^2]`` and ``RMS[y] = sqrt(E[y^2] + eps)`` give ``Delta x =
+    -RMS[dx]_{t-1} / RMS[g]_t * g``; with ``lr = 1`` (the default) this is his algorithm
+    exactly. Seed 004 describes AdaDelta as RMSProp whose learning rate is replaced by the
+    exponentially smoothed size of the previous increments ``sqrt(E_dx)``.
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False):
+        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay,
+                    "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, group):
+        _at_least_zero(group, "lr", "learning rate")
+        _decay_rate(group, "rho", "rho value")
+        _at_least_zero(group, "eps", "epsilon value")
+        _at_least_zero(group, "weight_decay", "weight_decay value")
+        _flag(group, "maximize")
+
+    def _initial_state(self, value, group):
+        return {"step": 0, "square_avg": np.zeros_like(value), "acc_delta": np.zeros_like(value)}
+
+    def _updated(self, value, grad, state, group):
+        rho, eps = group["rho"], group["eps"]
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * value
+        state["square_avg"] = rho * state["square_avg"] + (1 - rho) * (grad * grad)
+        delta = np.sqrt(state["acc_delta"] + eps) / np.sqrt(state["square_avg"] + eps) * grad
+        state["acc_delta"] = rho * state["acc_delta"] + (1 - rho) * (delta * delta)
+        return value - group["lr"] * delta
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma and Ba 2015), with optional AMSGrad; torch.optim.Adam's update.
+
+    ``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+    *, maximize=False)``. Each step, at step number ``t = 1, 2, ...``::
+
+        g     <- g + weight_decay * w                  (L2 penalty folded into the gradient)
+        m     <- beta1 * m + (1 - beta1) * g           (m, v start at 0)
+        v     <- beta2 * v + (1 - beta2) * g * g
+        v_max <- max(v_max, v)   and use v_max for v below        (amsgrad only)
+        w     <- w - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    which is the paper's ``m_hat = m / (1 - beta1^t)``, ``v_hat = v / (1 - beta2^t)``,
+    ``w <- w - lr * m_hat / (sqrt(v_hat) + eps)``: bias-corrected, ``eps`` added to
+    ``sqrt(v_hat)``. In seed 004's words Adam is RMSProp (``A_i`` is ``v`` with ``rho = beta2``)
+    applied to exponentially smoothed gradients ``m`` instead of raw ones, with ``alpha = lr``.
+    """
+
+    _decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False):
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, group):
+        _at_least_zero(group, "lr", "learning rate")
+        _at_least_zero(group, "eps", "epsilon value")
+        betas = group["betas"]
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        checked = {}
+        for index in (0, 1):
+            beta = _real(f"betas[{index}]", betas[index])
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(
+                    f"Invalid beta parameter at index {index}: {betas[index]!r} "
+                    f"(betas[{index}] must lie in [0, 1))"
+                )
+            checked[index] = beta
+        group["betas"] = (checked[0], checked[1])
+        _at_least_zero(group, "weight_decay", "weight_decay value")
+        _flag(group, "amsgrad")
+        _flag(group, "maximize")
+
+    def _initial_state(self, value, group):
+        state = {"step": 0, "exp_avg": np.zeros_like(value), "exp_avg_sq": np.zeros_like(value)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(value)
+        return state
+
+    def _updated(self, value, grad, state, group):
+        lr, (beta1, beta2), step = group["lr"], group["betas"], state["step"]
+        if group["weight_decay"] != 0:
+            if self._decoupled_weight_decay:
+                value = value * (1 - lr * group["weight_decay"])
+            else:
+                grad = grad + group["weight_decay"] * value
+        state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * grad
+        state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * (grad * grad)
+        second_moment = state["exp_avg_sq"]
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], second_moment)
+            second_moment = state["max_exp_avg_sq"]
+        step_size = lr / (1 - beta1**step)
+        denominator = np.sqrt(second_moment) / math.sqrt(1 - beta2**step) + group["eps"]
+        return value - step_size * (state["exp_avg"] / denominator)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov and Hutter 2019); torch.optim.AdamW.
+
+    ``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+    *, maximize=False)``. Each step first shrinks the weights, then takes the Adam step of
+    :class:`Adam` with ``weight_decay = 0`` (the gradient is left alone)::
+
+        w <- w * (1 - lr * weight_decay)
+        w <- w - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    Adam's L2 penalty is divided by ``sqrt(v_hat)`` like the rest of the gradient; the
+    decoupled shrinkage is not, so every weight decays at the same relative rate
+    ``lr * weight_decay`` per step (for plain SGD both are the same thing).
+    """
+
+    _decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize)
