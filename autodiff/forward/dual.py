@@ -1,0 +1,134 @@
+"""Dual numbers: forward mode.
+
+A :class:`Dual` is ``primal + tangent * eps`` with ``eps**2 = 0`` (seed 001): pushing it
+through ``f`` gives ``f(x) + f'(x) tangent * eps``, so one pass computes a directional
+derivative ``J v``.  With ``batched=True`` the tangent carries ``k`` directions on a leading axis
+(``tangents.shape == (k,) + primal.shape``) and one pass computes ``J V`` for a ``k``-column ``V``.
+
+Each ``Dual`` belongs to a :class:`JvpLevel`; nesting levels gives higher derivatives, and values
+of different levels never mix (see :mod:`autodiff.levels`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..levels import Level, manual_level
+from ..rules.primitive import Traced, bind, shape_of
+from ..tracer import ArrayLike
+from ..values import as_float_value
+
+__all__ = ["Dual", "JvpLevel"]
+
+
+class JvpLevel(Level):
+    """Forward-mode interpretation: primal by the levels below, tangent by the JVP rule."""
+
+    kind = "forward"
+    __slots__ = ()
+
+    def process(self, prim, args, params):
+        if not self.active:
+            raise self.escaped("Dual")
+        primals = []
+        tangents = []
+        n_batch = None
+        for arg in args:
+            if type(arg) is Dual and arg._level is self:
+                primals.append(arg._primal_)
+                tangents.append(arg.tangent)
+                if n_batch is None:
+                    n_batch = arg._n_batch
+                elif n_batch != arg._n_batch:
+                    raise ValueError(
+                        f"{prim.name}: cannot combine a batched Dual with an unbatched one of "
+                        "the same level; give every input the same number of directions"
+                    )
+            else:
+                primals.append(arg)
+                tangents.append(None)
+        out = bind(prim, *primals, **params)
+        if prim.jvp is None:
+            raise TypeError(f"primitive {prim.name!r} has no forward-mode (JVP) rule")
+        tangent = prim.jvp(primals, tangents, out, **params)
+        if tangent is None:
+            return out
+        return Dual._make(out, tangent, self, n_batch)
+
+
+class Dual(ArrayLike):
+    """``primal + tangent * eps``: a value with its directional derivative(s).
+
+    Parameters
+    ----------
+    primal:
+        A float or a floating NumPy array (float32 stays float32).
+    tangent:
+        Same shape as ``primal`` (default: zeros), cast to the primal's dtype; with
+        ``batched=True`` shape ``(k,) + primal.shape``: ``k`` directions at once.
+    batched:
+        Whether the tangent's leading axis holds several directions.  Never guessed: a tangent
+        whose shape only fits as a batch raises ``ValueError`` asking for ``batched=True``.
+
+    Example
+    -------
+    >>> import numpy as np, autodiff as ad
+    >>> x = ad.Dual(2.0, 1.0)
+    >>> y = np.log(x) + x * 5.0 - np.sin(5.0)
+    >>> y.tangent
+    5.5
+    """
+
+    __slots__ = ("_primal_", "tangent", "_n_batch")
+
+    def __init__(self, primal, tangent=None, batched: bool = False):
+        primal = as_float_value(primal, "Dual primal")
+        shape = np.shape(primal)
+        dtype = np.result_type(primal)
+        if tangent is None:
+            if batched:
+                raise ValueError("Dual(..., batched=True) needs the tangents (k,) + shape")
+            tangent = 0.0 if isinstance(primal, float) else np.zeros(shape, dtype)
+        elif not isinstance(tangent, Traced):
+            tangent = as_float_value(tangent, "Dual tangent", dtype)
+        t_shape = shape_of(tangent)
+        if batched:
+            if t_shape[1:] != shape or len(t_shape) != len(shape) + 1:
+                raise ValueError(
+                    f"batched tangents must have shape (k,) + primal.shape = (k,) + {shape}, "
+                    f"got {t_shape}"
+                )
+        elif t_shape != shape:
+            hint = (
+                "; it fits as k directions: pass batched=True"
+                if t_shape[1:] == shape and len(t_shape) == len(shape) + 1
+                else ""
+            )
+            raise ValueError(
+                f"tangent shape {t_shape} does not match primal shape {shape}{hint}"
+            )
+        self._primal_ = primal
+        self.tangent = tangent
+        self._n_batch = 1 if batched else 0
+        self._level = manual_level(JvpLevel)
+
+    @classmethod
+    def _make(cls, primal, tangent, level, n_batch):
+        dual = object.__new__(cls)
+        dual._primal_ = primal
+        dual.tangent = tangent
+        dual._n_batch = n_batch
+        dual._level = level
+        return dual
+
+    @property
+    def primal(self):
+        return self._primal_
+
+    @property
+    def batched(self) -> bool:
+        return bool(self._n_batch)
+
+    def __repr__(self) -> str:
+        batched = ", batched=True" if self._n_batch else ""
+        return f"Dual({self._primal_!r}, {self.tangent!r}{batched})"

@@ -1,0 +1,120 @@
+"""Levels: what keeps nested transforms apart.
+
+Every transform call (``jvp``, ``grad``, ``jacfwd``, ...) opens a :class:`Level` with a unique,
+increasing id.  A traced value (:class:`~autodiff.forward.dual.Dual` or
+:class:`~autodiff.reverse.var.Var`) belongs to exactly one level.  When a primitive sees traced
+operands of several levels, the newest (highest id) level handles it and treats every value of an
+older level as a constant; the primal computation is handed down to the older levels.  This is the
+tagging of ForwardDiff.jl and the trace levels of autograd/JAX, and it is why perturbations of
+different transforms never mix (the "perturbation confusion" of Siskind & Pearlmutter).
+
+A level closes when its transform returns.  A value of a closed level that is used later (kept in
+a closure, a generator, a module attribute) raises :class:`EscapedTracerError` instead of being
+confused with a newer level.
+
+Levels live on a :mod:`contextvars` stack, so each thread and each asyncio task has its own.
+Values built by hand outside any transform (``ad.Dual(2.0, 1.0)``, ``ad.Var(x)``) belong to the
+*manual* levels of their context, which never close.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+
+__all__ = [
+    "Level",
+    "EscapedTracerError",
+    "new_level_id",
+    "manual_level",
+    "no_grad",
+    "recording_threshold",
+]
+
+_ids = itertools.count(1)
+
+
+def new_level_id() -> int:
+    """A fresh id, larger than every id handed out before (so newer levels win)."""
+    return next(_ids)
+
+
+class EscapedTracerError(RuntimeError):
+    """A traced value was used after the transform that made it had returned."""
+
+
+class Level:
+    """One interpretation of the primitives: a forward (JVP) or reverse (tape) level.
+
+    Subclasses implement :meth:`process`, which receives a primitive with at least one operand
+    of this level, and is the only place that level's values are unpacked.
+    """
+
+    kind = "level"
+    __slots__ = ("id", "active", "manual", "__weakref__")
+
+    def __init__(self, manual: bool = False):
+        self.id = new_level_id()
+        self.active = True
+        self.manual = manual
+
+    def close(self) -> None:
+        self.active = False
+
+    def escaped(self, what: str = "value") -> EscapedTracerError:
+        return EscapedTracerError(
+            f"a {what} of {self.kind} level #{self.id} was used after the transform that created "
+            "it returned (it escaped through a closure, a generator or saved state). Values "
+            "produced inside a transform are only valid inside it: return them from the "
+            "function instead, or apply ad.stop_gradient to keep a constant copy."
+        )
+
+    def __repr__(self) -> str:
+        state = "manual" if self.manual else ("active" if self.active else "closed")
+        return f"<{type(self).__name__} #{self.id} {state}>"
+
+
+_manual_levels: contextvars.ContextVar[dict] = contextvars.ContextVar("autodiff_manual_levels")
+
+
+def manual_level(cls: type[Level]) -> Level:
+    """The never-closing level of kind ``cls`` for hand-built values in the current context.
+
+    Each thread / asyncio task gets its own, so hand-built tapes never mix across contexts.
+    """
+    try:
+        levels = _manual_levels.get()
+    except LookupError:
+        levels = {}
+        _manual_levels.set(levels)
+    level = levels.get(cls)
+    if level is None:
+        level = levels[cls] = cls(manual=True)
+    return level
+
+
+_no_grad_below: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "autodiff_no_grad_below", default=0
+)
+
+
+def recording_threshold() -> int:
+    """Reverse levels with an id at or below this number record nothing (``no_grad``)."""
+    return _no_grad_below.get()
+
+
+class no_grad:
+    """Context manager: operations on existing tapes record nothing inside it.
+
+    Every reverse level that exists when the block is entered (the hand-built tape included)
+    stops recording; results are plain NumPy values.  Transforms *called* inside the block open
+    new levels and still work, so ``with ad.no_grad(): ad.grad(f)(x)`` is the gradient of f.
+    """
+
+    def __enter__(self):
+        self._token = _no_grad_below.set(new_level_id())
+        return self
+
+    def __exit__(self, *exc):
+        _no_grad_below.reset(self._token)
+        return False

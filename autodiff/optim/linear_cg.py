@@ -1,0 +1,189 @@
+"""The (preconditioned) linear conjugate-gradient method for ``A x = b``.
+
+For a symmetric positive definite ``A``, CG minimises the quadratic
+``q(x) = ½ xᵀA x - bᵀx`` over growing Krylov subspaces. With residual ``r = b - A x``,
+preconditioned residual ``z = M r`` (``M ≈ A⁻¹``, symmetric positive definite) and search
+direction ``p`` (Nocedal & Wright, *Numerical Optimization*, alg. 5.3)::
+
+    α_k     = r_kᵀz_k / p_kᵀA p_k
+    x_{k+1} = x_k + α_k p_k
+    r_{k+1} = r_k - α_k A p_k
+    β_k     = r_{k+1}ᵀz_{k+1} / r_kᵀz_k
+    p_{k+1} = z_{k+1} + β_k p_k
+
+The directions are A-conjugate, ``p_iᵀA p_j = 0`` for ``i != j`` (seed 004: "thou shalt not
+worsen with respect to previous directions"), so in exact arithmetic CG reaches the solution in
+at most ``n`` steps. It stops when ``‖r‖ <= tol ‖b‖``.
+
+``A`` is only ever applied to vectors, so a Hessian-vector product ``v -> ∇²f(x) v`` serves as
+``A`` without forming the Hessian. When ``A`` is not positive definite CG meets a direction with
+``pᵀA p <= 0``; it stops there and reports it (``negative_curvature``), returning the last iterate
+and that direction, which is what truncated-Newton and trust-region solvers need.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CGInfo", "conjugate_gradient"]
+
+
+@dataclass(frozen=True)
+class CGInfo:
+    """How a conjugate-gradient solve ended.
+
+    ``iterations``: matrix-vector products used after the initial residual;
+    ``residual_norm``: ``‖b - A x‖`` of the returned ``x`` (from the recurrence);
+    ``converged``: whether ``‖b - A x‖ <= tol ‖b‖``;
+    ``negative_curvature``: whether a direction with ``pᵀA p <= 0`` stopped the iteration, in
+    which case ``direction`` holds that ``p`` (otherwise ``None``);
+    ``status``: one word for that reason: ``"converged"``, ``"negative curvature"``,
+    ``"maxiter"`` or ``"non-finite"`` (``matvec`` returned nan or inf);
+    ``message``: the reason in words.
+    """
+
+    iterations: int
+    residual_norm: float
+    converged: bool
+    negative_curvature: bool
+    direction: np.ndarray | None
+    status: str
+    message: str
+
+
+def _as_linear_map(operator, name, n):
+    """Return ``v -> operator v`` for a callable, an object with ``matvec``, or an (n, n) array."""
+    if callable(operator):
+        apply = operator
+    elif hasattr(operator, "matvec"):
+        apply = operator.matvec
+    elif hasattr(operator, "shape") and hasattr(operator, "__matmul__"):
+        if tuple(operator.shape) != (n, n):
+            raise ValueError(f"{name} has shape {tuple(operator.shape)}; b needs ({n}, {n})")
+
+        def apply(v):
+            return operator @ v
+    else:
+        raise TypeError(
+            f"{name} must be a callable v -> A v, an object with .matvec, or an (n, n) array; "
+            f"got {type(operator).__name__}"
+        )
+
+    def checked(v):
+        result = np.asarray(apply(v))
+        if np.iscomplexobj(result):
+            raise TypeError(f"{name} returned complex values; conjugate_gradient is real")
+        if result.shape != (n,):
+            raise ValueError(f"{name} returned shape {result.shape} for a vector of shape ({n},)")
+        return result.astype(np.float64, copy=False)
+
+    return checked
+
+
+def _check_inputs(b, x0, tol, maxiter):
+    if np.iscomplexobj(b):
+        raise TypeError("b is complex; conjugate_gradient solves real systems")
+    b = np.asarray(b, dtype=np.float64)
+    if b.ndim != 1:
+        raise ValueError(f"b must be a 1-D vector, got shape {b.shape}; ravel it first")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("b has non-finite entries (nan or inf)")
+    if x0 is not None:
+        x0 = np.asarray(x0, dtype=np.float64)
+        if x0.shape != b.shape:
+            raise ValueError(f"x0 has shape {x0.shape}, b has shape {b.shape}")
+        if not np.all(np.isfinite(x0)):
+            raise ValueError("x0 has non-finite entries (nan or inf)")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol}")
+    if maxiter is None:
+        maxiter = 10 * b.size
+    elif isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
+    return b, x0, float(tol), int(maxiter)
+
+
+def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
+    """Solve ``A x = b`` for symmetric positive definite ``A`` by (preconditioned) CG.
+
+    Parameters
+    ----------
+    matvec : callable ``v -> A v``, an object with ``.matvec`` (``scipy.sparse.linalg``
+        ``LinearOperator``, ``ad.hvp_operator``), or an ``(n, n)`` array.
+    b : 1-D array of length ``n``, finite.
+    x0 : starting guess (default zeros).
+    tol : relative tolerance; stop when ``‖b - A x‖ <= tol ‖b‖``.
+    maxiter : maximum number of iterations (default ``10 n``).
+    M : preconditioner ``r -> M r`` approximating ``A⁻¹`` (symmetric positive definite), in any
+        of the forms ``matvec`` accepts.
+
+    Returns
+    -------
+    x : ndarray, shape ``(n,)``
+    info : :class:`CGInfo` with ``iterations``, ``residual_norm``, ``converged``,
+        ``negative_curvature`` (and ``direction``, ``message``).
+
+    Example
+    -------
+    >>> A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    >>> x, info = conjugate_gradient(lambda v: A @ v, np.array([1.0, 2.0]))
+    >>> info.iterations, np.allclose(A @ x, [1.0, 2.0])
+    (2, True)
+    """
+    b, x0, tol, maxiter = _check_inputs(b, x0, tol, maxiter)
+    n = b.size
+    apply_a = _as_linear_map(matvec, "matvec", n)
+    apply_m = None if M is None else _as_linear_map(M, "M", n)
+
+    def finish(x, iterations, residual_norm, status, message, direction=None):
+        info = CGInfo(iterations=iterations, residual_norm=float(residual_norm),
+                      converged=status == "converged", negative_curvature=direction is not None,
+                      direction=direction, status=status, message=message)
+        return x, info
+
+    b_norm = np.linalg.norm(b)
+    if b_norm == 0.0:
+        return finish(np.zeros(n), 0, 0.0, "converged", "b = 0, so x = 0")
+    threshold = tol * b_norm
+    if x0 is None:
+        x, r = np.zeros(n), b.copy()
+    else:
+        x = x0.copy()
+        r = b - apply_a(x)
+        if not np.all(np.isfinite(r)):
+            return finish(x, 0, np.inf, "non-finite", "matvec returned non-finite values at x0")
+    r_norm = np.linalg.norm(r)
+    if r_norm <= threshold:
+        return finish(x, 0, r_norm, "converged", "x0 already meets the tolerance")
+
+    z = r if apply_m is None else apply_m(r)
+    rz = float(r @ z)
+    if not rz > 0.0:
+        raise ValueError(f"the preconditioner M is not positive definite (rᵀM r = {rz:.3g})")
+    p = z.copy()
+    for k in range(maxiter):
+        ap = apply_a(p)
+        if not np.all(np.isfinite(ap)):
+            return finish(x, k, r_norm, "non-finite",
+                          f"matvec returned non-finite values at iteration {k}")
+        curvature = float(p @ ap)
+        if curvature <= 0.0:
+            return finish(x, k, r_norm, "negative curvature",
+                          f"non-positive curvature pᵀA p = {curvature:.3g} at iteration {k}",
+                          direction=p)
+        alpha = rz / curvature
+        x = x + alpha * p
+        r = r - alpha * ap
+        r_norm = np.linalg.norm(r)
+        if r_norm <= threshold:
+            return finish(x, k + 1, r_norm, "converged", "converged")
+        z = r if apply_m is None else apply_m(r)
+        rz_next = float(r @ z)
+        if not rz_next > 0.0:
+            raise ValueError(
+                f"the preconditioner M is not positive definite (rᵀM r = {rz_next:.3g})"
+            )
+        p = z + (rz_next / rz) * p
+        rz = rz_next
+    return finish(x, maxiter, r_norm, "maxiter",
+                  f"reached maxiter = {maxiter} before the tolerance")

@@ -1,0 +1,176 @@
+"""The tape: recorded nodes and the one backward sweep.
+
+Every operation on a :class:`~autodiff.reverse.var.Var` appends a :class:`Node` (primitive,
+saved inputs, output, parameters, parent ``Var`` s) and gets the next sequence number, so sorting
+by sequence number is the Wengert list's order, which is a topological order.  The backward
+sweep (seeds 001/004: dynamic programming over the graph, not a sum over paths) walks the nodes
+reachable from the output in decreasing sequence number with a heap, *iteratively*: a chain of a
+million nodes needs no recursion.  Each node's VJP rule maps its output's summed cotangent to its
+inputs' cotangents.
+
+After a sweep without ``retain_graph`` the visited nodes drop what they saved; a second sweep
+through them raises instead of returning garbage.  Arrays the tape produced are read-only while it
+holds them; ``ad.debug()`` additionally checksums every saved input and names any that was changed
+in place before the sweep.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import itertools
+import os
+import zlib
+
+import numpy as np
+
+from ..rules import elementwise as ew
+from ..rules.primitive import Traced
+
+__all__ = ["Node", "backward_pass", "debug", "debug_enabled", "next_sequence_number"]
+
+next_sequence_number = itertools.count(1).__next__
+
+_debug = contextvars.ContextVar(
+    "autodiff_debug", default=os.environ.get("AUTODIFF_DEBUG", "") not in ("", "0")
+)
+
+
+def debug_enabled() -> bool:
+    return _debug.get()
+
+
+class debug:
+    """Context manager (or ``AUTODIFF_DEBUG=1``): checksum saved arrays, verify at backward.
+
+    Catches writes through aliases the tape cannot see (``X`` changed in place between the
+    forward pass and ``backward``) and names the primitive and argument involved.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self._token = _debug.set(self.enabled)
+        return self
+
+    def __exit__(self, *exc):
+        _debug.reset(self._token)
+        return False
+
+
+def _checksum(value):
+    if isinstance(value, np.ndarray):
+        return zlib.crc32(np.ascontiguousarray(value).view(np.uint8).reshape(-1))
+    return None
+
+
+class Node:
+    """One recorded operation: ``out = prim(*primals, **params)``."""
+
+    __slots__ = ("prim", "primals", "out", "params", "parents", "released", "checksums")
+
+    def __init__(self, prim, primals, out, params, parents):
+        self.prim = prim
+        self.primals = primals
+        self.out = out
+        self.params = params
+        self.parents = parents
+        self.released = False
+        self.checksums = [_checksum(p) for p in primals] if _debug.get() else None
+        if type(out) is np.ndarray and out.flags.owndata:
+            out.flags.writeable = False
+
+    def verify(self):
+        """Debug mode: fail loudly if a saved input was modified in place."""
+        for i, (value, saved) in enumerate(zip(self.primals, self.checksums)):
+            if saved is not None and _checksum(value) != saved:
+                raise RuntimeError(
+                    f"input {i} of {self.prim.name!r} (shape {np.shape(value)}, dtype "
+                    f"{value.dtype}) was modified in place after it was recorded on the tape; "
+                    "its gradient would be wrong. Copy the array before changing it, or finish "
+                    "backward() first."
+                )
+
+    def release(self):
+        out = self.out
+        if type(out) is np.ndarray and out.flags.owndata:
+            out.flags.writeable = True
+        self.primals = self.out = self.params = None
+        self.released = True
+
+
+def _released_error(node) -> RuntimeError:
+    return RuntimeError(
+        f"backward through a released tape: the {node.prim.name!r} node was already used by an "
+        "earlier backward() that freed its saved values. Pass retain_graph=True to the first "
+        "backward() to differentiate the same graph twice, or recompute the forward pass."
+    )
+
+
+def _accumulate(store, owned, key, value):
+    """store[key] += value, in place when the buffer is ours and nothing is traced."""
+    current = store.get(key)
+    if current is None:
+        store[key] = value
+        return True
+    if isinstance(current, Traced) or isinstance(value, Traced):
+        store[key] = ew.add(current, value)
+    elif (
+        key in owned
+        and type(current) is np.ndarray
+        and np.shape(value) == current.shape
+        and np.result_type(current, value) == current.dtype
+    ):
+        np.add(current, value, out=current)
+    else:
+        store[key] = current + value
+        if type(store[key]) is np.ndarray:
+            owned.add(key)
+    return False
+
+
+def backward_pass(outputs, seeds, retain_graph: bool = False) -> dict:
+    """Sweep back from ``outputs`` (``Var`` s) seeded with ``seeds``; return leaf cotangents.
+
+    The result maps each reached leaf ``Var`` (no node) to its summed cotangent.
+    """
+    cotangents = {}
+    owned = set()
+    vars_by_seq = {}
+    heap = []
+    for var, seed in zip(outputs, seeds):
+        if _accumulate(cotangents, owned, var._seq, seed):
+            vars_by_seq[var._seq] = var
+            heap.append(-var._seq)
+    heapq.heapify(heap)
+    leaves = {}
+    visited = []
+    check = _debug.get()
+    while heap:
+        seq = -heapq.heappop(heap)
+        var = vars_by_seq.pop(seq)
+        g = cotangents.pop(seq)
+        node = var._node
+        if node is None:
+            leaves[var] = g
+            continue
+        if node.released:
+            raise _released_error(node)
+        if check and node.checksums is not None:
+            node.verify()
+        parents = node.parents
+        wanted = [i for i, p in enumerate(parents) if p is not None]
+        results = node.prim.vjp(g, node.primals, node.out, wanted, **node.params)
+        for i, c in zip(wanted, results):
+            if c is None:
+                continue
+            parent = parents[i]
+            if _accumulate(cotangents, owned, parent._seq, c):
+                vars_by_seq[parent._seq] = parent
+                heapq.heappush(heap, -parent._seq)
+        if not retain_graph:
+            visited.append(node)
+    for node in visited:
+        node.release()
+    return leaves

@@ -1,0 +1,121 @@
+"""``Var``: reverse mode on a tape.
+
+Operations on a ``Var`` record a :class:`~autodiff.reverse.tape.Node` on its level's tape;
+``backward()`` sweeps it once in reverse and accumulates adjoints into the leaves' ``.grad``
+(seeds 001/003: ``x_bar = sum over uses of v_bar * dv/dx``).  Only values that depend on a leaf
+are ``Var`` s: an operation on constants alone records nothing, so a constant input batch never
+receives a cotangent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..levels import Level, manual_level, recording_threshold
+from ..rules.primitive import Traced, bind, shape_of
+from ..tracer import ArrayLike
+from ..values import as_float_value
+from .tape import Node, backward_pass, next_sequence_number
+
+__all__ = ["Var", "VjpLevel"]
+
+
+class VjpLevel(Level):
+    """Reverse-mode interpretation: compute the primal below, record a node on this tape."""
+
+    kind = "reverse"
+    __slots__ = ()
+
+    def process(self, prim, args, params):
+        if not self.active:
+            raise self.escaped("Var")
+        primals = [
+            arg._primal_ if type(arg) is Var and arg._level is self else arg for arg in args
+        ]
+        out = bind(prim, *primals, **params)
+        threshold = recording_threshold()
+        if threshold and (self.manual or self.id <= threshold):
+            return out
+        if prim.vjp is None:
+            raise TypeError(f"primitive {prim.name!r} has no reverse-mode (VJP) rule")
+        parents = tuple(arg if type(arg) is Var and arg._level is self else None for arg in args)
+        return Var._make(out, Node(prim, primals, out, params, parents), self)
+
+
+class Var(ArrayLike):
+    """A value on the tape: a float or a floating array, with ``.value`` and ``.grad``.
+
+    ``ad.Var(x)`` makes a *leaf* (never recorded itself).  Operations on leaves record onto the
+    tape of the current context; ``y.backward()`` accumulates ``dy/dleaf`` into ``leaf.grad``.
+
+    Example
+    -------
+    >>> import numpy as np, autodiff as ad
+    >>> x1, x2 = ad.Var(2.0), ad.Var(5.0)
+    >>> y = np.log(x1) + x1 * x2 - np.sin(x2)
+    >>> y.backward()
+    >>> round(x1.grad, 3), round(x2.grad, 3)
+    (5.5, 1.716)
+    """
+
+    __slots__ = ("_primal_", "_node", "_seq", "grad", "__weakref__")
+
+    def __init__(self, value):
+        value = as_float_value(value, "Var value")
+        if isinstance(value, np.ndarray):
+            value = np.array(value, copy=True)
+            value.flags.writeable = False
+        self._primal_ = value
+        self._node = None
+        self._seq = next_sequence_number()
+        self.grad = None
+        self._level = manual_level(VjpLevel)
+
+    @classmethod
+    def _make(cls, value, node, level):
+        var = object.__new__(cls)
+        var._primal_ = value
+        var._node = node
+        var._seq = next_sequence_number()
+        var.grad = None
+        var._level = level
+        return var
+
+    @property
+    def value(self):
+        return self._primal_
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate ``d self / d leaf`` (times ``gradient``) into every reached leaf's ``.grad``.
+
+        ``gradient`` is the cotangent of ``self`` (its shape); it may be omitted only for a
+        scalar.  The tape is released afterwards unless ``retain_graph=True``.
+        """
+        if gradient is None:
+            if shape_of(self) != ():
+                raise RuntimeError(
+                    f"backward() of a non-scalar Var (shape {shape_of(self)}) needs `gradient`, "
+                    "the cotangent of the output (same shape), e.g. np.ones_like(y.value); or "
+                    "reduce the output to a scalar first"
+                )
+            gradient = 1.0 if isinstance(self._primal_, float) else np.ones((), self.dtype)
+        elif not isinstance(gradient, Traced):
+            gradient = as_float_value(gradient, "backward gradient", self.dtype)
+            if np.shape(gradient) != shape_of(self):
+                raise ValueError(
+                    f"gradient has shape {np.shape(gradient)} but the Var has shape "
+                    f"{shape_of(self)}"
+                )
+        for leaf, cotangent in backward_pass([self], [gradient], retain_graph).items():
+            if leaf.grad is None:  # a fresh, writable array the user owns
+                leaf.grad = np.array(cotangent) if isinstance(cotangent, np.ndarray) else cotangent
+            else:
+                leaf.grad = leaf.grad + cotangent
+
+    def __repr__(self) -> str:
+        kind = "leaf" if self._node is None else self._node.prim.name
+        return f"Var({self._primal_!r}, {kind})"

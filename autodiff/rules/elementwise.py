@@ -1,0 +1,395 @@
+"""Elementwise primitives: each declares its local partial derivatives once.
+
+For ``y = f(x_1, ..., x_n)`` applied elementwise (with NumPy broadcasting) the table stores the
+partials ``d_i = df/dx_i`` as functions of the inputs and the output, written with primitives.
+Both modes derive from them (DiffRules.jl, ChainRulesCore's ``@scalar_rule``):
+
+* forward:  ``y_dot = sum_i d_i * x_i_dot``
+* reverse:  ``x_i_bar += unbroadcast(d_i * y_bar)`` (summed back to the shape of ``x_i``)
+
+A partial may be the marker ``ONE`` / ``MINUS_ONE`` (no multiplication) and is only evaluated for
+inputs that carry a tangent or need a cotangent: ``x ** c`` with a constant ``c`` never evaluates
+``log(x)``, so no ``0 * nan`` can appear.
+
+Derivatives at kinks follow API.md: ``abs'(0) = 0``; ``maximum``/``minimum`` split ties evenly;
+``clip`` has derivative 1 on ``[lo, hi]`` inclusive; ``sqrt'(0) = inf``.  ``sign``, ``floor``,
+``ceil``, ``rint`` and ``round`` have derivative zero everywhere they are differentiable and are
+declared with no partials: their tangent is the symbolic zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import structure
+from .primitive import MINUS_ONE, ONE, Primitive, dtype_of, primal_value, shape_of
+
+__all__ = ["Elementwise", "ELEMENTWISE"]
+
+ELEMENTWISE: dict[str, "Elementwise"] = {}
+
+
+def _scalar_first(math_fn, numpy_fn):
+    """An impl that uses ``math`` for Python floats (fast) and NumPy otherwise.
+
+    ``math`` raises where NumPy returns ``inf``/``nan`` with a warning; we then defer to NumPy so
+    the value (and the warning) are exactly NumPy's.
+    """
+
+    def impl(*args):
+        if all(type(a) is float for a in args):
+            try:
+                return math_fn(*args)
+            except (ArithmeticError, ValueError):
+                return float(numpy_fn(*[np.float64(a) for a in args]))
+        return numpy_fn(*args)
+
+    impl.__name__ = getattr(numpy_fn, "__name__", "impl")
+    return impl
+
+
+def _align_tangent(t, x_ndim: int, out_ndim: int):
+    """Insert axes after the batch axes so a tangent of ``x`` broadcasts against the output."""
+    if x_ndim == out_ndim:
+        return t
+    t_shape = shape_of(t)
+    batch = t_shape[: len(t_shape) - x_ndim]
+    return structure.reshape(t, batch + (1,) * (out_ndim - x_ndim) + t_shape[len(batch):])
+
+
+def _scaled(partial, v):
+    if partial is ONE:
+        return v
+    if partial is MINUS_ONE:
+        return negative(v)
+    return multiply(partial, v)
+
+
+class Elementwise(Primitive):
+    """An elementwise primitive whose rules derive from ``partials``.
+
+    ``partials[i](*inputs, out)`` is ``d out / d input_i``; ``partials`` empty means the
+    derivative is zero wherever it exists (``sign``, ``floor``, ...).
+    """
+
+    __slots__ = ("partials", "arity")
+
+    def __init__(self, name, impl, partials, arity, taylor=None):
+        super().__init__(name, impl, self._jvp, self._vjp, taylor)
+        self.partials = partials
+        self.arity = arity
+        ELEMENTWISE[name] = self
+
+    def _jvp(self, primals, tangents, out):
+        if not self.partials:
+            return None
+        total = None
+        scalar = type(out) is float
+        out_ndim = 0 if scalar else np.ndim(primal_value(out))
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            if not scalar:
+                t = _align_tangent(t, np.ndim(primal_value(primals[i])), out_ndim)
+            term = _scaled(self.partials[i](*primals, out), t)
+            total = term if total is None else add(total, term)
+        if total is None or scalar:
+            return total
+        out_shape = shape_of(out)
+        total_shape = shape_of(total)
+        n_batch = len(total_shape) - out_ndim
+        if n_batch < 0 or total_shape[n_batch:] != out_shape:
+            batch = tangent_batch(tangents, primals)
+            total = structure.broadcast_to(total, batch + out_shape)
+        return total
+
+    def _vjp(self, cotangent, primals, out, wanted):
+        if not self.partials:
+            return [None] * len(wanted)
+        results = []
+        scalar = type(out) is float
+        for i in wanted:
+            c = _scaled(self.partials[i](*primals, out), cotangent)
+            if not scalar:
+                x_shape = shape_of(primals[i])
+                c_shape = shape_of(c)
+                n_batch = len(shape_of(cotangent)) - np.ndim(primal_value(out))
+                if c_shape[n_batch:] != x_shape or len(c_shape) < n_batch + len(x_shape):
+                    c = structure.unbroadcast(c, x_shape, n_batch)
+            results.append(c)
+        return results
+
+
+def tangent_batch(tangents, primals) -> tuple:
+    """The batch shape shared by the non-zero tangents."""
+    for t, x in zip(tangents, primals):
+        if t is not None:
+            t_shape = shape_of(t)
+            return t_shape[: len(t_shape) - np.ndim(primal_value(x))]
+    return ()
+
+
+def _unary(name, math_fn, numpy_fn, partial=None):
+    impl = _scalar_first(math_fn, numpy_fn) if math_fn is not None else numpy_fn
+    return Elementwise(name, impl, (partial,) if partial is not None else (), 1)
+
+
+def _binary(name, math_fn, numpy_fn, partial_a, partial_b):
+    impl = _scalar_first(math_fn, numpy_fn) if math_fn is not None else numpy_fn
+    return Elementwise(name, impl, (partial_a, partial_b), 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# arithmetic
+# ----------------------------------------------------------------------------------------------
+
+add = _binary("add", float.__add__, np.add, lambda a, b, y: ONE, lambda a, b, y: ONE)
+subtract = _binary(
+    "subtract", float.__sub__, np.subtract, lambda a, b, y: ONE, lambda a, b, y: MINUS_ONE
+)
+multiply = _binary(
+    "multiply", float.__mul__, np.multiply, lambda a, b, y: b, lambda a, b, y: a
+)
+# d(a/b)/db = -a/b**2 = -y/b: computed from the quotient itself, never as a * (1/b).
+divide = _binary(
+    "divide",
+    float.__truediv__,
+    np.divide,
+    lambda a, b, y: reciprocal(b),
+    lambda a, b, y: negative(divide(y, b)),
+)
+
+
+def _power_d_base(a, b, y):
+    """d(a**b)/da = b * a**(b - 1)."""
+    return multiply(b, power(a, subtract(b, 1.0)))
+
+
+def _power_d_exponent(a, b, y):
+    """d(a**b)/db = a**b * log(a), taken as 0 where a == 0 (a**b is 0 or 1 there).
+
+    The inner ``where`` keeps ``log(0) = -inf`` out of the product (the double-``where`` trick),
+    so no ``0 * -inf = nan`` reaches the result.
+    """
+    at_zero = primal_value(a) == 0
+    if not np.any(at_zero):
+        return multiply(y, log(a))
+    safe_a = structure.where(at_zero, 1.0, a)
+    return structure.where(at_zero, 0.0, multiply(y, log(safe_a)))
+
+
+power = _binary("power", math.pow, np.power, _power_d_base, _power_d_exponent)
+negative = _unary("negative", float.__neg__, np.negative, lambda x, y: MINUS_ONE)
+reciprocal = _unary(
+    "reciprocal",
+    lambda x: 1.0 / x,
+    lambda x: np.reciprocal(x) if np.issubdtype(np.result_type(x), np.floating) else 1.0 / x,
+    lambda x, y: negative(square(y)),
+)
+square = _unary("square", lambda x: x * x, np.square, lambda x, y: multiply(2.0, x))
+absolute = _unary("absolute", abs, np.absolute, lambda x, y: sign(x))
+
+# ----------------------------------------------------------------------------------------------
+# exponentials and logarithms
+# ----------------------------------------------------------------------------------------------
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+exp = _unary("exp", math.exp, np.exp, lambda x, y: y)
+expm1 = _unary("expm1", math.expm1, np.expm1, lambda x, y: add(y, 1.0))
+exp2 = _unary("exp2", lambda x: 2.0**x, np.exp2, lambda x, y: multiply(y, _LN2))
+log = _unary("log", math.log, np.log, lambda x, y: reciprocal(x))
+log1p = _unary("log1p", math.log1p, np.log1p, lambda x, y: reciprocal(add(x, 1.0)))
+log2 = _unary("log2", math.log2, np.log2, lambda x, y: reciprocal(multiply(x, _LN2)))
+log10 = _unary(
+    "log10", math.log10, np.log10, lambda x, y: reciprocal(multiply(x, _LN10))
+)
+sqrt = _unary(
+    "sqrt", math.sqrt, np.sqrt, lambda x, y: divide(0.5, y)
+)  # sqrt'(0) = inf, as the maths says
+cbrt = _unary(
+    "cbrt", None, np.cbrt, lambda x, y: reciprocal(multiply(3.0, square(y)))
+)
+
+# ----------------------------------------------------------------------------------------------
+# trigonometric and hyperbolic
+# ----------------------------------------------------------------------------------------------
+
+sin = _unary("sin", math.sin, np.sin, lambda x, y: cos(x))
+cos = _unary("cos", math.cos, np.cos, lambda x, y: negative(sin(x)))
+tan = _unary("tan", math.tan, np.tan, lambda x, y: add(1.0, square(y)))
+arcsin = _unary(
+    "arcsin",
+    math.asin,
+    np.arcsin,
+    lambda x, y: reciprocal(sqrt(subtract(1.0, square(x)))),
+)
+arccos = _unary(
+    "arccos",
+    math.acos,
+    np.arccos,
+    lambda x, y: negative(reciprocal(sqrt(subtract(1.0, square(x))))),
+)
+arctan = _unary(
+    "arctan", math.atan, np.arctan, lambda x, y: reciprocal(add(1.0, square(x)))
+)
+sinh = _unary("sinh", math.sinh, np.sinh, lambda x, y: cosh(x))
+cosh = _unary("cosh", math.cosh, np.cosh, lambda x, y: sinh(x))
+tanh = _unary("tanh", math.tanh, np.tanh, lambda x, y: subtract(1.0, square(y)))
+arcsinh = _unary(
+    "arcsinh",
+    math.asinh,
+    np.arcsinh,
+    lambda x, y: reciprocal(sqrt(add(square(x), 1.0))),
+)
+arccosh = _unary(
+    "arccosh",
+    math.acosh,
+    np.arccosh,
+    lambda x, y: reciprocal(sqrt(subtract(square(x), 1.0))),
+)
+arctanh = _unary(
+    "arctanh",
+    math.atanh,
+    np.arctanh,
+    lambda x, y: reciprocal(subtract(1.0, square(x))),
+)
+
+
+def _atan2_denominator(a, b):
+    return add(square(a), square(b))
+
+
+arctan2 = _binary(
+    "arctan2",
+    math.atan2,
+    np.arctan2,
+    lambda a, b, y: divide(b, _atan2_denominator(a, b)),
+    lambda a, b, y: negative(divide(a, _atan2_denominator(a, b))),
+)
+
+
+def _hypot_partial(which):
+    """d hypot(a, b) / da = a / hypot(a, b); taken as 0 at the origin (like ``norm``)."""
+
+    def partial(a, b, y):
+        x = (a, b)[which]
+        at_origin = primal_value(y) == 0
+        if not np.any(at_origin):
+            return divide(x, y)
+        safe_y = structure.where(at_origin, 1.0, y)
+        return structure.where(at_origin, 0.0, divide(x, safe_y))
+
+    return partial
+
+
+hypot = _binary("hypot", math.hypot, np.hypot, _hypot_partial(0), _hypot_partial(1))
+# d logaddexp(a, b)/da = e^a / (e^a + e^b) = exp(a - y): bounded by 1, never overflows.
+logaddexp = _binary(
+    "logaddexp",
+    None,
+    np.logaddexp,
+    lambda a, b, y: exp(subtract(a, y)),
+    lambda a, b, y: exp(subtract(b, y)),
+)
+
+# ----------------------------------------------------------------------------------------------
+# piecewise: kinks decided here, once (API.md's table)
+# ----------------------------------------------------------------------------------------------
+
+
+def _selection_weight(mine, other, pick_greater: bool):
+    """1 where ``mine`` wins, 0 where it loses, 1/2 on a tie (ties split evenly)."""
+    m, o = primal_value(mine), primal_value(other)
+    wins = (m > o) if pick_greater else (m < o)
+    weight = np.where(wins, 1.0, np.where(m == o, 0.5, 0.0))
+    return weight.astype(np.result_type(dtype_of(mine), dtype_of(other)), copy=False)
+
+
+maximum = _binary(
+    "maximum",
+    None,
+    np.maximum,
+    lambda a, b, y: _selection_weight(a, b, True),
+    lambda a, b, y: _selection_weight(b, a, True),
+)
+minimum = _binary(
+    "minimum",
+    None,
+    np.minimum,
+    lambda a, b, y: _selection_weight(a, b, False),
+    lambda a, b, y: _selection_weight(b, a, False),
+)
+
+
+def _mask(condition, like):
+    return np.asarray(condition, dtype=dtype_of(like))
+
+
+# clip: slope 1 on [lo, hi] inclusive, 0 outside; the active bound carries the derivative.
+clip = Elementwise(
+    "clip",
+    np.clip,
+    (
+        lambda x, lo, hi, y: _mask(
+            (primal_value(x) >= primal_value(lo)) & (primal_value(x) <= primal_value(hi)), x
+        ),
+        lambda x, lo, hi, y: _mask(primal_value(x) < primal_value(lo), x),
+        lambda x, lo, hi, y: _mask(primal_value(x) > primal_value(hi), x),
+    ),
+    3,
+)
+
+# zero derivative wherever differentiable: the tangent is the symbolic zero
+sign = _unary("sign", None, np.sign)
+floor = _unary("floor", None, np.floor)
+ceil = _unary("ceil", None, np.ceil)
+rint = _unary("rint", None, np.rint)
+trunc = _unary("trunc", None, np.trunc)
+
+# ----------------------------------------------------------------------------------------------
+# functions NumPy lacks
+# ----------------------------------------------------------------------------------------------
+
+
+def _sigmoid_impl(x):
+    """1 / (1 + e^-x), evaluated without overflow for either sign of x."""
+    if type(x) is float:
+        if x >= 0:
+            return 1.0 / (1.0 + math.exp(-x))
+        z = math.exp(x)
+        return z / (1.0 + z)
+    x = np.asarray(x)
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z)).astype(x.dtype, copy=False)[()]
+
+
+def _softplus_impl(x):
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|), stable for large |x|."""
+    if type(x) is float:
+        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    x = np.asarray(x)
+    return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))))[()]
+
+
+def _erf_impl(x):
+    if type(x) is float:
+        return math.erf(x)
+    return np.vectorize(math.erf, otypes=[np.result_type(x, np.float32)])(x)[()]
+
+
+# sigma'(x) = sigma(x) (1 - sigma(x))  (seed 000)
+sigmoid = Elementwise(
+    "sigmoid", _sigmoid_impl, (lambda x, y: multiply(y, subtract(1.0, y)),), 1
+)
+softplus = Elementwise("softplus", _softplus_impl, (lambda x, y: sigmoid(x),), 1)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+erf = Elementwise(
+    "erf",
+    _erf_impl,
+    (lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp(negative(square(x)))),),
+    1,
+)

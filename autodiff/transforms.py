@@ -1,0 +1,459 @@
+"""The transforms: two doors into the two modes, and thin wrappers around them.
+
+:func:`make_jvp` (forward) and :func:`make_vjp` (reverse) are the only places that open a level,
+wrap inputs, run the user's function and unwrap its outputs.  ``jvp``, ``jacfwd``, ``derivative``,
+``grad``, ``value_and_grad``, ``vjp``, ``jacrev``, ``hvp`` and ``hessian`` are compositions;
+pytrees and ``argnums`` are handled here, once.
+
+Conventions (JAX's): inputs and outputs are pytrees of floats / floating arrays; the Jacobian of a
+pytree-to-pytree function is an output-tree of input-trees whose array blocks have shape
+``out.shape + in.shape``.  ``jvp``, ``vjp``, ``hvp``, ``linearize`` take one primal argument:
+when it is a tuple, ``f`` is called with its items as separate arguments (wrap a tuple-valued
+single argument as ``(x,)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import numpy_api as api
+from .forward.dual import Dual, JvpLevel
+from .pytree import flatten, unflatten
+from .reverse.tape import backward_pass
+from .reverse.var import Var, VjpLevel
+from .rules.primitive import Traced, dtype_of, primal_value, shape_of
+from .values import as_float_value, check_float_input
+
+__all__ = [
+    "make_jvp",
+    "make_vjp",
+    "jvp",
+    "jacfwd",
+    "derivative",
+    "vjp",
+    "grad",
+    "value_and_grad",
+    "jacrev",
+    "hvp",
+    "hessian",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs and outputs
+# ----------------------------------------------------------------------------------------------
+
+
+def _input_leaves(tree, what: str):
+    """Flatten transform inputs; each leaf must be a float / floating array (maybe traced)."""
+    leaves, treedef = flatten(tree)
+    checked = []
+    for leaf in leaves:
+        if isinstance(leaf, Traced):
+            checked.append(leaf)
+            continue
+        if isinstance(leaf, (bool, int, np.integer, np.bool_)):
+            check_float_input(np.asarray(leaf), what)
+        checked.append(as_float_value(leaf, what))
+    return checked, treedef
+
+
+def _call(f, args):
+    return f(*args) if isinstance(args, tuple) else f(args)
+
+
+def _output_leaves(out, level):
+    """Flatten a transform's output; refuse callables and values of closed/newer levels."""
+    leaves, treedef = flatten(out)
+    for leaf in leaves:
+        if isinstance(leaf, Traced):
+            owner = leaf._level
+            if owner is not level and (not owner.active or owner.id > level.id):
+                raise owner.escaped(type(leaf).__name__)
+        elif callable(leaf):
+            raise TypeError(
+                "the function returned a callable from inside a transform; the callable would "
+                "capture traced values that die when the transform returns. Return values, or "
+                "apply the transform inside the returned function instead."
+            )
+    return leaves, treedef
+
+
+def _zeros_like_with_batch(value, batch):
+    shape = shape_of(value)
+    dtype = dtype_of(value)
+    if not np.issubdtype(dtype, np.floating):
+        dtype = np.dtype(np.float64)
+    if not batch and not shape:
+        return dtype.type(0.0) if dtype != np.float64 else 0.0
+    return np.zeros(batch + shape, dtype)
+
+
+def _cast_direction(direction, like, batch, what):
+    """A tangent / cotangent for ``like``: checked shape ``batch + like.shape``, like's dtype."""
+    dtype = dtype_of(like)
+    if not isinstance(direction, Traced):
+        direction = as_float_value(direction, what, dtype)
+    expected = batch + shape_of(like)
+    if shape_of(direction) != expected:
+        raise ValueError(f"{what} has shape {shape_of(direction)}, expected {expected}")
+    return direction
+
+
+# ----------------------------------------------------------------------------------------------
+# the two doors
+# ----------------------------------------------------------------------------------------------
+
+
+def make_jvp(f, primals, tangents, batch: tuple = ()):
+    """Run ``f`` on duals: ``(f(primals), J tangents)`` as pytrees.
+
+    ``batch`` is ``()`` for one direction or ``(k,)`` when every tangent leaf has a leading axis
+    of ``k`` directions.
+    """
+    primal_leaves, treedef = _input_leaves(primals, "jvp input")
+    tangent_leaves, tangent_def = flatten(tangents)
+    if tangent_def != treedef:
+        raise ValueError(f"tangent structure {tangent_def!r} differs from primal {treedef!r}")
+    level = JvpLevel()
+    try:
+        duals = [
+            Dual._make(p, _cast_direction(t, p, batch, "tangent"), level, len(batch))
+            for p, t in zip(primal_leaves, tangent_leaves)
+        ]
+        out = _call(f, unflatten(treedef, duals))
+        out_leaves, out_def = _output_leaves(out, level)
+        primal_out, tangent_out = [], []
+        for leaf in out_leaves:
+            if type(leaf) is Dual and leaf._level is level:
+                primal_out.append(leaf._primal_)
+                tangent_out.append(leaf.tangent)
+            else:
+                primal_out.append(leaf)
+                tangent_out.append(_zeros_like_with_batch(leaf, batch))
+    finally:
+        level.close()
+    return unflatten(out_def, primal_out), unflatten(out_def, tangent_out)
+
+
+class _Pullback:
+    """``u -> u^T J``, the reverse sweep of one recorded evaluation (reusable)."""
+
+    def __init__(self, level, input_vars, input_def, out_leaves, out_def):
+        self._level = level
+        self._inputs = input_vars
+        self._input_def = input_def
+        self._outputs = out_leaves
+        self._out_def = out_def
+
+    def __call__(self, cotangent, batch: tuple = ()):
+        leaves, treedef = flatten(cotangent)
+        if treedef != self._out_def:
+            raise ValueError(
+                f"cotangent structure {treedef!r} differs from the output's {self._out_def!r}"
+            )
+        roots, seeds = [], []
+        for out, seed in zip(self._outputs, leaves):
+            seed = _cast_direction(seed, out, batch, "cotangent")
+            if type(out) is Var and out._level is self._level:
+                roots.append(out)
+                seeds.append(seed)
+        reached = backward_pass(roots, seeds, retain_graph=True) if roots else {}
+        grads = [
+            reached[v] if v in reached else _zeros_like_with_batch(v, batch)
+            for v in self._inputs
+        ]
+        return unflatten(self._input_def, grads)
+
+
+def make_vjp(f, primals):
+    """Run ``f`` on a fresh tape: ``(f(primals), pullback)``, ``pullback(u) = u^T J``."""
+    primal_leaves, treedef = _input_leaves(primals, "vjp input")
+    level = VjpLevel()
+    try:
+        inputs = [Var._make(p, None, level) for p in primal_leaves]
+        out = _call(f, unflatten(treedef, inputs))
+        out_leaves, out_def = _output_leaves(out, level)
+    finally:
+        level.close()
+    values = [leaf._primal_ if type(leaf) is Var and leaf._level is level else leaf
+              for leaf in out_leaves]
+    pullback = _Pullback(level, inputs, treedef, out_leaves, out_def)
+    return unflatten(out_def, values), pullback
+
+
+# ----------------------------------------------------------------------------------------------
+# forward-mode wrappers
+# ----------------------------------------------------------------------------------------------
+
+
+def jvp(f, x, v):
+    """``(f(x), J_f(x) v)`` in one forward pass.
+
+    Example: ``ad.jvp(np.sin, 0.5, 1.0) == (sin 0.5, cos 0.5)``.
+    """
+    return make_jvp(f, x, v)
+
+
+def _select(args, argnums):
+    """The differentiated arguments and a function that puts new values back in place."""
+    many = not isinstance(argnums, int)
+    nums = tuple(argnums) if many else (argnums,)
+    for n in nums:
+        if not -len(args) <= n < len(args):
+            raise ValueError(f"argnums {argnums!r} out of range for {len(args)} arguments")
+    nums = tuple(n % len(args) for n in nums)
+    chosen = tuple(args[n] for n in nums) if many else args[nums[0]]
+
+    def rebuild(values):
+        full = list(args)
+        for n, value in zip(nums, values if many else (values,)):
+            full[n] = value
+        return full
+
+    return chosen, rebuild
+
+
+def _identity_seeds(leaves, start, stop):
+    """For directions ``start..stop`` of the flattened leaves: one seed block per leaf."""
+    seeds, offset = [], 0
+    for leaf in leaves:
+        shape = shape_of(leaf)
+        size = int(np.prod(shape, dtype=int))
+        block = np.zeros((stop - start, size), dtype=dtype_of(leaf))
+        rows = np.arange(max(start, offset), min(stop, offset + size))
+        block[rows - start, rows - offset] = 1
+        seeds.append(block.reshape((stop - start,) + shape))
+        offset += size
+    return seeds
+
+
+def _chunks(total, chunk_size):
+    if chunk_size is None:
+        return [(0, total)] if total else []
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    return [(s, min(s + int(chunk_size), total)) for s in range(0, total, int(chunk_size))]
+
+
+def _concat_batches(parts):
+    return parts[0] if len(parts) == 1 else api.concatenate(parts, axis=0)
+
+
+def _jacobian_blocks(stacked, out_leaves, in_leaves, batch_is_input):
+    """Split ``(N,) + shape`` batches into ``out.shape + in.shape`` blocks.
+
+    ``stacked[i]`` holds, for output leaf i (forward) or input leaf i (reverse), the derivative
+    along all N flattened directions of the other side.
+    """
+    blocks = []
+    if batch_is_input:  # forward: stacked per output, directions over inputs
+        for out, columns in zip(out_leaves, stacked):
+            row, offset = [], 0
+            for leaf in in_leaves:
+                size = int(np.prod(shape_of(leaf), dtype=int))
+                part = columns[offset:offset + size] if len(in_leaves) > 1 else columns
+                part = api.reshape(part, shape_of(leaf) + shape_of(out))
+                n_in = len(shape_of(leaf))
+                n_out = len(shape_of(out))
+                order = tuple(range(n_in, n_in + n_out)) + tuple(range(n_in))
+                row.append(api.transpose(part, order) if n_in and n_out else part)
+                offset += size
+            blocks.append(row)
+        return blocks
+    rows = [[] for _ in out_leaves]  # reverse: stacked per input, directions over outputs
+    for leaf, cotangents in zip(in_leaves, stacked):
+        offset = 0
+        for i, out in enumerate(out_leaves):
+            size = int(np.prod(shape_of(out), dtype=int))
+            part = cotangents[offset:offset + size] if len(out_leaves) > 1 else cotangents
+            rows[i].append(api.reshape(part, shape_of(out) + shape_of(leaf)))
+            offset += size
+    return rows
+
+
+def _assemble(blocks, out_def, in_def):
+    return unflatten(out_def, [unflatten(in_def, row) for row in blocks])
+
+
+def jacfwd(f, argnums=0, chunk_size=None):
+    """Jacobian by forward mode: all input directions in one vectorised pass.
+
+    ``jacfwd(f)(x)`` has shape ``f(x).shape + x.shape`` for arrays (an output-tree of input-trees
+    for pytrees).  ``chunk_size`` bounds memory by pushing that many directions per pass.
+    """
+
+    def jacobian(*args):
+        chosen, rebuild = _select(args, argnums)
+        in_leaves, in_def = _input_leaves(chosen, "jacfwd input")
+        total = sum(int(np.prod(shape_of(leaf), dtype=int)) for leaf in in_leaves)
+        per_output, out_leaves, out_def = None, None, None
+        for start, stop in _chunks(total, chunk_size):
+            seeds = unflatten(in_def, _identity_seeds(in_leaves, start, stop))
+            chosen_tree = unflatten(in_def, in_leaves)
+            out, tangents = make_jvp(
+                lambda c: f(*rebuild(c)), (chosen_tree,), (seeds,), batch=(stop - start,)
+            )
+            out_leaves, out_def = flatten(out)
+            tangent_leaves = flatten(tangents)[0]
+            if per_output is None:
+                per_output = [[t] for t in tangent_leaves]
+            else:
+                for parts, t in zip(per_output, tangent_leaves):
+                    parts.append(t)
+        if per_output is None:  # no input directions at all
+            out_leaves, out_def = flatten(f(*rebuild(unflatten(in_def, in_leaves))))
+            per_output = [[np.zeros((0,) + shape_of(o))] for o in out_leaves]
+        stacked = [_concat_batches(parts) for parts in per_output]
+        return _assemble(_jacobian_blocks(stacked, out_leaves, in_leaves, True), out_def, in_def)
+
+    return jacobian
+
+
+def derivative(f, x, order: int = 1):
+    """The ``order``-th derivative of ``f: R -> R`` (or ``R -> R^m``) at ``x``.
+
+    Nested dual numbers: each order opens its own level, so perturbations never mix.
+    """
+    if int(order) != order or order < 0:
+        raise ValueError(f"order must be a non-negative integer, got {order!r}")
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        check_float_input(np.asarray(x), "derivative input")
+    fn = f
+    for _ in range(int(order)):
+        fn = _differentiate_once(fn)
+    return fn(x)
+
+
+def _differentiate_once(fn):
+    def first_derivative(y):
+        if shape_of(y) != ():
+            raise ValueError(f"derivative needs a scalar input, got shape {shape_of(y)}")
+        return make_jvp(fn, y, 1.0)[1]
+
+    return first_derivative
+
+
+# ----------------------------------------------------------------------------------------------
+# reverse-mode wrappers
+# ----------------------------------------------------------------------------------------------
+
+
+def vjp(f, x):
+    """``(f(x), pullback)`` with ``pullback(u) = u^T J_f(x)``, same structure as ``x``.
+
+    The pullback may be called many times (the tape is kept until it is garbage-collected).
+    """
+    return make_vjp(f, x)
+
+
+def _split_aux(out, has_aux):
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError("has_aux=True needs the function to return a pair (value, aux)")
+    return out
+
+
+def _scalar_seed(value):
+    if shape_of(value) != ():
+        raise TypeError(
+            f"grad needs a scalar output, got shape {shape_of(value)}; use jacrev or vjp for "
+            "non-scalar outputs"
+        )
+    check_float_input(np.asarray(primal_value(value)), "grad output")
+    return 1.0 if isinstance(primal_value(value), float) else np.ones((), dtype_of(value))
+
+
+def value_and_grad(f, argnums=0, has_aux: bool = False):
+    """``(f(*args), gradient)``; the gradient has the structure of the chosen argument(s)."""
+
+    def wrapped(*args, **kwargs):
+        chosen, rebuild = _select(args, argnums)
+        aux_box = []
+
+        def objective(*values):
+            selected = values[0] if isinstance(argnums, int) else values
+            value, aux = _split_aux(f(*rebuild(selected), **kwargs), has_aux)
+            aux_box.append(aux)
+            return value
+
+        value, pullback = make_vjp(objective, (chosen,) if isinstance(argnums, int) else chosen)
+        gradient = pullback(_scalar_seed(value))
+        if isinstance(argnums, int):
+            gradient = gradient[0]
+        aux = _strip_level(aux_box[0], pullback._level) if has_aux else None
+        return ((value, aux) if has_aux else value), gradient
+
+    return wrapped
+
+
+def _strip_level(tree, level):
+    """Aux outputs leave the transform as plain values of that level (no escaping tracers)."""
+    leaves, treedef = flatten(tree)
+    return unflatten(
+        treedef,
+        [leaf._primal_ if isinstance(leaf, Traced) and leaf._level is level else leaf
+         for leaf in leaves],
+    )
+
+
+def grad(f, argnums=0, has_aux: bool = False):
+    """Gradient of a scalar ``f`` with respect to argument(s) ``argnums``, by one reverse sweep.
+
+    Example: ``ad.grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))`` is ``[2., 4.]``.
+    """
+    value_and_gradient = value_and_grad(f, argnums, has_aux)
+
+    def gradient(*args, **kwargs):
+        value, g = value_and_gradient(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return gradient
+
+
+def jacrev(f, argnums=0, chunk_size=None):
+    """Jacobian by reverse mode: all output directions in one vectorised sweep.
+
+    Same shapes and values as :func:`jacfwd`.
+    """
+
+    def jacobian(*args):
+        chosen, rebuild = _select(args, argnums)
+        in_leaves, in_def = _input_leaves(chosen, "jacrev input")
+        out, pullback = make_vjp(lambda c: f(*rebuild(c)), (unflatten(in_def, in_leaves),))
+        out_leaves, out_def = flatten(out)
+        total = sum(int(np.prod(shape_of(o), dtype=int)) for o in out_leaves)
+        per_input = [[] for _ in in_leaves]
+        for start, stop in _chunks(total, chunk_size):
+            seeds = unflatten(out_def, _identity_seeds(out_leaves, start, stop))
+            cotangents = flatten(pullback(seeds, batch=(stop - start,)))[0]
+            for parts, c in zip(per_input, cotangents):
+                parts.append(c)
+        if total == 0:
+            per_input = [[np.zeros((0,) + shape_of(leaf))] for leaf in in_leaves]
+        stacked = [_concat_batches(parts) for parts in per_input]
+        return _assemble(_jacobian_blocks(stacked, out_leaves, in_leaves, False), out_def, in_def)
+
+    return jacobian
+
+
+# ----------------------------------------------------------------------------------------------
+# second order
+# ----------------------------------------------------------------------------------------------
+
+
+def hvp(f, x, v):
+    """``H v`` for scalar ``f`` at ``x``: forward over reverse, never forming ``H``.
+
+    A dual number with tangent ``v`` flows through the reverse sweep of ``grad f``: the tangent
+    of the gradient is ``d/de grad f(x + e v) = H v``, at a small multiple of a gradient's cost.
+    """
+    argnums = tuple(range(len(x))) if isinstance(x, tuple) else 0
+    return make_jvp(grad(f, argnums), x, v)[1]
+
+
+def hessian(f, argnums=0, chunk_size=None):
+    """Dense Hessian, shape ``x.shape + x.shape``: ``jacfwd`` of ``grad`` (forward over reverse)."""
+    return jacfwd(grad(f, argnums), argnums, chunk_size)
+
