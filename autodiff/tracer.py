@@ -167,7 +167,7 @@ class ArrayLike(Traced):
 
     # -- indexing --------------------------------------------------------------------------------
     def __getitem__(self, index):
-        return st.getitem(self, _normalize_index(index))
+        return st.getitem(self, index=_normalize_index(index))
 
     def __setitem__(self, index, value):
         raise TypeError(

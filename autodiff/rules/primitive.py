@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "Primitive",
+    "ParametrizedPrimitive",
     "Traced",
     "bind",
     "ONE",
@@ -113,6 +114,32 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+class ParametrizedPrimitive(Primitive):
+    """A primitive with ``n_operands`` array operands followed by named, static parameters.
+
+    ``reshape(x, (2, 3))`` and ``reshape(x, shape=(2, 3))`` mean the same: trailing positional
+    arguments are matched to ``param_names`` so a parameter is never mistaken for an operand.
+    """
+
+    __slots__ = ("n_operands", "param_names")
+
+    def __init__(self, name, impl, jvp=None, vjp=None, taylor=None, linear=False, *,
+                 n_operands, param_names):
+        super().__init__(name, impl, jvp, vjp, taylor, linear)
+        self.n_operands = n_operands
+        self.param_names = tuple(param_names)
+
+    def __call__(self, *args, **params):
+        n = self.n_operands
+        if len(args) > n:
+            for name, value in zip(self.param_names, args[n:]):
+                if name in params:
+                    raise TypeError(f"{self.name}() got multiple values for {name!r}")
+                params[name] = value
+            args = args[:n]
+        return bind(self, *args, **params)
 
 
 def primal_value(x):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import elementwise as ew
-from .primitive import Primitive, dtype_of, ndim_of, primal_value, shape_of
+from .primitive import ParametrizedPrimitive, Primitive, dtype_of, ndim_of, primal_value, shape_of
 
 __all__ = [
     "reshape",
@@ -75,12 +75,14 @@ def _reshape_vjp(g, primals, out, wanted, shape):
     return [reshape(g, shape_of(g)[: _batch_of(g, out)] + shape_of(primals[0]))]
 
 
-reshape = Primitive(
+reshape = ParametrizedPrimitive(
     "reshape",
     lambda x, shape: np.reshape(x, shape),
     _reshape_jvp,
     _reshape_vjp,
     linear=True,
+    n_operands=1,
+    param_names=("shape",),
 )
 
 
@@ -98,12 +100,14 @@ def _transpose_vjp(g, primals, out, wanted, axes):
     return [transpose(g, _batched_axes(inverse, _batch_of(g, out)))]
 
 
-transpose = Primitive(
+transpose = ParametrizedPrimitive(
     "transpose",
     lambda x, axes: np.transpose(x, axes),
     _transpose_jvp,
     _transpose_vjp,
     linear=True,
+    n_operands=1,
+    param_names=("axes",),
 )
 
 
@@ -132,8 +136,14 @@ def _broadcast_to_impl(x, shape):
     return np.array(np.broadcast_to(x, shape))
 
 
-broadcast_to = Primitive(
-    "broadcast_to", _broadcast_to_impl, _broadcast_to_jvp, _broadcast_to_vjp, linear=True
+broadcast_to = ParametrizedPrimitive(
+    "broadcast_to",
+    _broadcast_to_impl,
+    _broadcast_to_jvp,
+    _broadcast_to_vjp,
+    linear=True,
+    n_operands=1,
+    param_names=("shape",),
 )
 
 
@@ -169,8 +179,14 @@ def _unbroadcast_vjp(g, primals, out, wanted, shape, n_batch=0):
     return [broadcast_to(reshape(g, padded), g_shape[:extra] + full)]
 
 
-unbroadcast = Primitive(
-    "unbroadcast", _unbroadcast_impl, _unbroadcast_jvp, _unbroadcast_vjp, linear=True
+unbroadcast = ParametrizedPrimitive(
+    "unbroadcast",
+    _unbroadcast_impl,
+    _unbroadcast_jvp,
+    _unbroadcast_vjp,
+    linear=True,
+    n_operands=1,
+    param_names=("shape", "n_batch"),
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -269,8 +285,8 @@ def _product_of_others(x, axes):
     left = [ones]
     right = [ones]
     for k in range(1, n):
-        left.append(ew.multiply(left[-1], getitem(flat, (Ellipsis, slice(k - 1, k)))))
-        right.append(ew.multiply(right[-1], getitem(flat, (Ellipsis, slice(n - k, n - k + 1)))))
+        left.append(ew.multiply(left[-1], getitem(flat, index=(Ellipsis, slice(k - 1, k)))))
+        right.append(ew.multiply(right[-1], getitem(flat, index=(Ellipsis, slice(n - k, n - k + 1)))))
     others = concatenate(
         *[ew.multiply(left[k], right[n - 1 - k]) for k in range(n)], axis=len(kept_shape)
     )
@@ -319,8 +335,14 @@ def _cumsum_vjp(g, primals, out, wanted, axis):
     return [ew.add(ew.subtract(total, cumsum(g, axis=axis)), g)]
 
 
-cumsum = Primitive(
-    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_jvp, _cumsum_vjp, linear=True
+cumsum = ParametrizedPrimitive(
+    "cumsum",
+    lambda x, axis: np.cumsum(x, axis=axis),
+    _cumsum_jvp,
+    _cumsum_vjp,
+    linear=True,
+    n_operands=1,
+    param_names=("axis",),
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -419,7 +441,7 @@ def _concatenate_vjp(g, primals, out, wanted, axis):
     results = []
     for i in wanted:
         index = (slice(None),) * (n_batch + axis) + (slice(int(bounds[i]), int(bounds[i + 1])),)
-        results.append(getitem(g, index))
+        results.append(getitem(g, index=index))
     return results
 
 
@@ -470,9 +492,9 @@ def _getitem_jvp(primals, tangents, out, index):
     (t,) = tangents
     n_batch = _batch_of(t, x)
     if n_batch == 0:
-        return getitem(t, index)
+        return getitem(t, index=index)
     full = _expand_ellipsis(index, ndim_of(x))
-    return _batch_first(getitem(_batch_last(t, n_batch), full), n_batch)
+    return _batch_first(getitem(_batch_last(t, n_batch), index=full), n_batch)
 
 
 def _getitem_vjp(g, primals, out, wanted, index):
@@ -480,17 +502,25 @@ def _getitem_vjp(g, primals, out, wanted, index):
     n_batch = _batch_of(g, out)
     g_shape = shape_of(g)
     if n_batch == 0:
-        return [index_add(_zeros(shape_of(x), g), index, g)]
+        return [index_add(_zeros(shape_of(x), g), g, index=index)]
     full = _expand_ellipsis(index, ndim_of(x))
     base = _zeros(shape_of(x) + g_shape[:n_batch], g)
-    return [_batch_first(index_add(base, full, _batch_last(g, n_batch)), n_batch)]
+    return [_batch_first(index_add(base, _batch_last(g, n_batch), index=full), n_batch)]
 
 
 def _getitem_impl(x, index):
     return np.asarray(x)[index]
 
 
-getitem = Primitive("getitem", _getitem_impl, _getitem_jvp, _getitem_vjp, linear=True)
+getitem = ParametrizedPrimitive(
+    "getitem",
+    _getitem_impl,
+    _getitem_jvp,
+    _getitem_vjp,
+    linear=True,
+    n_operands=1,
+    param_names=("index",),
+)
 
 
 def _index_add_impl(x, index, y):
@@ -520,10 +550,10 @@ def _index_add_jvp(primals, tangents, out, index):
     if tx is None:
         tx = _zeros(shape_of(ty)[:n_batch] + shape_of(x), out)
     if n_batch == 0:
-        return index_add(tx, index, ty)
+        return index_add(tx, ty, index=index)
     full = _expand_ellipsis(index, ndim_of(x))
     return _batch_first(
-        index_add(_batch_last(tx, n_batch), full, _batch_last(ty, n_batch)), n_batch
+        index_add(_batch_last(tx, n_batch), _batch_last(ty, n_batch), index=full), n_batch
     )
 
 
@@ -535,20 +565,22 @@ def _index_add_vjp(g, primals, out, wanted, index):
         if i == 0:
             results.append(g)
         elif n_batch == 0:
-            results.append(unbroadcast(getitem(g, index), shape_of(y), 0))
+            results.append(unbroadcast(getitem(g, index=index), shape_of(y), 0))
         else:
             full = _expand_ellipsis(index, ndim_of(x))
-            picked = _batch_first(getitem(_batch_last(g, n_batch), full), n_batch)
+            picked = _batch_first(getitem(_batch_last(g, n_batch), index=full), n_batch)
             results.append(unbroadcast(picked, shape_of(y), n_batch))
     return results
 
 
-index_add = Primitive(
+index_add = ParametrizedPrimitive(
     "index_add",
-    lambda x, index, y: _index_add_impl(x, index, y),
+    lambda x, y, index: _index_add_impl(x, index, y),
     _index_add_jvp,
     _index_add_vjp,
     linear=True,
+    n_operands=2,
+    param_names=("index",),
 )
 
 # ``where`` selects, it does not multiply: a nan or inf in the branch not taken stays out.
