@@ -29,8 +29,9 @@ class VjpLevel(Level):
     def process(self, prim, args, params):
         if not self.active:
             raise self.escaped("Var")
+        # isinstance, not type(): ad.nn.Parameter is a Var subclass (a persistent leaf)
         primals = [
-            arg._primal_ if type(arg) is Var and arg._level is self else arg for arg in args
+            arg._primal_ if isinstance(arg, Var) and arg._level is self else arg for arg in args
         ]
         out = bind(prim, *primals, **params)
         threshold = recording_threshold()
@@ -38,7 +39,9 @@ class VjpLevel(Level):
             return out
         if prim.vjp is None:
             raise TypeError(f"primitive {prim.name!r} has no reverse-mode (VJP) rule")
-        parents = tuple(arg if type(arg) is Var and arg._level is self else None for arg in args)
+        parents = tuple(
+            arg if isinstance(arg, Var) and arg._level is self else None for arg in args
+        )
         return Var._make(out, Node(prim, primals, out, params, parents), self)
 
 
