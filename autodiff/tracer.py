@@ -19,7 +19,7 @@ import numpy as np
 from . import numpy_api as api
 from .rules import elementwise as ew
 from .rules import structure as st
-from .rules.primitive import Traced, dtype_of, primal_value
+from .rules.primitive import Traced, bind, dtype_of, primal_value
 
 __all__ = ["ArrayLike"]
 
@@ -80,35 +80,45 @@ class ArrayLike(Traced):
             yield self[i]
 
     # -- arithmetic ----------------------------------------------------------------------------
+    # Elementwise primitives go through these two hooks; Dual and Var override them with a
+    # fast path for Python-float values that evaluates the same table entry.
+    @staticmethod
+    def _apply_unary(prim, x):
+        return bind(prim, x)
+
+    @staticmethod
+    def _apply_binary(prim, a, b):
+        return bind(prim, a, b)
+
     def __add__(self, other):
-        return ew.add(self, other)
+        return self._apply_binary(ew.add, self, other)
 
     def __radd__(self, other):
-        return ew.add(other, self)
+        return self._apply_binary(ew.add, other, self)
 
     def __sub__(self, other):
-        return ew.subtract(self, other)
+        return self._apply_binary(ew.subtract, self, other)
 
     def __rsub__(self, other):
-        return ew.subtract(other, self)
+        return self._apply_binary(ew.subtract, other, self)
 
     def __mul__(self, other):
-        return ew.multiply(self, other)
+        return self._apply_binary(ew.multiply, self, other)
 
     def __rmul__(self, other):
-        return ew.multiply(other, self)
+        return self._apply_binary(ew.multiply, other, self)
 
     def __truediv__(self, other):
-        return ew.divide(self, other)
+        return self._apply_binary(ew.divide, self, other)
 
     def __rtruediv__(self, other):
-        return ew.divide(other, self)
+        return self._apply_binary(ew.divide, other, self)
 
     def __pow__(self, other):
-        return ew.power(self, other)
+        return self._apply_binary(ew.power, self, other)
 
     def __rpow__(self, other):
-        return ew.power(other, self)
+        return self._apply_binary(ew.power, other, self)
 
     def __matmul__(self, other):
         return api.matmul(self, other)
@@ -117,7 +127,7 @@ class ArrayLike(Traced):
         return api.matmul(other, self)
 
     def __neg__(self):
-        return ew.negative(self)
+        return self._apply_unary(ew.negative, self)
 
     def __pos__(self):
         return self
@@ -244,6 +254,11 @@ class ArrayLike(Traced):
                 f"np.{ufunc.__name__}: arguments {sorted(unsupported_kwargs)} are not supported "
                 "on traced values"
             )
+        if isinstance(rule, ew.Elementwise):
+            if len(inputs) == 1:
+                return self._apply_unary(rule, inputs[0])
+            if len(inputs) == 2:
+                return self._apply_binary(rule, inputs[0], inputs[1])
         return rule(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):

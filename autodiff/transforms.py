@@ -91,6 +91,8 @@ def _zeros_like_with_batch(value, batch):
 
 def _cast_direction(direction, like, batch, what):
     """A tangent / cotangent for ``like``: checked shape ``batch + like.shape``, like's dtype."""
+    if type(direction) is float and type(like) is float and not batch:
+        return direction
     dtype = dtype_of(like)
     if not isinstance(direction, Traced):
         direction = as_float_value(direction, what, dtype)

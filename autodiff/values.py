@@ -25,6 +25,8 @@ def as_float_value(value, what: str, dtype=None):
     Python ints become floats (``Dual(2, 1)`` means ``Dual(2.0, 1.0)``); integer, bool, complex
     and object arrays raise ``TypeError``.
     """
+    if type(value) is float and (dtype is None or dtype == np.float64):
+        return value
     if isinstance(value, bool):
         raise TypeError(f"{what} is a bool; pass a float")
     if isinstance(value, (int, float, np.float64)) and not isinstance(value, np.integer):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..levels import Level, manual_level
-from ..rules.primitive import Traced, bind, shape_of
+from ..rules.primitive import MINUS_ONE, ONE, Traced, bind, shape_of
 from ..tracer import ArrayLike
 from ..values import as_float_value
 
@@ -37,23 +37,100 @@ class JvpLevel(Level):
             if type(arg) is Dual and arg._level is self:
                 primals.append(arg._primal_)
                 tangents.append(arg.tangent)
-                if n_batch is None:
+                if n_batch != arg._n_batch:
+                    if n_batch is not None:
+                        raise _mixed_batch_error(prim)
                     n_batch = arg._n_batch
-                elif n_batch != arg._n_batch:
-                    raise ValueError(
-                        f"{prim.name}: cannot combine a batched Dual with an unbatched one of "
-                        "the same level; give every input the same number of directions"
-                    )
             else:
                 primals.append(arg)
                 tangents.append(None)
         out = bind(prim, *primals, **params)
-        if prim.jvp is None:
+        jvp = prim.jvp
+        if jvp is None:
             raise TypeError(f"primitive {prim.name!r} has no forward-mode (JVP) rule")
-        tangent = prim.jvp(primals, tangents, out, **params)
+        tangent = jvp(primals, tangents, out, **params)
         if tangent is None:
             return out
         return Dual._make(out, tangent, self, n_batch)
+
+
+def _scale(partial, tangent):
+    if partial is ONE:
+        return tangent
+    if partial is MINUS_ONE:
+        return -tangent
+    return partial * tangent
+
+
+_NUMBER = (float, int)
+
+
+def _scalar_binary(prim, a, b):
+    """``prim(a, b)`` on float Duals of one active level; anything else goes through ``bind``.
+
+    The type checks are spelled out inline: this is the per-operation hot path.
+    """
+    if type(a) is Dual:
+        level = a._level
+        pa, ta = a._primal_, a.tangent
+        if type(b) is Dual:
+            if b._level is not level:
+                return bind(prim, a, b)
+            pb, tb = b._primal_, b.tangent
+            if type(tb) is not float:
+                return bind(prim, a, b)
+        elif type(b) in _NUMBER:
+            pb, tb = b, None
+        else:
+            return bind(prim, a, b)
+        if type(ta) is not float:
+            return bind(prim, a, b)
+    else:
+        level = b._level
+        if type(a) not in _NUMBER:
+            return bind(prim, a, b)
+        pa, ta = a, None
+        pb, tb = b._primal_, b.tangent
+        if type(tb) is not float:
+            return bind(prim, a, b)
+    if type(pa) is not float and type(pb) is not float or not level.active:
+        return bind(prim, a, b)
+    out = prim.impl(pa, pb)
+    if type(out) is not float:
+        return bind(prim, a, b)
+    partials = prim.partials
+    if ta is None:
+        tangent = _scale(partials[1](pa, pb, out), tb)
+    elif tb is None:
+        tangent = _scale(partials[0](pa, pb, out), ta)
+    else:
+        tangent = _scale(partials[0](pa, pb, out), ta) + _scale(partials[1](pa, pb, out), tb)
+    if type(tangent) is not float:
+        return bind(prim, a, b)
+    return Dual._make(out, tangent, level, 0)
+
+
+def _scalar_unary(prim, x):
+    """``prim(x)`` for a float Dual ``x`` (the operand is always this Dual); else ``bind``."""
+    p, t = x._primal_, x.tangent
+    if type(p) is not float or type(t) is not float or not x._level.active:
+        return bind(prim, x)
+    out = prim.impl(p)
+    if type(out) is not float:
+        return bind(prim, x)
+    if not prim.partials:
+        return out
+    tangent = _scale(prim.partials[0](p, out), t)
+    if type(tangent) is not float:
+        return bind(prim, x)
+    return Dual._make(out, tangent, x._level, 0)
+
+
+def _mixed_batch_error(prim) -> ValueError:
+    return ValueError(
+        f"{prim.name}: cannot combine a batched Dual with an unbatched one of the same level; "
+        "give every input the same number of directions"
+    )
 
 
 class Dual(ArrayLike):
@@ -128,6 +205,15 @@ class Dual(ArrayLike):
     @property
     def batched(self) -> bool:
         return bool(self._n_batch)
+
+    # operators and elementwise ufuncs on float Duals take the scalar fast path
+    @staticmethod
+    def _apply_unary(prim, x):
+        return _scalar_unary(prim, x)
+
+    @staticmethod
+    def _apply_binary(prim, a, b):
+        return _scalar_binary(prim, a, b)
 
     def __repr__(self) -> str:
         batched = ", batched=True" if self._n_batch else ""

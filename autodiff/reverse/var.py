@@ -45,6 +45,54 @@ class VjpLevel(Level):
         return Var._make(out, Node(prim, primals, out, params, parents), self)
 
 
+_NUMBER = (float, int)
+_NO_PARAMS: dict = {}
+
+
+def _record_scalar_binary(prim, a, b):
+    """Record ``prim(a, b)`` for float Vars of one active, recording level; else ``bind``."""
+    if type(a) is Var:
+        level = a._level
+        pa, parent_a = a._primal_, a
+        if type(b) is Var:
+            if b._level is not level:
+                return bind(prim, a, b)
+            pb, parent_b = b._primal_, b
+        elif type(b) in _NUMBER:
+            pb, parent_b = b, None
+        else:
+            return bind(prim, a, b)
+    else:
+        level = b._level
+        if type(a) not in _NUMBER:
+            return bind(prim, a, b)
+        pa, parent_a = a, None
+        pb, parent_b = b._primal_, b
+    if (type(pa) is not float and type(pb) is not float) or not level.active or (
+        recording_threshold()
+    ):
+        return bind(prim, a, b)
+    out = prim.impl(pa, pb)
+    if type(out) is not float:
+        return bind(prim, a, b)
+    node = Node(prim, (pa, pb), out, _NO_PARAMS, (parent_a, parent_b))
+    return Var._make(out, node, level)
+
+
+def _record_scalar_unary(prim, x):
+    """Record ``prim(x)`` for a float Var ``x`` of an active, recording level; else ``bind``."""
+    p = x._primal_
+    level = x._level
+    if type(p) is not float or not level.active or recording_threshold():
+        return bind(prim, x)
+    out = prim.impl(p)
+    if type(out) is not float:
+        return bind(prim, x)
+    if not prim.partials:
+        return out
+    return Var._make(out, Node(prim, (p,), out, _NO_PARAMS, (x,)), level)
+
+
 class Var(ArrayLike):
     """A value on the tape: a float or a floating array, with ``.value`` and ``.grad``.
 
@@ -118,6 +166,15 @@ class Var(ArrayLike):
                 leaf.grad = np.array(cotangent) if isinstance(cotangent, np.ndarray) else cotangent
             else:
                 leaf.grad = leaf.grad + cotangent
+
+    # operators and elementwise ufuncs on float Vars take the scalar fast path
+    @staticmethod
+    def _apply_unary(prim, x):
+        return _record_scalar_unary(prim, x)
+
+    @staticmethod
+    def _apply_binary(prim, a, b):
+        return _record_scalar_binary(prim, a, b)
 
     def __repr__(self) -> str:
         kind = "leaf" if self._node is None else self._node.prim.name

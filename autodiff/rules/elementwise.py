@@ -20,32 +20,45 @@ declared with no partials: their tangent is the symbolic zero.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
 from . import structure
-from .primitive import MINUS_ONE, ONE, Primitive, dtype_of, primal_value, shape_of
+from .primitive import MINUS_ONE, ONE, Primitive, Traced, bind, dtype_of, primal_value, shape_of
 
 __all__ = ["Elementwise", "ELEMENTWISE"]
 
 ELEMENTWISE: dict[str, "Elementwise"] = {}
 
 
-def _scalar_first(math_fn, numpy_fn):
+def _scalar_first(math_fn, numpy_fn, arity):
     """An impl that uses ``math`` for Python floats (fast) and NumPy otherwise.
 
     ``math`` raises where NumPy returns ``inf``/``nan`` with a warning; we then defer to NumPy so
     the value (and the warning) are exactly NumPy's.
     """
 
-    def impl(*args):
-        if all(type(a) is float for a in args):
+    def unary(x):
+        if type(x) is float:
             try:
-                return math_fn(*args)
+                return math_fn(x)
             except (ArithmeticError, ValueError):
-                return float(numpy_fn(*[np.float64(a) for a in args]))
-        return numpy_fn(*args)
+                return float(numpy_fn(np.float64(x)))
+        return numpy_fn(x)
 
+    def binary(a, b):
+        type_a, type_b = type(a), type(b)
+        if (type_a is float and (type_b is float or type_b is int)) or (
+            type_b is float and type_a is int
+        ):
+            try:
+                return math_fn(a, b)
+            except (ArithmeticError, ValueError):
+                return float(numpy_fn(np.float64(a), np.float64(b)))
+        return numpy_fn(a, b)
+
+    impl = unary if arity == 1 else binary
     impl.__name__ = getattr(numpy_fn, "__name__", "impl")
     return impl
 
@@ -82,21 +95,27 @@ class Elementwise(Primitive):
         self.arity = arity
         ELEMENTWISE[name] = self
 
+    def __call__(self, *args):
+        for arg in args:
+            if isinstance(arg, Traced):
+                return bind(self, *args)
+        return self.impl(*args)
+
     def _jvp(self, primals, tangents, out):
         if not self.partials:
             return None
+        if type(out) is float:
+            return self._scalar_jvp(primals, tangents, out)
         total = None
-        scalar = type(out) is float
-        out_ndim = 0 if scalar else np.ndim(primal_value(out))
+        out_ndim = np.ndim(primal_value(out))
         for i, t in enumerate(tangents):
             if t is None:
                 continue
-            if not scalar:
-                t = _align_tangent(t, np.ndim(primal_value(primals[i])), out_ndim)
+            t = _align_tangent(t, np.ndim(primal_value(primals[i])), out_ndim)
             term = _scaled(self.partials[i](*primals, out), t)
             total = term if total is None else add(total, term)
-        if total is None or scalar:
-            return total
+        if total is None:
+            return None
         out_shape = shape_of(out)
         total_shape = shape_of(total)
         n_batch = len(total_shape) - out_ndim
@@ -105,13 +124,41 @@ class Elementwise(Primitive):
             total = structure.broadcast_to(total, batch + out_shape)
         return total
 
+    def _scalar_jvp(self, primals, tangents, out):
+        """Float primals: the same sum of partials, in Python arithmetic where nothing is traced."""
+        total = None
+        partials = self.partials
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            d = partials[i](*primals, out)
+            if d is ONE:
+                term = t
+            elif d is MINUS_ONE:
+                term = -t if type(t) is float else negative(t)
+            elif type(d) is float and type(t) is float:
+                term = d * t
+            else:
+                term = multiply(d, t)
+            if total is None:
+                total = term
+            elif type(total) is float and type(term) is float:
+                total = total + term
+            else:
+                total = add(total, term)
+        return total
+
     def _vjp(self, cotangent, primals, out, wanted):
         if not self.partials:
             return [None] * len(wanted)
         results = []
         scalar = type(out) is float
         for i in wanted:
-            c = _scaled(self.partials[i](*primals, out), cotangent)
+            d = self.partials[i](*primals, out)
+            if scalar and type(d) is float and type(cotangent) is float:
+                results.append(d * cotangent)
+                continue
+            c = _scaled(d, cotangent)
             if not scalar:
                 x_shape = shape_of(primals[i])
                 c_shape = shape_of(c)
@@ -132,12 +179,12 @@ def tangent_batch(tangents, primals) -> tuple:
 
 
 def _unary(name, math_fn, numpy_fn, partial=None):
-    impl = _scalar_first(math_fn, numpy_fn) if math_fn is not None else numpy_fn
+    impl = _scalar_first(math_fn, numpy_fn, 1) if math_fn is not None else numpy_fn
     return Elementwise(name, impl, (partial,) if partial is not None else (), 1)
 
 
 def _binary(name, math_fn, numpy_fn, partial_a, partial_b):
-    impl = _scalar_first(math_fn, numpy_fn) if math_fn is not None else numpy_fn
+    impl = _scalar_first(math_fn, numpy_fn, 2) if math_fn is not None else numpy_fn
     return Elementwise(name, impl, (partial_a, partial_b), 2)
 
 
@@ -145,17 +192,17 @@ def _binary(name, math_fn, numpy_fn, partial_a, partial_b):
 # arithmetic
 # ----------------------------------------------------------------------------------------------
 
-add = _binary("add", float.__add__, np.add, lambda a, b, y: ONE, lambda a, b, y: ONE)
+add = _binary("add", operator.add, np.add, lambda a, b, y: ONE, lambda a, b, y: ONE)
 subtract = _binary(
-    "subtract", float.__sub__, np.subtract, lambda a, b, y: ONE, lambda a, b, y: MINUS_ONE
+    "subtract", operator.sub, np.subtract, lambda a, b, y: ONE, lambda a, b, y: MINUS_ONE
 )
 multiply = _binary(
-    "multiply", float.__mul__, np.multiply, lambda a, b, y: b, lambda a, b, y: a
+    "multiply", operator.mul, np.multiply, lambda a, b, y: b, lambda a, b, y: a
 )
 # d(a/b)/db = -a/b**2 = -y/b: computed from the quotient itself, never as a * (1/b).
 divide = _binary(
     "divide",
-    float.__truediv__,
+    operator.truediv,
     np.divide,
     lambda a, b, y: reciprocal(b),
     lambda a, b, y: negative(divide(y, b)),
@@ -164,6 +211,8 @@ divide = _binary(
 
 def _power_d_base(a, b, y):
     """d(a**b)/da = b * a**(b - 1)."""
+    if b == 2:  # the common square: 2a, without a power evaluation
+        return multiply(2.0, a)
     return multiply(b, power(a, subtract(b, 1.0)))
 
 
@@ -181,7 +230,7 @@ def _power_d_exponent(a, b, y):
 
 
 power = _binary("power", math.pow, np.power, _power_d_base, _power_d_exponent)
-negative = _unary("negative", float.__neg__, np.negative, lambda x, y: MINUS_ONE)
+negative = _unary("negative", operator.neg, np.negative, lambda x, y: MINUS_ONE)
 reciprocal = _unary(
     "reciprocal",
     lambda x: 1.0 / x,

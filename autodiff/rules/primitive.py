@@ -150,11 +150,13 @@ def primal_value(x):
 
 
 def shape_of(x) -> tuple:
-    return np.shape(primal_value(x))
+    x = primal_value(x)
+    return x.shape if isinstance(x, np.ndarray) else np.shape(x)
 
 
 def ndim_of(x) -> int:
-    return np.ndim(primal_value(x))
+    x = primal_value(x)
+    return x.ndim if isinstance(x, np.ndarray) else np.ndim(x)
 
 
 def dtype_of(x):
