@@ -8,6 +8,8 @@ compositions (``hvp``, ``hessian``), all reading one table of primitive rules.
 array([5.5       , 1.71633781])
 """
 
+from . import custom, testing
+from .check import check_grad
 from .forward.dual import Dual
 from .levels import EscapedTracerError, no_grad
 from .numpy_api import array, logsumexp, stack, stop_gradient
@@ -54,4 +56,7 @@ __all__ = [
     "hessian",
     "make_jvp",
     "make_vjp",
+    "check_grad",
+    "custom",
+    "testing",
 ]
