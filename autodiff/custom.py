@@ -92,18 +92,39 @@ def _require_callable(fn, what: str, name: str) -> None:
         raise TypeError(f"{what} of primitive {name!r} must be callable, got {fn!r}")
 
 
-def _check_accepts(fn, n_positional: int, what: str, name: str, expected: str) -> None:
-    """Raise ``TypeError`` unless ``fn`` can be called with ``n_positional`` arguments."""
+def _check_accepts(fn, n_positional: int, what: str, name: str, expected: str,
+                   params: bool = False) -> None:
+    """Raise ``TypeError`` unless ``fn`` can be called with ``n_positional`` arguments.
+
+    With ``params=True`` further parameters are allowed when they can be passed by keyword (the
+    primitive's params, like ``axis``, reach the rules that way).
+    """
     signature = _signature(fn)
     if signature is None:
         return
-    try:
-        signature.bind(*([None] * n_positional))
-    except TypeError:
+    if params:
+        parameters = list(signature.parameters.values())
+        positional = [
+            p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        accepts = any(p.kind is p.VAR_POSITIONAL for p in parameters) or (
+            len(positional) >= n_positional
+            and not any(
+                p.kind is p.POSITIONAL_ONLY and p.default is p.empty
+                for p in positional[n_positional:]
+            )
+        )
+    else:
+        try:
+            signature.bind(*([None] * n_positional))
+            accepts = True
+        except TypeError:
+            accepts = False
+    if not accepts:
         raise TypeError(
             f"{what} of primitive {name!r} must accept {expected}; its signature is "
             f"{signature}"
-        ) from None
+        )
 
 
 def _input_count(impl) -> int | None:
@@ -398,10 +419,14 @@ def primitive(
         )
     if jvp is not None:
         _require_callable(jvp, "the jvp rule", name)
-        _check_accepts(jvp, 3, "the jvp rule", name, "(primals, tangents, out, **params)")
+        _check_accepts(
+            jvp, 3, "the jvp rule", name, "(primals, tangents, out, **params)", params=True
+        )
     if vjp is not None:
         _require_callable(vjp, "the vjp rule", name)
-        _check_accepts(vjp, 3, "the vjp rule", name, "(cotangent, primals, out, **params)")
+        _check_accepts(
+            vjp, 3, "the vjp rule", name, "(cotangent, primals, out, **params)", params=True
+        )
     _claim_name(name, replace)
     prim = CustomPrimitive(
         name, impl, jvp, vjp, _input_count(impl), bool(vectorized), bool(materialize_zeros)
