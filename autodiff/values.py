@@ -9,14 +9,15 @@ __all__ = ["as_float_value", "check_float_input"]
 
 def check_float_input(value, what: str):
     """Raise ``TypeError`` unless ``value`` is a real floating scalar or array."""
-    dtype = np.result_type(value)
-    if np.issubdtype(dtype, np.complexfloating):
+    dtype = value.dtype if isinstance(value, np.ndarray) else np.result_type(value)
+    if dtype.kind == "f":
+        return
+    if dtype.kind == "c":
         raise TypeError(f"{what} is complex ({dtype}); complex numbers are not supported")
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(
-            f"{what} has dtype {dtype}; differentiation needs floating-point inputs: "
-            "pass floats (e.g. x.astype(float) or 2.0 instead of 2)"
-        )
+    raise TypeError(
+        f"{what} has dtype {dtype}; differentiation needs floating-point inputs: "
+        "pass floats (e.g. x.astype(float) or 2.0 instead of 2)"
+    )
 
 
 def as_float_value(value, what: str, dtype=None):
@@ -35,6 +36,8 @@ def as_float_value(value, what: str, dtype=None):
             return np.asarray(value, dtype=dtype)
         return value
     array = np.asarray(value)
+    if array.dtype.kind == "f" and (dtype is None or array.dtype == dtype):
+        return array
     if array.dtype == object:
         raise TypeError(
             f"{what} is an object array: build arrays of traced values with ad.stack/ad.array"

@@ -229,7 +229,14 @@ def _power_d_exponent(a, b, y):
     return structure.where(at_zero, 0.0, multiply(y, log(safe_a)))
 
 
-power = _binary("power", math.pow, np.power, _power_d_base, _power_d_exponent)
+def _power_impl(a, b):
+    """NumPy's power, with ``x ** 2`` computed as a square (half the cost on arrays)."""
+    if type(b) is int and b == 2 and type(a) is not float:
+        return np.square(a)
+    return np.power(a, b)
+
+
+power = _binary("power", math.pow, _power_impl, _power_d_base, _power_d_exponent)
 negative = _unary("negative", operator.neg, np.negative, lambda x, y: MINUS_ONE)
 reciprocal = _unary(
     "reciprocal",

@@ -29,7 +29,7 @@ __all__ = [
     "matmul",
     "concatenate",
     "getitem",
-    "index_add",
+    "scatter_add",
     "where",
     "logsumexp",
     "normalize_axes",
@@ -132,8 +132,8 @@ def _broadcast_to_vjp(g, primals, out, wanted, shape):
 
 
 def _broadcast_to_impl(x, shape):
-    # a read-only view would trip users who write into results; copy like NumPy ufuncs do
-    return np.array(np.broadcast_to(x, shape))
+    """A read-only broadcast view: no copy (writing into it raises, loudly)."""
+    return np.broadcast_to(x, shape)
 
 
 broadcast_to = ParametrizedPrimitive(
@@ -500,12 +500,12 @@ def _getitem_jvp(primals, tangents, out, index):
 def _getitem_vjp(g, primals, out, wanted, index):
     (x,) = primals
     n_batch = _batch_of(g, out)
-    g_shape = shape_of(g)
     if n_batch == 0:
-        return [index_add(_zeros(shape_of(x), g), g, index=index)]
+        return [scatter_add(g, index=index, shape=shape_of(x))]
     full = _expand_ellipsis(index, ndim_of(x))
-    base = _zeros(shape_of(x) + g_shape[:n_batch], g)
-    return [_batch_first(index_add(base, _batch_last(g, n_batch), index=full), n_batch)]
+    batch = shape_of(g)[:n_batch]
+    scattered = scatter_add(_batch_last(g, n_batch), index=full, shape=shape_of(x) + batch)
+    return [_batch_first(scattered, n_batch)]
 
 
 def _getitem_impl(x, index):
@@ -523,11 +523,11 @@ getitem = ParametrizedPrimitive(
 )
 
 
-def _index_add_impl(x, index, y):
-    """A copy of ``x`` with ``y`` added at ``x[index]`` (repeated indices accumulate)."""
-    result = np.array(x, dtype=np.result_type(x, y), copy=True)
-    if _is_basic_index(index):  # no repeated positions possible: plain in-place add
-        result[index] += y
+def _scatter_add_impl(y, index, shape):
+    """Zeros of ``shape`` with ``y`` added at ``[index]`` (repeated indices accumulate)."""
+    result = np.zeros(shape, dtype=np.result_type(y))
+    if _is_basic_index(index):  # no position can repeat: a plain assignment
+        result[index] = y
     else:
         np.add.at(result, index, y)
     return result
@@ -541,46 +541,38 @@ def _is_basic_index(index) -> bool:
     )
 
 
-def _index_add_jvp(primals, tangents, out, index):
-    x, y = primals
-    tx, ty = tangents
-    if ty is None:
-        return tx
-    n_batch = _batch_of(ty, y)
-    if tx is None:
-        tx = _zeros(shape_of(ty)[:n_batch] + shape_of(x), out)
+def _scatter_add_jvp(primals, tangents, out, index, shape):
+    (y,) = primals
+    (t,) = tangents
+    n_batch = _batch_of(t, y)
     if n_batch == 0:
-        return index_add(tx, ty, index=index)
-    full = _expand_ellipsis(index, ndim_of(x))
-    return _batch_first(
-        index_add(_batch_last(tx, n_batch), _batch_last(ty, n_batch), index=full), n_batch
-    )
+        return scatter_add(t, index=index, shape=shape)
+    batch = shape_of(t)[:n_batch]
+    full = _expand_ellipsis(index, len(shape))
+    scattered = scatter_add(_batch_last(t, n_batch), index=full, shape=tuple(shape) + batch)
+    return _batch_first(scattered, n_batch)
 
 
-def _index_add_vjp(g, primals, out, wanted, index):
-    x, y = primals
+def _scatter_add_vjp(g, primals, out, wanted, index, shape):
+    """The transpose of scattering is gathering: ``g[index]``, summed over broadcast axes."""
+    (y,) = primals
     n_batch = _batch_of(g, out)
-    results = []
-    for i in wanted:
-        if i == 0:
-            results.append(g)
-        elif n_batch == 0:
-            results.append(unbroadcast(getitem(g, index=index), shape_of(y), 0))
-        else:
-            full = _expand_ellipsis(index, ndim_of(x))
-            picked = _batch_first(getitem(_batch_last(g, n_batch), index=full), n_batch)
-            results.append(unbroadcast(picked, shape_of(y), n_batch))
-    return results
+    if n_batch == 0:
+        picked = getitem(g, index=index)
+    else:
+        full = _expand_ellipsis(index, len(shape))
+        picked = _batch_first(getitem(_batch_last(g, n_batch), index=full), n_batch)
+    return [unbroadcast(picked, shape_of(y), n_batch)]
 
 
-index_add = ParametrizedPrimitive(
-    "index_add",
-    lambda x, y, index: _index_add_impl(x, index, y),
-    _index_add_jvp,
-    _index_add_vjp,
+scatter_add = ParametrizedPrimitive(
+    "scatter_add",
+    _scatter_add_impl,
+    _scatter_add_jvp,
+    _scatter_add_vjp,
     linear=True,
-    n_operands=2,
-    param_names=("index",),
+    n_operands=1,
+    param_names=("index", "shape"),
 )
 
 # ``where`` selects, it does not multiply: a nan or inf in the branch not taken stays out.
