@@ -157,7 +157,7 @@ class _Pullback:
         roots, seeds = [], []
         for out, seed in zip(self._outputs, leaves):
             seed = _cast_direction(seed, out, batch, "cotangent")
-            if type(out) is Var and out._level is self._level:
+            if isinstance(out, Var) and out._level is self._level:
                 roots.append(out)
                 seeds.append(seed)
         reached = backward_pass(roots, seeds, retain_graph=True) if roots else {}
@@ -178,7 +178,7 @@ def make_vjp(f, primals):
         out_leaves, out_def = _output_leaves(out, level)
     finally:
         level.close()
-    values = [leaf._primal_ if type(leaf) is Var and leaf._level is level else leaf
+    values = [leaf._primal_ if isinstance(leaf, Var) and leaf._level is level else leaf
               for leaf in out_leaves]
     pullback = _Pullback(level, inputs, treedef, out_leaves, out_def)
     return unflatten(out_def, values), pullback

@@ -51,10 +51,10 @@ _NO_PARAMS: dict = {}
 
 def _record_scalar_binary(prim, a, b):
     """Record ``prim(a, b)`` for float Vars of one active, recording level; else ``bind``."""
-    if type(a) is Var:
+    if isinstance(a, Var):  # Var or a subclass (ad.nn.Parameter)
         level = a._level
         pa, parent_a = a._primal_, a
-        if type(b) is Var:
+        if isinstance(b, Var):
             if b._level is not level:
                 return bind(prim, a, b)
             pb, parent_b = b._primal_, b
