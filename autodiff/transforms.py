@@ -162,10 +162,18 @@ class _Pullback:
                 seeds.append(seed)
         reached = backward_pass(roots, seeds, retain_graph=True) if roots else {}
         grads = [
-            reached[v] if v in reached else _zeros_like_with_batch(v, batch)
+            _in_dtype_of(reached[v], v) if v in reached else _zeros_like_with_batch(v, batch)
             for v in self._inputs
         ]
         return unflatten(self._input_def, grads)
+
+
+def _in_dtype_of(cotangent, var):
+    """A cotangent in its input's dtype (float32 inputs get float32 gradients)."""
+    dtype = dtype_of(var)
+    if isinstance(cotangent, np.ndarray) and cotangent.dtype != dtype:
+        return cotangent.astype(dtype)
+    return cotangent
 
 
 def make_vjp(f, primals):
