@@ -40,7 +40,7 @@ def _scalar_first(math_fn, numpy_fn, arity):
     """
 
     def unary(x):
-        if type(x) is float:
+        if type(x) is float or type(x) is int:
             try:
                 return math_fn(x)
             except (ArithmeticError, ValueError):
@@ -241,7 +241,7 @@ negative = _unary("negative", operator.neg, np.negative, lambda x, y: MINUS_ONE)
 reciprocal = _unary(
     "reciprocal",
     lambda x: 1.0 / x,
-    lambda x: np.reciprocal(x) if np.issubdtype(np.result_type(x), np.floating) else 1.0 / x,
+    lambda x: np.divide(1.0, x),  # np.reciprocal truncates integers: 1 / 2 -> 0
     lambda x, y: negative(square(y)),
 )
 square = _unary("square", lambda x: x * x, np.square, lambda x, y: multiply(2.0, x))
