@@ -8,7 +8,7 @@ compositions (``hvp``, ``hessian``), all reading one table of primitive rules.
 array([5.5       , 1.71633781])
 """
 
-from . import custom, testing
+from . import custom, nn, testing
 from .check import check_grad
 from .forward.dual import Dual
 from .levels import EscapedTracerError, no_grad
@@ -58,5 +58,6 @@ __all__ = [
     "make_vjp",
     "check_grad",
     "custom",
+    "nn",
     "testing",
 ]

@@ -1,0 +1,57 @@
+"""``ad.nn``: the tensor layer -- modules, layers, stable losses, initialisation, training.
+
+A ``Var`` over an array is the tensor (one reverse-mode engine); a :class:`Parameter` is a leaf
+``Var`` that persists across tapes.  Re-exports only; see the submodules.
+"""
+
+from . import data, functional, init
+from .data import DataLoader, Standardizer, load_digits, train_val_test_split
+from .layers import (
+    Flatten,
+    HardTanh,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    Maxout,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from .module import Module, Parameter, Sequential, functional_call
+from .serialization import load, save
+from .training import History, accuracy, evaluate, fit
+
+__all__ = [
+    "data",
+    "functional",
+    "init",
+    "Module",
+    "Parameter",
+    "Sequential",
+    "functional_call",
+    "Linear",
+    "Maxout",
+    "ReLU",
+    "LeakyReLU",
+    "Tanh",
+    "Sigmoid",
+    "HardTanh",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
+    "Flatten",
+    "Identity",
+    "save",
+    "load",
+    "fit",
+    "evaluate",
+    "accuracy",
+    "History",
+    "load_digits",
+    "train_val_test_split",
+    "Standardizer",
+    "DataLoader",
+]

@@ -1,0 +1,221 @@
+"""Training helpers: ``fit`` with a progress bar, a history and early stopping; ``evaluate``.
+
+:func:`fit` runs the usual loop -- for each mini-batch: clear the gradients, forward, loss,
+``loss.backward()``, ``optimizer.step()`` -- and after each epoch evaluates the validation set.
+With ``early_stopping_patience=k`` it stops once the validation loss has not improved for ``k``
+epochs and restores the weights of the best epoch (seed 001: "monitor the loss on the validation
+set during training, stop when it starts increasing").
+
+>>> import numpy as np, autodiff as ad
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(200, 2)); y = (X[:, 0] + X[:, 1] > 0).astype(int)
+>>> model = ad.nn.Sequential(ad.nn.Linear(2, 8, rng=0), ad.nn.ReLU(), ad.nn.Linear(8, 2, rng=1))
+>>> optimizer = ad.optim.Adam(model.parameters(), lr=0.05)
+>>> loader = ad.nn.DataLoader(X, y, batch_size=32, rng=0)
+>>> history = ad.nn.fit(model, ad.nn.functional.cross_entropy, optimizer, loader,
+...                     val_data=(X, y), epochs=20, progress=False)
+>>> history.val_accuracy[-1] > 0.95
+True
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from ..levels import no_grad
+from ..rules.primitive import Traced, primal_value
+from . import functional as F
+from .module import Module
+
+__all__ = ["History", "fit", "evaluate", "accuracy"]
+
+
+@dataclass
+class History:
+    """Per-epoch records of :func:`fit` (lists of floats, one entry per epoch run).
+
+    ``train_loss`` / ``train_accuracy`` average the mini-batches of the epoch (weighted by batch
+    size; accuracy is measured on the fly, while the weights change); ``val_loss`` /
+    ``val_accuracy`` are measured after the epoch.  Accuracies are ``nan`` when the targets are
+    not integer class labels.  ``best_epoch`` is the index (0-based) of the lowest validation
+    loss; ``stopped_early`` says whether early stopping ended training.
+    """
+
+    train_loss: list = field(default_factory=list)
+    train_accuracy: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+
+def _is_class_labels(targets) -> bool:
+    targets = np.asarray(targets)
+    return targets.dtype != bool and np.issubdtype(targets.dtype, np.integer)
+
+
+def accuracy(logits, labels) -> float:
+    """Fraction of samples whose largest logit (last axis) is at their 0-based label."""
+    scores = np.asarray(primal_value(logits))
+    labels = np.asarray(labels)
+    if scores.ndim == 0 or scores.shape[:-1] != labels.shape:
+        raise ValueError(
+            f"accuracy needs logits (N, C) and labels (N,); got shapes {scores.shape} and "
+            f"{labels.shape}"
+        )
+    if not _is_class_labels(labels):
+        raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
+    if labels.size == 0:
+        raise ValueError("accuracy of an empty set of samples is undefined")
+    return float(np.mean(np.argmax(scores, axis=-1) == labels))
+
+
+def _scalar(loss, what: str) -> float:
+    value = primal_value(loss)
+    if np.ndim(value) != 0:
+        raise ValueError(
+            f"{what} must be a scalar (use reduction='mean' or 'sum'), got shape {np.shape(value)}"
+        )
+    return float(value)
+
+
+def evaluate(model, X, y, loss_fn=F.cross_entropy, batch_size=None):
+    """``(loss, accuracy)`` of ``model`` on ``(X, y)``, in eval mode and without recording.
+
+    The loss is the sample-weighted mean of ``loss_fn`` over batches of ``batch_size`` (all at
+    once by default); accuracy is ``nan`` when ``y`` is not integer class labels.  The model's
+    training/eval mode is restored afterwards.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y) or len(y) == 0:
+        raise ValueError(f"X and y need the same, non-zero number of samples: {len(X)}, {len(y)}")
+    size = len(y) if batch_size is None else int(batch_size)
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    try:
+        with no_grad():
+            for start in range(0, len(y), size):
+                outputs = model(X[start:start + size])
+                targets = y[start:start + size]
+                total_loss += _scalar(loss_fn(outputs, targets), "the loss") * len(targets)
+                if _is_class_labels(y):
+                    correct += int(np.sum(np.argmax(primal_value(outputs), -1) == targets))
+    finally:
+        model.train(was_training)
+    score = correct / len(y) if _is_class_labels(y) else math.nan
+    return total_loss / len(y), score
+
+
+def _check_fit_arguments(model, optimizer, epochs, patience, val_data):
+    if not isinstance(model, Module):
+        raise TypeError(f"fit needs an ad.nn.Module, got {type(model).__name__}")
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+        raise TypeError(f"optimizer needs step() and zero_grad(), got {type(optimizer).__name__}")
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if patience is not None:
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1:
+            raise ValueError(f"early_stopping_patience must be a positive integer, got {patience!r}")
+        if val_data is None:
+            raise ValueError("early stopping watches the validation loss: pass val_data=(X, y)")
+    if val_data is not None and (not isinstance(val_data, (tuple, list)) or len(val_data) != 2):
+        raise TypeError("val_data must be a pair (X_val, y_val)")
+
+
+def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
+        early_stopping_patience=None, progress=True, scheduler=None) -> History:
+    """Train ``model`` on ``train_loader``'s mini-batches for up to ``epochs`` epochs.
+
+    Parameters
+    ----------
+    model:
+        An :class:`~autodiff.nn.Module` mapping a batch of inputs to outputs (logits).
+    loss_fn:
+        ``loss_fn(outputs, targets)`` -> scalar, e.g. ``ad.nn.functional.cross_entropy``.
+    optimizer:
+        An optimizer over ``model.parameters()`` (``ad.optim.Adam`` etc.).
+    train_loader:
+        An iterable of ``(X_batch, y_batch)``, re-iterated each epoch (``ad.nn.DataLoader``).
+    val_data:
+        ``(X_val, y_val)``, evaluated after every epoch (no recording, eval mode).
+    early_stopping_patience:
+        Stop when the validation loss has not improved for this many epochs, and restore the
+        weights of the best epoch.
+    progress:
+        Show a tqdm progress bar over the epochs (with the latest losses).
+    scheduler:
+        A learning-rate schedule whose ``step()`` is called after every epoch.
+
+    Returns a :class:`History`.  Raises ``FloatingPointError`` if the training loss becomes
+    ``nan`` or infinite (lower the learning rate).
+    """
+    _check_fit_arguments(model, optimizer, epochs, early_stopping_patience, val_data)
+    history = History()
+    best_loss, best_state, waited = math.inf, None, 0
+    bar = tqdm(range(int(epochs)), desc="training", unit="epoch", disable=not progress,
+               leave=True, dynamic_ncols=True)
+    try:
+        for epoch in bar:
+            model.train()
+            seen, loss_sum, correct, classified = 0, 0.0, 0, 0
+            for X_batch, y_batch in train_loader:
+                optimizer.zero_grad()
+                outputs = model(X_batch)
+                loss = loss_fn(outputs, y_batch)
+                if not isinstance(loss, Traced):
+                    raise TypeError(
+                        "the loss does not depend on the model's parameters (it is a plain "
+                        "number); check that loss_fn uses the model's outputs"
+                    )
+                value = _scalar(loss, "the loss")
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"the training loss became {value} in epoch {epoch + 1}; lower the "
+                        "learning rate or clip the gradients"
+                    )
+                loss.backward()
+                optimizer.step()
+                count = len(y_batch)
+                seen += count
+                loss_sum += value * count
+                if _is_class_labels(y_batch):
+                    classified += count
+                    correct += int(np.sum(np.argmax(primal_value(outputs), -1) == y_batch))
+            if seen == 0:
+                raise ValueError("train_loader produced no batches")
+            history.train_loss.append(loss_sum / seen)
+            history.train_accuracy.append(correct / classified if classified else math.nan)
+            postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+            if val_data is not None:
+                val_loss, val_accuracy = evaluate(model, val_data[0], val_data[1], loss_fn)
+                history.val_loss.append(val_loss)
+                history.val_accuracy.append(val_accuracy)
+                postfix.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_accuracy:.4f}")
+                if val_loss < best_loss:
+                    best_loss, waited = val_loss, 0
+                    history.best_epoch = epoch
+                    if early_stopping_patience is not None:
+                        best_state = model.state_dict()
+                else:
+                    waited += 1
+            bar.set_postfix(postfix, refresh=False)
+            if scheduler is not None:
+                scheduler.step()
+            if early_stopping_patience is not None and waited >= early_stopping_patience:
+                history.stopped_early = True
+                break
+    finally:
+        bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
