@@ -11,6 +11,7 @@ array([5.5       , 1.71633781])
 from . import custom, nn, testing
 from .check import check_grad
 from .forward.dual import Dual
+from .inspection import compare, graph, trace
 from .levels import EscapedTracerError, no_grad
 from .numpy_api import array, logsumexp, stack, stop_gradient
 from .reverse.tape import debug
@@ -56,6 +57,9 @@ __all__ = [
     "hessian",
     "make_jvp",
     "make_vjp",
+    "trace",
+    "graph",
+    "compare",
     "check_grad",
     "custom",
     "nn",
