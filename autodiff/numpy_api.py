@@ -412,7 +412,6 @@ PRIMAL_UFUNCS = {
     np.logical_not,
     np.logical_xor,
     np.floor_divide,
-    np.remainder,
 }
 
 FUNCTIONS = {
