@@ -1,0 +1,305 @@
+"""Bad input raises a clear exception naming the cause: each case asserts the type and the
+message, so no case can degrade into a silently wrong number."""
+
+import math
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+
+
+def hand_built(kind, value):
+    return ad.Dual(value, np.ones_like(value)) if kind == "Dual" else ad.Var(value)
+
+
+KINDS = ["Dual", "Var"]
+
+# ----------------------------------------------------------------------------------------------
+# backward
+# ----------------------------------------------------------------------------------------------
+
+
+def test_backward_of_a_non_scalar_needs_a_gradient():
+    y = ad.Var(np.ones(3)) * 2.0
+    with pytest.raises(RuntimeError, match=r"backward\(\) of a non-scalar Var \(shape \(3,\)\) "
+                                           r"needs `gradient`, the cotangent of the output"):
+        y.backward()
+
+
+def test_backward_gradient_of_the_wrong_shape():
+    y = ad.Var(np.ones(3)) * 2.0
+    with pytest.raises(ValueError, match=r"gradient has shape \(2,\) but the Var has shape "
+                                         r"\(3,\)"):
+        y.backward(np.ones(2))
+
+
+def test_backward_through_a_released_tape():
+    x = ad.Var(np.ones(2))
+    y = np.sum(x * x)
+    y.backward()
+    with pytest.raises(RuntimeError, match="backward through a released tape: the '[a-z]+' "
+                                           "node was already used by an earlier backward"):
+        y.backward()
+
+
+def test_backward_through_a_released_tape_from_a_later_output():
+    """A new output built on released nodes also refuses to sweep through them."""
+    x = ad.Var(2.0)
+    hidden = np.sin(x) * x
+    hidden.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        (hidden * 3.0).backward()
+
+
+# ----------------------------------------------------------------------------------------------
+# conversions that would drop the derivative
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "convert, what",
+    [
+        (float, r"float\(\)"),
+        (int, r"int\(\)"),
+        (complex, r"complex\(\)"),
+        (np.asarray, r"np.asarray\(\)/np.array\(\)"),
+        (np.array, r"np.asarray\(\)/np.array\(\)"),
+        (math.sin, r"float\(\)"),
+        (lambda x: [1, 2, 3][x], "using as an index"),
+    ],
+    ids=["float", "int", "complex", "np.asarray", "np.array", "math.sin", "index"],
+)
+def test_conversions_of_traced_values_raise(kind, convert, what):
+    value = hand_built(kind, 1.0)
+    with pytest.raises(TypeError, match=f"{what} of a traced {kind} would silently drop its "
+                                        "derivative.*ad.stop_gradient"):
+        convert(value)
+
+
+@pytest.mark.parametrize("transform", [ad.grad, lambda f: (lambda x: ad.jvp(f, x, 1.0))])
+def test_float_inside_a_transform_raises(transform):
+    with pytest.raises(TypeError, match=r"float\(\) of a traced (Dual|Var) would silently drop"):
+        transform(lambda x: float(x) * 2.0)(1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# functions without a rule
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (np.fft.fft, "fft"),
+        (lambda x: np.remainder(x, 0.75), "remainder"),
+        (np.spacing, "spacing"),
+        (np.modf, "modf"),
+        (lambda x: np.add.accumulate(x), "add.accumulate"),
+    ],
+    ids=["fft", "remainder", "spacing", "modf", "ufunc method"],
+)
+def test_float_valued_function_without_rule_names_it(kind, call, name):
+    with pytest.raises(TypeError, match=f"autodiff has no derivative rule for NumPy's '{name}'"
+                                        ".*autodiff.custom.primitive"):
+        call(hand_built(kind, np.array([0.5, 2.0])))
+
+
+def test_remainder_is_not_a_silent_constant():
+    """d/dx (x mod c) = 1: returning a constant would give a zero gradient without warning."""
+    with pytest.raises(TypeError, match="'remainder'"):
+        ad.grad(lambda x: np.sum(np.remainder(x, 2.0)))(np.array([0.5, 2.5]))
+
+
+# ----------------------------------------------------------------------------------------------
+# complex and integer inputs
+# ----------------------------------------------------------------------------------------------
+
+TRANSFORMS = {
+    "jvp": lambda f, x: ad.jvp(f, x, x),
+    "vjp": lambda f, x: ad.vjp(f, x),
+    "grad": lambda f, x: ad.grad(f)(x),
+    "value_and_grad": lambda f, x: ad.value_and_grad(f)(x),
+    "jacfwd": lambda f, x: ad.jacfwd(f)(x),
+    "jacrev": lambda f, x: ad.jacrev(f)(x),
+    "hvp": lambda f, x: ad.hvp(f, x, x),
+    "hessian": lambda f, x: ad.hessian(f)(x),
+    "derivative": lambda f, x: ad.derivative(f, x),
+    "check_grad": lambda f, x: ad.check_grad(f, x),
+}
+
+BAD_INPUTS = {
+    "int": (3, "has dtype int64; differentiation needs floating-point inputs"),
+    "int array": (np.arange(3), "has dtype int64; differentiation needs floating-point inputs"),
+    "bool": (True, "needs floating-point inputs|is a bool"),
+    "complex": (1.0 + 2.0j, r"is complex \(complex128\); complex numbers are not supported"),
+    "complex array": (np.ones(2, complex), r"is complex \(complex128\); complex numbers are "
+                                           "not supported"),
+}
+
+
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+@pytest.mark.parametrize("bad", sorted(BAD_INPUTS))
+def test_complex_and_integer_inputs_to_every_transform(transform, bad):
+    value, message = BAD_INPUTS[bad]
+    if transform == "derivative" and np.ndim(value):
+        value = value[0]
+    with pytest.raises(TypeError, match=message):
+        TRANSFORMS[transform](lambda x: np.sum(x * x), value)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: ad.grad(lambda p: p["a"] * p["b"])({"a": 1.0, "b": 2}), "has dtype int64"),
+        (lambda: ad.jvp(np.sin, 1.0, 1j), r"tangent is complex \(complex128\)"),
+        (lambda: ad.vjp(np.sin, 1.0)[1](1j), r"cotangent is complex \(complex128\)"),
+        (lambda: ad.Dual(np.arange(2)), "Dual primal has dtype int64"),
+        (lambda: ad.Dual(1.0, 1j), "Dual tangent is complex"),
+        (lambda: ad.Var(1j), "Var value is complex"),
+        (lambda: ad.Var(np.arange(3)), "Var value has dtype int64"),
+        (lambda: ad.grad(lambda x: x * 1j)(1.0), "grad output is complex"),
+    ],
+    ids=["int leaf in a pytree", "complex tangent", "complex cotangent", "int Dual",
+         "complex Dual tangent", "complex Var", "int Var", "complex output"],
+)
+def test_complex_and_integer_values_elsewhere(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+# ----------------------------------------------------------------------------------------------
+# tangent shapes
+# ----------------------------------------------------------------------------------------------
+
+
+def test_ambiguous_tangent_shape_asks_for_batched():
+    with pytest.raises(ValueError, match=r"tangent shape \(2, 3\) does not match primal shape "
+                                         r"\(3,\); it fits as k directions: pass batched=True"):
+        ad.Dual(np.ones(3), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: ad.Dual(np.ones(3), np.ones(4)),
+         r"tangent shape \(4,\) does not match primal shape \(3,\)$"),
+        (lambda: ad.Dual(np.ones(3), np.ones((2, 4)), batched=True),
+         r"batched tangents must have shape \(k,\) \+ primal.shape = \(k,\) \+ \(3,\), got "
+         r"\(2, 4\)"),
+        (lambda: ad.Dual(np.ones(3), batched=True), r"needs the tangents \(k,\) \+ shape"),
+        (lambda: ad.jvp(np.sin, np.ones(3), np.ones(4)),
+         r"tangent has shape \(4,\), expected \(3,\)"),
+        (lambda: ad.jvp(lambda a, b: a * b, (1.0, 2.0), (1.0,)),
+         "tangent structure .* differs from primal"),
+        (lambda: ad.vjp(np.sin, np.ones(3))[1](np.ones(4)),
+         r"cotangent has shape \(4,\), expected \(3,\)"),
+        (lambda: ad.Dual(np.ones(3), np.ones((2, 3)), batched=True) + ad.Dual(np.ones(3)),
+         "add: cannot combine a batched Dual with an unbatched one"),
+    ],
+    ids=["Dual", "batched Dual", "batched without tangents", "jvp", "jvp structure",
+         "vjp pullback", "batched plus unbatched"],
+)
+def test_tangent_shape_mismatch(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# ----------------------------------------------------------------------------------------------
+# in-place writes
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_item_assignment_on_traced_values(kind):
+    value = hand_built(kind, np.ones(3))
+    with pytest.raises(TypeError, match=f"traced {kind} values are immutable: x\\[i\\] = v "
+                                        "would be an in-place write.*np.where"):
+        value[0] = 2.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ufunc_out_argument(kind):
+    value = hand_built(kind, np.ones(2))
+    with pytest.raises(TypeError, match=r"np.add\(..., out=...\) would write into an array in "
+                                        "place; traced values are immutable"):
+        np.add(value, 1.0, out=np.zeros(2))
+
+
+def test_arrays_saved_by_the_tape_are_read_only():
+    x = ad.Var(np.ones(3))
+    y = np.exp(x)
+    with pytest.raises(ValueError, match="read-only"):
+        y.value[0] = 3.0
+    with pytest.raises(ValueError, match="read-only"):
+        x.value[0] = 3.0
+
+
+def test_debug_mode_names_the_primitive_whose_input_changed():
+    weights = np.ones(3)
+    with ad.debug():
+        x = ad.Var(np.array([1.0, 2.0, 3.0]))
+        y = np.sum(np.sin(x) * weights)
+        weights[0] = 5.0  # through an alias the tape cannot see
+        with pytest.raises(RuntimeError, match=r"input 1 of 'multiply' \(shape \(3,\), dtype "
+                                               r"float64\) was modified in place after it was "
+                                               "recorded on the tape"):
+            y.backward()
+
+
+# ----------------------------------------------------------------------------------------------
+# transform arguments
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transform", [ad.grad, ad.value_and_grad])
+def test_grad_of_a_non_scalar_output(transform):
+    with pytest.raises(TypeError, match=r"grad needs a scalar output, got shape \(2,\); use "
+                                        "jacrev or vjp"):
+        transform(np.sin)(np.ones(2))
+
+
+@pytest.mark.parametrize("transform", [ad.grad, ad.value_and_grad])
+@pytest.mark.parametrize(
+    "f", [lambda x: x * 2.0, lambda x: (x, 1.0, 2.0), lambda x: [x, 1.0]],
+    ids=["scalar", "triple", "list"],
+)
+def test_has_aux_needs_a_pair(transform, f):
+    with pytest.raises(TypeError, match=r"has_aux=True needs the function to return a pair "
+                                        r"\(value, aux\)"):
+        transform(f, has_aux=True)(1.0)
+
+
+def test_a_pair_without_has_aux_is_not_a_scalar():
+    with pytest.raises(TypeError, match="grad needs a scalar output"):
+        ad.grad(lambda x: (x * 2.0, {"aux": 1.0}))(1.0)
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [ad.grad, ad.value_and_grad, ad.jacfwd, ad.jacrev, ad.hessian],
+    ids=["grad", "value_and_grad", "jacfwd", "jacrev", "hessian"],
+)
+@pytest.mark.parametrize("argnums", [2, -3, (0, 5)])
+def test_argnums_out_of_range(transform, argnums):
+    with pytest.raises(ValueError, match=f"argnums {argnums!r} out of range for 2 arguments"
+                       .replace("(", r"\(").replace(")", r"\)")):
+        transform(lambda x, y: x * y, argnums=argnums)(1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: ad.derivative(np.sin, 1.0, order=-1), "order must be a non-negative integer"),
+        (lambda: ad.derivative(np.sin, 1.5, order=1.5), "order must be a non-negative integer"),
+        (lambda: ad.derivative(np.sin, np.ones(2)), r"derivative needs a scalar input, got shape"),
+        (lambda: ad.jacfwd(np.sin, chunk_size=0)(np.ones(2)), "chunk_size must be a positive"),
+        (lambda: ad.jacrev(np.sin, chunk_size=-1)(np.ones(2)), "chunk_size must be a positive"),
+    ],
+    ids=["negative order", "fractional order", "vector derivative", "jacfwd chunk", "jacrev chunk"],
+)
+def test_invalid_transform_parameters(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
