@@ -112,22 +112,23 @@ class Trace:
 
     @property
     def value(self):
-        """``y``: the output (a tuple for several outputs)."""
+        """The output ``y`` (a tuple for several outputs)."""
         return self._output_field("value")
 
     @property
     def tangent(self):
-        """``ẏ = J ẋ``: the output's tangent along the chosen input direction."""
+        """The output's tangent ``ẏ = J ẋ`` along the chosen input direction."""
         return self._output_field("tangent")
 
     @property
     def input_adjoints(self) -> tuple:
-        """``(x̄_1, ..., x̄_n) = ȳᵀ J``: the adjoints of the inputs."""
+        """The adjoints of the inputs, ``(x̄_1, ..., x̄_n) = ȳᵀ J``."""
         return tuple(self.row(1 - self.n_inputs + i).adjoint for i in range(self.n_inputs))
 
     # -- tables ----------------------------------------------------------------------------
-    def tables(self, notation: Notation = TEXT) -> list[Table]:
-        """The primal, tangent and adjoint tables in the given notation."""
+    def tables(self, notation: Notation | None = None) -> list[Table]:
+        """The primal, tangent and adjoint tables (plain text notation unless given)."""
+        notation = TEXT if notation is None else notation
         return [
             self._primal_table(notation),
             self._tangent_table(notation),
