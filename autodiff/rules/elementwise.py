@@ -14,7 +14,9 @@ inputs that carry a tangent or need a cotangent: ``x ** c`` with a constant ``c`
 Derivatives at kinks follow API.md: ``abs'(0) = 0``; ``maximum``/``minimum`` split ties evenly;
 ``clip`` has derivative 1 on ``[lo, hi]`` inclusive; ``sqrt'(0) = inf``.  ``sign``, ``floor``,
 ``ceil``, ``rint`` and ``round`` have derivative zero everywhere they are differentiable and are
-declared with no partials: their tangent is the symbolic zero.
+declared with no partials: their tangent is the symbolic zero, their cotangent an explicit zero
+(so a ``Var`` input is reached and its ``.grad`` is 0).  Outside a function's domain the value is
+NumPy's ``nan`` and so is the derivative (``log'(-1)`` is ``nan``, not ``1/x = -1``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,19 @@ def _scalar_first(math_fn, numpy_fn, arity):
         return numpy_fn(a, b)
 
     impl = unary if arity == 1 else binary
+    impl.__name__ = getattr(numpy_fn, "__name__", "impl")
+    return impl
+
+
+def _float_preserving(numpy_fn):
+    """NumPy's function, returning a Python float for Python floats (the scalar fast path)."""
+
+    def impl(*args):
+        result = numpy_fn(*args)
+        if type(result) is np.float64 and all(type(a) is float for a in args):
+            return float(result)
+        return result
+
     impl.__name__ = getattr(numpy_fn, "__name__", "impl")
     return impl
 
@@ -150,7 +165,7 @@ class Elementwise(Primitive):
 
     def _vjp(self, cotangent, primals, out, wanted):
         if not self.partials:
-            return [None] * len(wanted)
+            return [_zero_cotangent(cotangent, primals[i], out) for i in wanted]
         results = []
         scalar = type(out) is float
         for i in wanted:
@@ -169,6 +184,14 @@ class Elementwise(Primitive):
         return results
 
 
+def _zero_cotangent(cotangent, x, out):
+    """An explicit zero for ``sign``, ``floor``, ...: the input is reached, its ``.grad`` is 0."""
+    if type(cotangent) is float and type(primal_value(x)) is float:
+        return 0.0
+    batch = shape_of(cotangent)[: len(shape_of(cotangent)) - np.ndim(primal_value(out))]
+    return np.zeros(batch + shape_of(x), dtype=dtype_of(x))
+
+
 def tangent_batch(tangents, primals) -> tuple:
     """The batch shape shared by the non-zero tangents."""
     for t, x in zip(tangents, primals):
@@ -179,12 +202,16 @@ def tangent_batch(tangents, primals) -> tuple:
 
 
 def _unary(name, math_fn, numpy_fn, partial=None):
-    impl = _scalar_first(math_fn, numpy_fn, 1) if math_fn is not None else numpy_fn
+    impl = _scalar_first(math_fn, numpy_fn, 1) if math_fn is not None else _float_preserving(
+        numpy_fn
+    )
     return Elementwise(name, impl, (partial,) if partial is not None else (), 1)
 
 
 def _binary(name, math_fn, numpy_fn, partial_a, partial_b):
-    impl = _scalar_first(math_fn, numpy_fn, 2) if math_fn is not None else numpy_fn
+    impl = _scalar_first(math_fn, numpy_fn, 2) if math_fn is not None else _float_preserving(
+        numpy_fn
+    )
     return Elementwise(name, impl, (partial_a, partial_b), 2)
 
 
@@ -211,7 +238,7 @@ divide = _binary(
 
 def _power_d_base(a, b, y):
     """d(a**b)/da = b * a**(b - 1)."""
-    if b == 2:  # the common square: 2a, without a power evaluation
+    if isinstance(b, (int, float)) and b == 2:  # the common square: 2a, no power evaluation
         return multiply(2.0, a)
     return multiply(b, power(a, subtract(b, 1.0)))
 
@@ -254,14 +281,44 @@ absolute = _unary("absolute", abs, np.absolute, lambda x, y: sign(x))
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 
+
+def _nan_outside_domain(partial):
+    """The partial, made ``nan`` wherever the value is ``nan`` (outside the function's domain).
+
+    NumPy returns ``nan`` (with a warning) for ``log(-1)`` or ``arctanh(2)``, but the formulas
+    ``1/x`` and ``1/(1 - x^2)`` would give a finite number there: a finite derivative of an
+    undefined value.  Multiplying by a constant ``nan`` (rather than returning one) keeps the
+    partial traced, so higher derivatives are ``nan`` there as well.
+    """
+
+    def guarded(x, y):
+        d = partial(x, y)
+        value = primal_value(y)
+        if type(value) is float:
+            return d if value == value else multiply(d, math.nan)
+        undefined = np.isnan(value)
+        if not np.any(undefined):
+            return d
+        return multiply(d, np.where(undefined, np.nan, 1.0).astype(dtype_of(y), copy=False))
+
+    return guarded
+
+
 exp = _unary("exp", math.exp, np.exp, lambda x, y: y)
 expm1 = _unary("expm1", math.expm1, np.expm1, lambda x, y: add(y, 1.0))
 exp2 = _unary("exp2", lambda x: 2.0**x, np.exp2, lambda x, y: multiply(y, _LN2))
-log = _unary("log", math.log, np.log, lambda x, y: reciprocal(x))
-log1p = _unary("log1p", math.log1p, np.log1p, lambda x, y: reciprocal(add(x, 1.0)))
-log2 = _unary("log2", math.log2, np.log2, lambda x, y: reciprocal(multiply(x, _LN2)))
+log = _unary("log", math.log, np.log, _nan_outside_domain(lambda x, y: reciprocal(x)))
+log1p = _unary(
+    "log1p", math.log1p, np.log1p, _nan_outside_domain(lambda x, y: reciprocal(add(x, 1.0)))
+)
+log2 = _unary(
+    "log2", math.log2, np.log2, _nan_outside_domain(lambda x, y: reciprocal(multiply(x, _LN2)))
+)
 log10 = _unary(
-    "log10", math.log10, np.log10, lambda x, y: reciprocal(multiply(x, _LN10))
+    "log10",
+    math.log10,
+    np.log10,
+    _nan_outside_domain(lambda x, y: reciprocal(multiply(x, _LN10))),
 )
 sqrt = _unary(
     "sqrt", math.sqrt, np.sqrt, lambda x, y: divide(0.5, y)
@@ -305,13 +362,13 @@ arccosh = _unary(
     "arccosh",
     math.acosh,
     np.arccosh,
-    lambda x, y: reciprocal(sqrt(subtract(square(x), 1.0))),
+    _nan_outside_domain(lambda x, y: reciprocal(sqrt(subtract(square(x), 1.0)))),
 )
 arctanh = _unary(
     "arctanh",
     math.atanh,
     np.arctanh,
-    lambda x, y: reciprocal(subtract(1.0, square(x))),
+    _nan_outside_domain(lambda x, y: reciprocal(subtract(1.0, square(x)))),
 )
 
 
@@ -361,6 +418,8 @@ def _selection_weight(mine, other, pick_greater: bool):
     """1 where ``mine`` wins, 0 where it loses, 1/2 on a tie (ties split evenly)."""
     m, o = primal_value(mine), primal_value(other)
     wins = (m > o) if pick_greater else (m < o)
+    if type(m) is float and type(o) is float:
+        return 1.0 if wins else (0.5 if m == o else 0.0)
     weight = np.where(wins, 1.0, np.where(m == o, 0.5, 0.0))
     return weight.astype(np.result_type(dtype_of(mine), dtype_of(other)), copy=False)
 
@@ -382,13 +441,15 @@ minimum = _binary(
 
 
 def _mask(condition, like):
+    if type(condition) is bool:  # Python floats compared: stay on the scalar path
+        return float(condition)
     return np.asarray(condition, dtype=dtype_of(like))
 
 
 # clip: slope 1 on [lo, hi] inclusive, 0 outside; the active bound carries the derivative.
 clip = Elementwise(
     "clip",
-    np.clip,
+    _float_preserving(np.clip),
     (
         lambda x, lo, hi, y: _mask(
             (primal_value(x) >= primal_value(lo)) & (primal_value(x) <= primal_value(hi)), x
