@@ -108,7 +108,7 @@ def _configure_compare(parser: argparse.ArgumentParser) -> None:
         help="output sizes m (default: --sizes)",
     )
     parser.add_argument(
-        "--repeat", type=_positive_int, default=3, help="timing samples per mode (median)"
+        "--repeat", type=_positive_int, default=3, help="timing samples per mode (the best is shown)"
     )
 
 

@@ -15,7 +15,6 @@ the tape, and the measured times of both on this machine, and recommends a mode.
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass
 
@@ -60,8 +59,8 @@ class Comparison:
     """Forward vs reverse mode for the Jacobian of one function at one point.
 
     ``forward_passes`` (= n) and ``reverse_passes`` (= m) count single-direction passes;
-    ``jacfwd`` / ``jacrev`` run each set as one vectorised pass.  Times are medians in seconds
-    per Jacobian; ``max_difference`` is ``max |jacfwd - jacrev|`` (should be ~1e-15 relative).
+    ``jacfwd`` / ``jacrev`` run each set as one vectorised pass.  Times are seconds per
+    Jacobian, the best of ``repeat`` samples; ``max_difference`` is ``max |jacfwd - jacrev|`` (should be ~1e-15 relative).
     """
 
     n_inputs: int
@@ -112,7 +111,7 @@ class Comparison:
             ["passes, vectorised", f"1 pass of {n} tangent(s)", f"1 sweep of {m} cotangent(s)"],
             ["primitives recorded", str(self.primitives), str(self.primitives)],
             ["memory held", "none (no tape)", f"tape {format_bytes(self.tape_bytes)}"],
-            ["median time (jacfwd / jacrev)", format_seconds(self.forward_seconds),
+            ["time per Jacobian (best)", format_seconds(self.forward_seconds),
              format_seconds(self.reverse_seconds)],
             ["recommended", "yes" if self.recommended == "forward" else "",
              "yes" if self.recommended == "reverse" else ""],
@@ -130,8 +129,10 @@ class Comparison:
         return f"{self.table().html()}\n<p>recommended: {self.recommended} ({self.reason})</p>"
 
 
-def _median_times(functions, repeat: int, min_sample: float = 2e-3) -> list[float]:
-    """Median seconds per call of each function; samples interleaved so drift hits all alike."""
+def _best_times(functions, repeat: int, min_sample: float = 2e-3) -> list[float]:
+    """Seconds per call of each function: the best of ``repeat`` samples of at least
+    ``min_sample`` seconds each (the sample least disturbed by other processes, as ``timeit``
+    advises), samples of the functions interleaved so drift hits all alike."""
     loops = []
     for fn in functions:
         fn()  # warm-up
@@ -146,7 +147,7 @@ def _median_times(functions, repeat: int, min_sample: float = 2e-3) -> list[floa
             for _ in range(count):
                 fn()
             bucket.append((time.perf_counter() - start) / count)
-    return [statistics.median(bucket) for bucket in samples]
+    return [min(bucket) for bucket in samples]
 
 
 def _max_difference(a, b) -> float:
@@ -161,7 +162,7 @@ def compare(f, x, repeat: int = 5) -> Comparison:
     """Forward against reverse mode for the Jacobian of ``f`` at ``x``.
 
     Counts inputs ``n`` and outputs ``m`` (scalar coordinates), the primitives one evaluation
-    records, the bytes its tape holds, and times ``jacfwd(f)(x)`` and ``jacrev(f)(x)`` (median of
+    records, the bytes its tape holds, and times ``jacfwd(f)(x)`` and ``jacrev(f)(x)`` (best of
     ``repeat`` samples).  ``print`` it for a table; the fields are data.
 
     Example
@@ -179,7 +180,7 @@ def compare(f, x, repeat: int = 5) -> Comparison:
     m = sum(int(np.size(value)) for value in recording.output_values)
     forward, reverse = jacfwd(f), jacrev(f)
     difference = _max_difference(forward(x), reverse(x))
-    forward_seconds, reverse_seconds = _median_times(
+    forward_seconds, reverse_seconds = _best_times(
         [lambda: forward(x), lambda: reverse(x)], int(repeat)
     )
     return Comparison(
