@@ -20,6 +20,9 @@ values they receive -- never with ``float()``, ``math.*`` or a raw ``.primal``: 
 rule is differentiated in turn.  A rule that leaves NumPy's protocols fails loudly (``float()`` of
 a traced value raises ``TypeError``), never with a silently wrong higher derivative.
 
+Check a declaration with ``ad.testing.check_grads(prim, x)``: central differences for both rules,
+and the exact identity ``<u, J v> = <J^T u, v>`` between them, to second order.
+
 Example: the numerically stable sigmoid block of seed 000, with ``sigma' = sigma (1 - sigma)``
 written from the output itself:
 
@@ -127,6 +130,28 @@ def _check_accepts(fn, n_positional: int, what: str, name: str, expected: str,
         )
 
 
+def _single_output(impl, name):
+    """``impl``, checked at each call to return one float or floating array (not a tuple)."""
+
+    def checked_impl(*args, **params):
+        out = impl(*args, **params)
+        if isinstance(out, (tuple, list)):
+            raise TypeError(
+                f"impl of primitive {name!r} returned a {type(out).__name__}; a primitive has "
+                "one output: declare one primitive per output"
+            )
+        if not np.issubdtype(np.result_type(out), np.floating):
+            raise TypeError(
+                f"impl of primitive {name!r} returned dtype {np.result_type(out)}; its output "
+                "must be floating-point (cast it, e.g. out.astype(float))"
+            )
+        return out
+
+    checked_impl.__name__ = getattr(impl, "__name__", name)
+    checked_impl.__doc__ = getattr(impl, "__doc__", None)
+    return checked_impl
+
+
 def _input_count(impl) -> int | None:
     """Number of array inputs of ``impl``: its positional parameters without defaults.
 
@@ -206,7 +231,7 @@ class CustomPrimitive(Primitive):
         self.materialize_zeros = materialize_zeros
         jvp = self._jvp_given if jvp_rule is not None else self._jvp_derived
         vjp = self._vjp_given if vjp_rule is not None else self._vjp_derived
-        super().__init__(name, impl, jvp, vjp)
+        super().__init__(name, _single_output(impl, name), jvp, vjp)
 
     def __call__(self, *args, **params):
         if self.n_inputs is not None and len(args) != self.n_inputs:
@@ -503,7 +528,7 @@ def elementwise(name, impl, partials, *, arity=None, replace: bool = False):
         _require_callable(partial, f"partials[{i}]", name)
         _check_accepts(partial, arity + 1, f"partials[{i}]", name, f"({arguments}, out)")
     _claim_name(name, replace)
-    prim = CustomElementwise(name, impl, partials, arity)
+    prim = CustomElementwise(name, _single_output(impl, name), partials, arity)
     _CUSTOM_NAMES.add(name)
     return prim
 

@@ -355,3 +355,17 @@ def test_wrong_number_of_inputs_is_named():
     step = custom.elementwise("test_arity_ew", np.floor, partials=[], arity=1)
     with pytest.raises(TypeError, match="'test_arity_ew' takes 1 input\\(s\\), got 2"):
         step(1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "impl, message",
+    [
+        (lambda x: (x, 2 * x), "returned a tuple; a primitive has one output"),
+        (lambda x: np.floor(x).astype(int), "returned dtype int64; its output must be floating"),
+    ],
+    ids=["two outputs", "integer output"],
+)
+def test_impl_must_return_one_floating_output(impl, message):
+    prim = custom.primitive("test_outputs", impl, jvp=_valid_jvp)
+    with pytest.raises(TypeError, match=f"impl of primitive 'test_outputs' {message}"):
+        prim(np.ones(2))
