@@ -540,9 +540,14 @@ def unregister(prim) -> None:
     is free for a new declaration (test suites use this to leave the table as they found it).
     """
     name = prim if isinstance(prim, str) else getattr(prim, "name", None)
+    if name not in REGISTRY:
+        raise ValueError(f"cannot unregister {name!r}: no primitive of that name is registered")
     if name not in _CUSTOM_NAMES:
-        kind = "a built-in primitive" if name in REGISTRY else "not a registered primitive"
-        raise ValueError(f"cannot unregister {name!r}: it is {kind}, not a custom one")
+        raise ValueError(f"cannot unregister {name!r}: it is a built-in primitive")
+    if not isinstance(prim, str) and REGISTRY[name] is not prim:
+        raise ValueError(
+            f"cannot unregister this {name!r}: it was already replaced by a newer declaration"
+        )
     del REGISTRY[name]
     ELEMENTWISE.pop(name, None)
     _CUSTOM_NAMES.discard(name)

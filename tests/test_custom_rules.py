@@ -282,8 +282,12 @@ def test_replace_and_unregister():
     )
     assert REGISTRY["test_replaceable"] is second and second is not first
     assert ad.derivative(second, 0.5) == pytest.approx(-math.sin(0.5))
+    with pytest.raises(ValueError, match="it was already replaced by a newer declaration"):
+        custom.unregister(first)
     custom.unregister(second)
     assert "test_replaceable" not in REGISTRY
+    with pytest.raises(ValueError, match="no primitive of that name is registered"):
+        custom.unregister("test_replaceable")
     with pytest.raises(ValueError, match="cannot unregister 'sin': it is a built-in primitive"):
         custom.unregister("sin")
 
