@@ -1,5 +1,6 @@
 """Reverse mode: the tape of Var nodes, the backward sweep, and how it nests with forward mode."""
 
+import asyncio
 import contextvars
 import gc
 import math
@@ -143,6 +144,33 @@ def test_no_grad_in_one_thread_does_not_stop_another():
         thread.join()
     assert type(recorded["silent"]) is float
     assert isinstance(recorded["recording"], ad.Var)
+
+
+def test_interleaved_asyncio_tasks_each_get_their_own_gradient():
+    """Two tasks record hand-built tapes step by step, alternating at every await."""
+
+    async def differentiate(k):
+        x = ad.Var(np.array([0.5, 1.5]))
+        y = x
+        for _ in range(20):
+            await asyncio.sleep(0)
+            y = np.sin(y) * k
+        np.sum(y).backward()
+        return x.grad
+
+    async def both():
+        return await asyncio.gather(differentiate(1.0), differentiate(0.5))
+
+    first, second = asyncio.run(both())
+    for got, k in ((first, 1.0), (second, 0.5)):
+        expected = ad.grad(lambda x: np.sum(_repeat_sin(x, k, 20)))(np.array([0.5, 1.5]))
+        np.testing.assert_allclose(got, expected, rtol=1e-14)
+
+
+def _repeat_sin(x, k, n):
+    for _ in range(n):
+        x = np.sin(x) * k
+    return x
 
 
 def test_each_context_has_its_own_hand_built_levels():
