@@ -261,6 +261,12 @@ def exact_rule(name: str) -> ExactRule:
     )
 
 
+def exact_partials(name: str, i: int, arrays) -> np.ndarray:
+    """SymPy's ``d f / d x_i`` at each point ``zip(*arrays)`` (1-d arrays of one length)."""
+    exact = exact_rule(name)
+    return np.array([exact.partial(i, point) for point in zip(*arrays)])
+
+
 # ----------------------------------------------------------------------------------------------
 # array primitives: calls and sampling
 # ----------------------------------------------------------------------------------------------
@@ -401,6 +407,10 @@ ARRAY_CASES: list[ArrayCase] = [
               lambda prim, y: prim(y, index=_MASK, shape=(3, 4))),
     ArrayCase("scatter_add", "int-arrays", ((2, 2),),
               lambda prim, y: prim(y, index=(np.array([[0], [2]]), np.array([1, 1])), shape=(3, 4))),
+    ArrayCase("linear", "batch", ((5, 3), (4, 3), (4,)), _p()),
+    ArrayCase("linear", "no-bias", ((5, 3), (4, 3)), _p()),
+    ArrayCase("linear", "one-sample", ((3,), (4, 3), (4,)), _p()),
+    ArrayCase("linear", "3d-input", ((2, 5, 3), (4, 3), (4,)), _p()),
     ArrayCase("relu", "matrix", ((3, 4),), _p(), "nonzero"),
     ArrayCase("relu", "scalar", ((),), _p(), "nonzero"),
     ArrayCase("leaky_relu", "matrix", ((3, 4),), _p(negative_slope=0.1), "nonzero"),
@@ -415,7 +425,7 @@ ARRAY_CASES: list[ArrayCase] = [
     ArrayCase("where", "same-shape", ((3, 4), (3, 4)), lambda prim, a, b: prim(_COND, a, b)),
     ArrayCase("where", "broadcast", ((4,), (3, 1)), lambda prim, a, b: prim(_COND, a, b)),
     ArrayCase("where", "constant-branch", ((3, 4),), lambda prim, a: prim(_COND, 0.0, a)),
-    ArrayCase("where", "scalar-branch", ((),), lambda prim, a: prim(_COND, a, np.ones((3, 4)))),
+    ArrayCase("where", "scalar-branch", ((),), lambda prim, a: prim(_COND, a, 1.0)),
 ]
 
 # User-level NumPy calls written with primitives (numpy_api composites): no rule of their own,

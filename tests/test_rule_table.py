@@ -30,6 +30,7 @@ from rule_domains import (
     central_jacobian,
     elementwise_spec,
     error_ratio,
+    exact_partials,
     exact_rule,
     missing_declarations,
     pairing,
@@ -107,11 +108,6 @@ def draw_args(data, spec, size=None):
 
 def one_hot(i, arity, value=1.0):
     return tuple(value if j == i else (0.0 * value) for j in range(arity))
-
-
-def exact_partials(name, i, arrays):
-    exact = exact_rule(name)
-    return np.array([exact.partial(i, point) for point in zip(*arrays)])
 
 
 # ----------------------------------------------------------------------------------------------
