@@ -355,11 +355,33 @@ def _swap_last(x):
     return transpose(x, tuple(range(n - 2)) + (n - 1, n - 2))
 
 
+def _fold_right(x, m):
+    """``x @ m`` for ``x`` of shape ``(..., r)`` and a matrix ``m``: one matrix product.
+
+    The leading axes of ``x`` (batch and stack axes) are folded into its rows, so NumPy runs a
+    single GEMM instead of one small product per leading index.
+    """
+    shape = shape_of(x)
+    if len(shape) <= 2:
+        return matmul(x, m)
+    product = matmul(reshape(x, (-1, shape[-1])), m)
+    return reshape(product, shape[:-1] + shape_of(m)[-1:])
+
+
+def _fold_left(m, x):
+    """``m @ x`` for a matrix ``m`` and ``x`` of shape ``(..., c, s)``: one matrix product."""
+    if ndim_of(x) <= 2:
+        return matmul(m, x)
+    return _swap_last(_fold_right(_swap_last(x), _swap_last(m)))
+
+
 def _matmul_left_term(ta, a, b):
     """``ta @ b`` for a (batched) tangent ``ta`` of ``a``, batch axes kept leading."""
     a_nd, b_nd = ndim_of(a), ndim_of(b)
     if a_nd == 1 and b_nd == 1:
         return reduce_sum(ew.multiply(ta, b), axis=-1)
+    if b_nd == 2:
+        return _fold_right(ta, b)
     shape = shape_of(ta)
     n_batch = len(shape) - a_nd
     if a_nd == 1:  # a row vector: lift to (1, m), padded to b's stacking rank
@@ -375,6 +397,8 @@ def _matmul_right_term(a, tb, b):
     a_nd, b_nd = ndim_of(a), ndim_of(b)
     if a_nd == 1 and b_nd == 1:
         return reduce_sum(ew.multiply(a, tb), axis=-1)
+    if a_nd == 2:
+        return _fold_right(tb, _swap_last(a)) if b_nd == 1 else _fold_left(a, tb)
     shape = shape_of(tb)
     n_batch = len(shape) - b_nd
     if b_nd == 1:  # a column vector: lift to (m, 1), padded to a's stacking rank
@@ -409,10 +433,14 @@ def _matmul_vjp(g, primals, out, wanted):
     results = []
     for i in wanted:
         if i == 0:
-            ga = unbroadcast(matmul(g_m, _swap_last(b_m)), am_shape, n_batch)
+            b_t = _swap_last(b_m)
+            ga = _fold_right(g_m, b_t) if len(bm_shape) == 2 else matmul(g_m, b_t)
+            ga = unbroadcast(ga, am_shape, n_batch)
             results.append(reshape(ga, batch + a_shape))
         else:
-            gb = unbroadcast(matmul(_swap_last(a_m), g_m), bm_shape, n_batch)
+            a_t = _swap_last(a_m)
+            gb = _fold_left(a_t, g_m) if len(am_shape) == 2 else matmul(a_t, g_m)
+            gb = unbroadcast(gb, bm_shape, n_batch)
             results.append(reshape(gb, batch + b_shape))
     return results
 
