@@ -12,9 +12,11 @@ A level closes when its transform returns.  A value of a closed level that is us
 a closure, a generator, a module attribute) raises :class:`EscapedTracerError` instead of being
 confused with a newer level.
 
-Levels live on a :mod:`contextvars` stack, so each thread and each asyncio task has its own.
 Values built by hand outside any transform (``ad.Dual(2.0, 1.0)``, ``ad.Var(x)``) belong to the
-*manual* levels of their context, which never close.
+*manual* levels of their context (a :mod:`contextvars` variable), which never close: each thread
+makes its own on first use; asyncio tasks share their parent's when it had made one already.
+Sharing a level never mixes tapes: a tape is the graph reached backwards from an output, so two
+computations recorded at one level stay apart.
 """
 
 from __future__ import annotations
@@ -78,10 +80,7 @@ _manual_levels: contextvars.ContextVar[dict] = contextvars.ContextVar("autodiff_
 
 
 def manual_level(cls: type[Level]) -> Level:
-    """The never-closing level of kind ``cls`` for hand-built values in the current context.
-
-    Each thread / asyncio task gets its own, so hand-built tapes never mix across contexts.
-    """
+    """The never-closing level of kind ``cls`` for hand-built values in the current context."""
     try:
         levels = _manual_levels.get()
     except LookupError:

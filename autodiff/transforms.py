@@ -19,7 +19,7 @@ import numpy as np
 from . import numpy_api as api
 from .forward.dual import Dual, JvpLevel
 from .pytree import flatten, unflatten
-from .reverse.tape import backward_pass
+from .reverse.tape import backward_pass, cyclic_gc_paused
 from .reverse.var import Var, VjpLevel
 from .rules.primitive import Traced, dtype_of, primal_value, shape_of
 from .values import as_float_value, check_float_input
@@ -182,7 +182,8 @@ def make_vjp(f, primals):
     level = VjpLevel()
     try:
         inputs = [Var._make(p, None, level) for p in primal_leaves]
-        out = _call(f, unflatten(treedef, inputs))
+        with cyclic_gc_paused():
+            out = _call(f, unflatten(treedef, inputs))
         out_leaves, out_def = _output_leaves(out, level)
     finally:
         level.close()
@@ -366,6 +367,11 @@ def _split_aux(out, has_aux):
 
 
 def _scalar_seed(value):
+    if isinstance(value, (tuple, list)):
+        raise TypeError(
+            f"grad needs a scalar output, but the function returned a {type(value).__name__}; "
+            "if it returns (value, aux), pass has_aux=True"
+        )
     if shape_of(value) != ():
         raise TypeError(
             f"grad needs a scalar output, got shape {shape_of(value)}; use jacrev or vjp for "
