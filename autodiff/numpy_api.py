@@ -140,15 +140,20 @@ def matmul(a, b):
 
 
 def dot(a, b):
-    """``np.dot``: a product of scalars, vectors and matrices (N-D: use matmul)."""
+    """``np.dot``: sum over the last axis of ``a`` and the second-to-last of ``b`` (or its only).
+
+    Scalars multiply; up to 2-D operands, or any ``a`` with a vector ``b``, it is ``matmul``.  For
+    N-D ``b`` (``dot(a, b)[i, j, k] = sum_n a[i, n] b[j, n, k]``, no stacking) ``b``'s summed
+    axis is moved to the front and both sides flattened into one matrix product.
+    """
     if ndim_of(a) == 0 or ndim_of(b) == 0:
         return ew.multiply(a, b)
-    if ndim_of(a) <= 2 and ndim_of(b) <= 2:
+    if ndim_of(b) == 1 or (ndim_of(a) <= 2 and ndim_of(b) == 2):
         return st.matmul(a, b)
-    raise TypeError(
-        "np.dot of arrays with more than 2 dimensions is not supported on traced values; "
-        "use np.matmul (or @), whose stacking rules are the usual ones"
-    )
+    n = shape_of(b)[-2]
+    b_first = moveaxis(b, -2, 0)
+    product = st.matmul(reshape(a, (-1, n)), reshape(b_first, (n, -1)))
+    return reshape(product, shape_of(a)[:-1] + shape_of(b_first)[1:])
 
 
 def outer(a, b):

@@ -186,3 +186,26 @@ def test_float32_stays_float32_through_array_rules(case):
     _, pullback = ad.vjp(f, inputs)
     cotangents = pullback(np.ones(np.shape(out), np.float32))
     assert [np.result_type(c) for c in cotangents] == [np.float32] * len(inputs)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_array_rules_differentiate_again(case):
+    """Hessians of ``sum(w * f(x))``: forward over reverse == reverse over reverse, and both
+    match central differences of the gradient (the rules are written in primitives)."""
+    f = _function(case)
+    rng = np.random.default_rng(7)
+    inputs = sample_inputs(case, rng)
+    weights = rng.normal(size=np.shape(f(*inputs)))
+    for i in range(len(inputs)):
+
+        def g(x, i=i):
+            args = list(inputs)
+            args[i] = x
+            return np.sum(weights * f(*args))
+
+        gradient = ad.grad(g)
+        forward_over_reverse = ad.jacfwd(gradient)(inputs[i])
+        reverse_over_reverse = ad.jacrev(gradient)(inputs[i])
+        (differences,) = central_jacobian(gradient, [inputs[i]])
+        assert error_ratio(forward_over_reverse, reverse_over_reverse) < 1e-12, f"input {i}"
+        assert error_ratio(differences, forward_over_reverse) < 1e-6, f"input {i}"
