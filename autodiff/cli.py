@@ -9,6 +9,8 @@ arguments to an :mod:`argparse` parser, and a function that runs it and returns 
   forward tangent, reverse adjoint) of ``ln x1 + x1·x2 − sin x2`` at (2, 5) by default.
 * ``autodiff compare [--sizes N ...]`` -- forward vs reverse Jacobian cost over the family
   ``f(x) = tanh(A x)``, ``f: R^n -> R^m``, showing where the faster mode changes.
+* ``autodiff train [--optimizer NAME] [--lr LR] ...`` -- an MLP on the built-in UCI digits with
+  a progress bar, validation and test accuracy (:mod:`autodiff.nn.train_cli`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from typing import Callable
+
+from .nn.train_cli import configure_train_parser, run_train
 
 __all__ = ["Command", "COMMANDS", "build_parser", "main"]
 
@@ -128,6 +132,8 @@ COMMANDS: tuple[Command, ...] = (
             "adjoint", _configure_trace, _run_trace),
     Command("compare", "forward vs reverse Jacobian cost over f: R^n -> R^m (the crossover)",
             _configure_compare, _run_compare),
+    Command("train", "train an MLP on the built-in digits with a chosen optimizer; report the "
+            "test accuracy", configure_train_parser, run_train),
 )
 
 

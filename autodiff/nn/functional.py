@@ -75,24 +75,102 @@ def _batch_axes(t, x) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
-# dense layer
+# dense layer: a primitive of its own
 # ----------------------------------------------------------------------------------------------
+# For x of shape lead + (in,), W (out, in), b (out,):  y = x W^T + b, of shape lead + (out,).
+# Seed 004's table: the backward pass multiplies by the transposed weights,
+#   x_bar = g W,   W_bar = sum over samples of g^T x,   b_bar = sum over samples of g.
+# One node instead of transpose + matmul + add, and W_bar comes out C-contiguous (out, in),
+# the layout of W, so the optimizer's update runs on matching layouts.
+
+
+def _linear_impl(x, weight, bias=None):
+    out = np.matmul(x, np.transpose(weight))
+    if bias is None:
+        return out
+    if isinstance(out, np.ndarray) and out.dtype == np.result_type(out, bias):
+        out += bias  # the fresh product is ours: add in place
+        return out
+    return out + bias
+
+
+def _samples_flat(x, lead, n_features):
+    """``x`` (batch + lead + (n,)) as batch + (prod(lead), n)."""
+    shape = shape_of(x)
+    n_batch = len(shape) - len(lead) - 1
+    return st.reshape(x, shape[:n_batch] + (int(np.prod(lead, dtype=int)), n_features))
+
+
+def _swap_last_two(x):
+    n = ndim_of(x)
+    return st.transpose(x, tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def _linear_jvp(primals, tangents, out):
+    x, weight = primals[0], primals[1]
+    lead = shape_of(x)[:-1]
+    out_features, in_features = shape_of(weight)
+    live = next((t, p) for t, p in zip(tangents, primals) if t is not None)
+    batch = shape_of(live[0])[: _batch_axes(live[0], live[1])]
+    total = None
+    if tangents[0] is not None:  # tx W^T
+        total = st.matmul(tangents[0], st.transpose(weight, (1, 0)))
+    if tangents[1] is not None:  # x tW^T, tW of shape batch + (out, in)
+        product = st.matmul(_samples_flat(x, lead, in_features), _swap_last_two(tangents[1]))
+        term = st.reshape(product, batch + lead + (out_features,))
+        total = term if total is None else ew.add(total, term)
+    if len(tangents) > 2 and tangents[2] is not None:  # tb, broadcast over the samples
+        term = st.reshape(tangents[2], batch + (1,) * len(lead) + (out_features,))
+        if total is None:
+            return st.broadcast_to(term, batch + lead + (out_features,))
+        total = ew.add(total, term)
+    return total
+
+
+def _linear_vjp(g, primals, out, wanted):
+    x, weight = primals[0], primals[1]
+    lead = shape_of(x)[:-1]
+    n_batch = _batch_axes(g, out)
+    results = []
+    for i in wanted:
+        if i == 0:  # g W
+            results.append(st.matmul(g, weight))
+        elif i == 1:  # g^T x summed over the samples: (out, in), batch axes leading
+            if n_batch == 0 and len(lead) == 1:  # the common case: a plain batch of rows
+                g_flat, x_flat = g, x
+            else:
+                g_flat = _samples_flat(g, lead, shape_of(weight)[0])
+                x_flat = _samples_flat(x, lead, shape_of(weight)[1])
+            results.append(st.matmul(_swap_last_two(g_flat), x_flat))
+        else:  # g summed over the samples
+            sample_axes = tuple(range(n_batch, n_batch + len(lead)))
+            results.append(st.reduce_sum(g, axis=sample_axes) if sample_axes else g)
+    return results
+
+
+_linear = Primitive("linear", _linear_impl, _linear_jvp, _linear_vjp)
 
 
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias``: weight ``(out, in)`` as in torch, ``x`` of shape ``(..., in)``.
 
-    One matmul and one broadcasting add (seed 004's linear layer ``z_{i+1} = W z_i``, with
-    samples as rows).
+    Seed 004's linear layer (``z_{i+1} = W z_i``, with samples as rows), one primitive: its
+    backward pass is ``x_bar = g W``, ``W_bar = g^T x``, ``b_bar = sum_samples g``.
     """
     x = _value(x, "linear input")
-    if ndim_of(x) == 0 or shape_of(x)[-1] != shape_of(weight)[-1]:
+    w_shape = shape_of(weight)
+    if len(w_shape) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {w_shape}")
+    if ndim_of(x) == 0 or shape_of(x)[-1] != w_shape[1]:
         raise ValueError(
-            f"linear: input of shape {shape_of(x)} does not fit weight of shape "
-            f"{shape_of(weight)}; the last axis must have {shape_of(weight)[-1]} features"
+            f"linear: input of shape {shape_of(x)} does not fit weight of shape {w_shape}; "
+            f"the last axis must have {w_shape[1]} features"
         )
-    out = st.matmul(x, api.transpose(weight))
-    return out if bias is None else ew.add(out, bias)
+    if bias is None:
+        return _linear(x, weight)
+    if shape_of(bias) != (w_shape[0],):
+        raise ValueError(f"linear: bias must have shape ({w_shape[0]},), got {shape_of(bias)}")
+    return _linear(x, weight, bias)
 
 
 # ----------------------------------------------------------------------------------------------
