@@ -83,6 +83,13 @@ class Parameter(Var):
     this). The new array is adopted without a copy when it owns its data (and is made read-only,
     so a tape that saved it can never see it change); a view is copied.
 
+    Inside a transform (``ad.grad(f)(x)`` with ``f`` using a model), parameters are constants of
+    that transform but still values of the hand-built tape, so a result that depends on them is
+    a ``Var`` of that tape (its own gradient with respect to the parameters is one
+    ``backward()`` away, like torch's ``create_graph=True``).  Run the transform inside
+    ``with ad.no_grad():`` to get plain arrays, and use :func:`functional_call` to
+    differentiate *with respect to* the parameters.
+
     >>> import numpy as np
     >>> w = Parameter(np.zeros((2, 3)))
     >>> w.value = np.ones((2, 3))
