@@ -267,6 +267,19 @@ def exact_partials(name: str, i: int, arrays) -> np.ndarray:
     return np.array([exact.partial(i, point) for point in zip(*arrays)])
 
 
+def sample_elementwise(spec: ElementwiseSpec, shapes, rng: np.random.Generator) -> tuple:
+    """Uniform draws from the declared safe domain (float64 arrays of ``shapes``), redrawn
+    until every point is away from the declared kinks."""
+    for _ in range(200):
+        args = []
+        for intervals, shape in zip(spec.domain, shapes):
+            bounds = np.array(intervals)[rng.integers(len(intervals), size=shape)]
+            args.append(np.asarray(rng.uniform(bounds[..., 0], bounds[..., 1]), np.float64))
+        if spec.valid is None or np.all(spec.valid(*args)):
+            return tuple(args)
+    raise AssertionError("could not draw points away from the declared kinks")
+
+
 # ----------------------------------------------------------------------------------------------
 # array primitives: calls and sampling
 # ----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ below run over all of them:
 
 from __future__ import annotations
 
+import operator
 import warnings
 
 import numpy as np
@@ -36,6 +37,7 @@ from rule_domains import (
     pairing,
     registered_array_primitives,
     registered_elementwise,
+    sample_elementwise,
     sample_inputs,
     stale_declarations,
 )
@@ -54,6 +56,29 @@ HYPOTHESIS = settings(max_examples=12, deadline=None)
 NUMPY_UFUNC = {}
 for _ufunc, _rule in UFUNCS.items():
     NUMPY_UFUNC.setdefault(getattr(_rule, "name", None), _ufunc)
+NUMPY_FUNCTIONS = {"clip": np.clip, "rint": np.round}
+OPERATORS = {
+    "add": operator.add,
+    "subtract": operator.sub,
+    "multiply": operator.mul,
+    "divide": operator.truediv,
+    "power": operator.pow,
+    "negative": operator.neg,
+    "absolute": abs,
+}
+
+
+def entry_points(name):
+    """The ways users reach a primitive: itself, NumPy's ufunc or function, a Python operator.
+
+    On float ``Dual``/``Var`` values the ufuncs and operators take a scalar fast path of their
+    own, so each is checked separately.
+    """
+    points = [REGISTRY[name]]
+    for table in (NUMPY_UFUNC, NUMPY_FUNCTIONS, OPERATORS):
+        if name in table:
+            points.append(table[name])
+    return points
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,22 +144,25 @@ def one_hot(i, arity, value=1.0):
 @HYPOTHESIS
 @given(data=st.data())
 def test_value_and_jvp_match_sympy(name, data):
-    spec, prim, exact = elementwise_spec(name), REGISTRY[name], exact_rule(name)
+    """Scalar fast path (float in, float out), general path (0-d arrays), constants mixed in."""
+    spec, exact = elementwise_spec(name), exact_rule(name)
     args = draw_args(data, spec)
     n = spec.arity
-    assert_close_relative(prim(*args), exact.at(args), 1e-13, 1e-300, f"{name} value")
-    for i in range(n):
-        want = exact.partial(i, args)
-        value, fast = ad.jvp(prim, tuple(args), one_hot(i, n))
-        assert type(value) is float and type(fast) is float, "the scalar fast path was not taken"
-        _, general = ad.jvp(
-            prim, tuple(np.array(a) for a in args), tuple(np.array(t) for t in one_hot(i, n))
-        )
-        _, alone = ad.jvp(lambda t: prim(*args[:i], t, *args[i + 1:]), args[i], 1.0)
-        assert_close_relative(fast, want, RTOL, ATOL, f"{name} d/dx{i}, scalar fast path")
-        assert_close_relative(general, want, RTOL, ATOL, f"{name} d/dx{i}, 0-d arrays")
-        assert_close_relative(alone, want, RTOL, ATOL, f"{name} d/dx{i}, other args constant")
-        assert_close_relative(fast, general, RTOL, ATOL, f"{name}: fast path vs general")
+    zero_d = tuple(np.array(a) for a in args)
+    for fn in entry_points(name):
+        what = f"{name} via {getattr(fn, '__name__', fn)}"
+        value = fn(*args)
+        assert_close_relative(value, exact.at(args), 1e-13, 1e-300, f"{what}: value")
+        for i in range(n):
+            want = exact.partial(i, args)
+            value, fast = ad.jvp(fn, tuple(args), one_hot(i, n))
+            assert type(value) is float and type(fast) is float, f"{what}: no scalar fast path"
+            general_value, general = ad.jvp(fn, zero_d, tuple(map(np.array, one_hot(i, n))))
+            _, alone = ad.jvp(lambda t: fn(*args[:i], t, *args[i + 1:]), args[i], 1.0)
+            assert_close_relative(general_value, value, 1e-13, 1e-300, f"{what}: 0-d value")
+            assert_close_relative(fast, want, RTOL, ATOL, f"{what}: d/dx{i}, scalar fast path")
+            assert_close_relative(general, want, RTOL, ATOL, f"{what}: d/dx{i}, 0-d arrays")
+            assert_close_relative(alone, want, RTOL, ATOL, f"{what}: d/dx{i}, others constant")
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
@@ -163,7 +191,7 @@ def test_vjp_is_the_transpose_of_jvp(name, shapes):
     """``<u, J v> == <J^T u, v>`` exactly (no step size), broadcasting operands included."""
     spec, prim = elementwise_spec(name), REGISTRY[name]
     rng = np.random.default_rng(len(name))
-    args = _sample_elementwise(spec, shapes[: spec.arity], rng)
+    args = sample_elementwise(spec, shapes[: spec.arity], rng)
     vs = tuple(rng.normal(size=np.shape(a)) for a in args)
     out, tangent = ad.jvp(prim, args, vs)
     _, pullback = ad.vjp(prim, args)
@@ -174,36 +202,30 @@ def test_vjp_is_the_transpose_of_jvp(name, shapes):
     assert abs(lhs - rhs) <= 1e-12 * scale, f"{name}: <u, Jv> = {lhs} but <J^T u, v> = {rhs}"
 
 
-def _sample_elementwise(spec, shapes, rng):
-    """Uniform samples from the first interval of each argument's domain, redrawn until valid."""
-    for _ in range(100):
-        args = []
-        for intervals, shape in zip(spec.domain, shapes):
-            lo, hi = intervals[rng.integers(len(intervals))]
-            args.append(rng.uniform(lo, hi, size=shape))
-        if spec.valid is None or np.all(spec.valid(*args)):
-            return tuple(args)
-    raise AssertionError("could not draw valid points for the declaration")
-
-
 @pytest.mark.parametrize("name", ELEMENTWISE)
 @HYPOTHESIS
 @given(data=st.data())
 def test_reverse_mode_matches_sympy_and_forward(name, data):
-    spec, prim = elementwise_spec(name), REGISTRY[name]
+    spec, prim, exact = elementwise_spec(name), REGISTRY[name], exact_rule(name)
     n = spec.arity
     args = draw_args(data, spec)
-    scalar_grads = ad.grad(prim, argnums=tuple(range(n)))(*args)
-    leaves = [ad.Var(a) for a in args]
-    prim(*leaves).backward()
+    for fn in entry_points(name):  # float Vars: the scalar fast path of each entry point
+        what = f"{name} via {getattr(fn, '__name__', fn)}"
+        grads = ad.grad(fn, argnums=tuple(range(n)))(*args)
+        leaves = [ad.Var(a) for a in args]
+        out = fn(*leaves)
+        if isinstance(out, ad.Var):  # a plain float when the derivative is zero
+            out.backward()
+        for i in range(n):
+            want = exact.partial(i, args)
+            assert type(grads[i]) is float
+            assert_close_relative(grads[i], want, RTOL, ATOL, f"{what}: grad, argument {i}")
+            got = 0.0 if leaves[i].grad is None else leaves[i].grad
+            assert_close_relative(got, want, RTOL, ATOL, f"{what}: Var.backward, argument {i}")
     arrays = draw_args(data, spec, size=3)
     array_leaves = [ad.Var(a) for a in arrays]
     prim(*array_leaves).backward(gradient=np.ones(3))
     for i in range(n):
-        want = exact_rule(name).partial(i, args)
-        assert type(scalar_grads[i]) is float
-        assert_close_relative(scalar_grads[i], want, RTOL, ATOL, f"{name} grad, argument {i}")
-        assert_close_relative(leaves[i].grad, want, RTOL, ATOL, f"{name} Var.backward, arg {i}")
         want_array = exact_partials(name, i, arrays)
         got = array_leaves[i].grad
         assert isinstance(got, np.ndarray) and got.shape == (3,)
@@ -286,7 +308,7 @@ def test_outside_the_domain_value_and_derivatives_are_nan(name, point, kind):
 def test_float32_stays_float32(name, shape):
     spec, prim = elementwise_spec(name), REGISTRY[name]
     rng = np.random.default_rng(0)
-    args = tuple(a.astype(np.float32) for a in _sample_elementwise(spec, (shape,) * 3, rng))
+    args = tuple(a.astype(np.float32) for a in sample_elementwise(spec, (shape,) * 3, rng))
     n = spec.arity
     for i in range(n):
         out, tangent = ad.jvp(prim, args, one_hot(i, n, np.ones(shape, np.float32)))
@@ -471,3 +493,14 @@ def test_power_at_zero_base_traced_exponent_is_zero():
 
 def test_hypot_at_the_origin_is_zero():
     assert ad.grad(np.hypot, argnums=(0, 1))(0.0, 0.0) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("x", [0.0, np.zeros(3)], ids=["float", "array"])
+def test_relu_kinks(x):
+    """``relu'(0) = 0`` and ``leaky_relu'(0) = alpha`` (API.md's table)."""
+    from autodiff.nn import functional
+
+    forward, reverse = _both_modes(functional.relu, x)
+    assert np.all(forward == 0) and np.all(reverse == 0)
+    forward, reverse = _both_modes(lambda v: functional.leaky_relu(v, negative_slope=0.2), x)
+    assert np.all(forward == 0.2) and np.all(reverse == 0.2)

@@ -23,6 +23,7 @@ from rule_domains import (
     error_ratio,
     exact_partials,
     registered_elementwise,
+    sample_elementwise,
     sample_inputs,
 )
 
@@ -47,19 +48,6 @@ ELEMENTWISE_SWEEP = [
     for name in registered_elementwise()
     for shapes in SHAPES_BY_ARITY[REGISTRY[name].arity]
 ]
-
-
-def _sample_elementwise(spec, shapes, rng):
-    """Uniform draws from the declared safe domain, redrawn until away from the kinks."""
-    for _ in range(200):
-        args = []
-        for intervals, shape in zip(spec.domain, shapes):
-            which = rng.integers(len(intervals), size=shape)
-            bounds = np.array(intervals)[which]
-            args.append(rng.uniform(bounds[..., 0], bounds[..., 1]))
-        if spec.valid is None or np.all(spec.valid(*args)):
-            return [np.asarray(a, dtype=np.float64) for a in args]
-    raise AssertionError("could not draw points away from the declared kinks")
 
 
 def _data_dims(shapes) -> list[int]:
@@ -111,7 +99,7 @@ def _exact_elementwise_jacobian(name, inputs):
 @pytest.mark.parametrize("name, shapes", ELEMENTWISE_SWEEP)
 def test_elementwise_shapes_and_broadcasting(name, shapes):
     spec, prim = elementwise_spec(name), REGISTRY[name]
-    inputs = _sample_elementwise(spec, shapes, np.random.default_rng(3))
+    inputs = sample_elementwise(spec, shapes, np.random.default_rng(3))
     out_shape = np.broadcast_shapes(*shapes)
     expected = _exact_elementwise_jacobian(name, inputs)
     _assert_jacobians(prim, inputs, _data_dims(shapes + (out_shape,)), expected)
@@ -145,7 +133,7 @@ def _batched_cases():
 def _inputs(case, rng):
     if isinstance(case, tuple):
         spec, shapes = case
-        return _sample_elementwise(spec, shapes, rng)
+        return sample_elementwise(spec, shapes, rng)
     return sample_inputs(case, rng)
 
 
