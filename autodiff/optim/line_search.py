@@ -15,6 +15,15 @@ lowest value with sufficient decrease seen so far.
 
 Non-finite values (``f`` overflowing, a ``log`` of a negative number) count as a failed
 decrease: the search backs off towards ``α_lo`` instead of raising.
+
+Close to a minimum the change ``φ(α) - φ(0)`` can sink below the rounding error of ``f``
+itself, and a test on values alone then rejects every step. When the measured change is
+within ``1000 ε |φ(0)|`` the search uses the trapezoidal estimate from the slopes,
+
+    φ(α) - φ(0) ≈ ½ α (φ'(0) + φ'(α)),
+
+which is exact for quadratic ``φ`` (this is the idea behind Hager & Zhang's approximate Wolfe
+conditions): gradients keep their relative accuracy where values lose theirs.
 """
 
 from dataclasses import dataclass
@@ -47,6 +56,7 @@ class _Trial:
     fun: float
     grad: np.ndarray
     slope: float
+    change: float  # φ(α) - φ(0), measured or (at rounding level) estimated from the slopes
 
     @property
     def finite(self):
@@ -56,7 +66,7 @@ class _Trial:
 def _cubic_minimiser(a, b):
     """Minimiser of the cubic through ``(φ, φ')`` at the trials ``a`` and ``b`` (N&W eq. 3.59),
     or None when that cubic has no minimiser."""
-    d1 = a.slope + b.slope - 3.0 * (a.fun - b.fun) / (a.step - b.step)
+    d1 = a.slope + b.slope - 3.0 * (a.change - b.change) / (a.step - b.step)
     radicand = d1 * d1 - a.slope * b.slope
     if not radicand >= 0.0:
         return None
@@ -70,7 +80,7 @@ def _cubic_minimiser(a, b):
 def _quadratic_minimiser(a, b):
     """Minimiser of the quadratic through ``φ(a), φ'(a), φ(b)``, or None."""
     width = b.step - a.step
-    curvature = b.fun - a.fun - a.slope * width
+    curvature = b.change - a.change - a.slope * width
     if not curvature > 0.0:
         return None
     return a.step - a.slope * width * width / (2.0 * curvature)
@@ -83,7 +93,7 @@ def _interpolate(lo, hi):
     candidates = []
     if hi.finite:
         candidates.append(_cubic_minimiser(lo, hi))
-    if np.isfinite(hi.fun):
+    if np.isfinite(hi.change):
         candidates.append(_quadratic_minimiser(lo, hi))
     for candidate in candidates:
         if candidate is not None and np.isfinite(candidate) and \
@@ -114,7 +124,8 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
     if not slope0 < 0.0:
         raise LineSearchFailure(f"the search direction is not a descent direction "
                                 f"(∇fᵀp = {slope0:.3g})")
-    origin = _Trial(0.0, x, fun, grad, slope0)
+    origin = _Trial(0.0, x, fun, grad, slope0, 0.0)
+    resolution = 1e3 * np.finfo(float).eps * abs(fun)
     scale = max(np.max(np.abs(x)), 1.0) / np.max(np.abs(direction))
     evaluations = 0
 
@@ -123,10 +134,14 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
         evaluations += 1
         point = x + step * direction
         value, gradient = objective.value_and_grad(point)
-        return _Trial(step, point, value, gradient, float(gradient @ direction))
+        slope = float(gradient @ direction)
+        change = value - fun
+        if abs(change) <= resolution and np.isfinite(slope):
+            change = 0.5 * step * (slope0 + slope)
+        return _Trial(step, point, value, gradient, slope, change)
 
     def sufficient_decrease(trial):
-        return trial.finite and trial.fun <= fun + c1 * trial.step * slope0
+        return trial.finite and trial.change <= c1 * trial.step * slope0
 
     def flat_enough(trial):
         return abs(trial.slope) <= -c2 * slope0
@@ -139,7 +154,7 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
             if abs(hi.step - lo.step) <= np.finfo(float).eps * scale:
                 break  # the trial points no longer differ in float64
             trial = evaluate(_interpolate(lo, hi))
-            if not sufficient_decrease(trial) or trial.fun >= lo.fun:
+            if not sufficient_decrease(trial) or trial.change >= lo.change:
                 hi = trial
                 continue
             if flat_enough(trial):
@@ -159,7 +174,8 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
     step = float(initial_step)
     while evaluations < max_evaluations:
         trial = evaluate(step)
-        if not sufficient_decrease(trial) or (previous.step > 0.0 and trial.fun >= previous.fun):
+        if not sufficient_decrease(trial) or (previous.step > 0.0 and
+                                              trial.change >= previous.change):
             return zoom(previous, trial)
         if flat_enough(trial):
             return accept(trial, wolfe=True)

@@ -36,7 +36,8 @@ class CGInfo:
     ``residual_norm``: ``‖b - A x‖`` of the returned ``x`` (from the recurrence);
     ``converged``: whether ``‖b - A x‖ <= tol ‖b‖``;
     ``negative_curvature``: whether a direction with ``pᵀA p <= 0`` stopped the iteration, in
-    which case ``direction`` holds that ``p`` (otherwise ``None``);
+    which case ``direction`` holds that ``p`` and ``curvature`` the value ``pᵀA p`` (otherwise
+    both are ``None``);
     ``status``: one word for that reason: ``"converged"``, ``"negative curvature"``,
     ``"maxiter"`` or ``"non-finite"`` (``matvec`` returned nan or inf);
     ``message``: the reason in words.
@@ -47,6 +48,7 @@ class CGInfo:
     converged: bool
     negative_curvature: bool
     direction: np.ndarray | None
+    curvature: float | None
     status: str
     message: str
 
@@ -135,10 +137,11 @@ def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
     apply_a = _as_linear_map(matvec, "matvec", n)
     apply_m = None if M is None else _as_linear_map(M, "M", n)
 
-    def finish(x, iterations, residual_norm, status, message, direction=None):
+    def finish(x, iterations, residual_norm, status, message, direction=None, curvature=None):
         info = CGInfo(iterations=iterations, residual_norm=float(residual_norm),
                       converged=status == "converged", negative_curvature=direction is not None,
-                      direction=direction, status=status, message=message)
+                      direction=direction, curvature=curvature, status=status,
+                      message=message)
         return x, info
 
     b_norm = np.linalg.norm(b)
@@ -170,7 +173,7 @@ def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
         if curvature <= 0.0:
             return finish(x, k, r_norm, "negative curvature",
                           f"non-positive curvature pᵀA p = {curvature:.3g} at iteration {k}",
-                          direction=p)
+                          direction=p, curvature=curvature)
         alpha = rz / curvature
         x = x + alpha * p
         r = r - alpha * ap

@@ -28,8 +28,15 @@ def newton_cg(objective, start, *, cg_maxiter=None):
         ‖H p + ∇f‖ <= η_k ‖∇f‖,    η_k = min(0.5, √‖∇f‖)
 
     (a forcing sequence ``η_k = O(√‖∇f‖)`` gives superlinear convergence). Where ``H`` is not
-    positive definite, CG meets a direction with ``dᵀH d <= 0`` and stops: the iterate reached
-    so far is a descent direction; if it is still zero, the step is steepest descent ``-∇f``.
+    positive definite, CG meets a direction ``d`` with ``dᵀH d <= 0`` and stops. The iterate
+    ``z`` reached so far is a descent direction; the step adds the negative-curvature
+    direction, turned downhill and scaled by its Rayleigh quotient ``λ = dᵀH d / ‖d‖²``,
+
+        p = z + |λ| d / ‖d‖,    ∇fᵀd <= 0,
+
+    so that saddle regions are left along the curvature rather than crawled through (with
+    ``z = 0`` on the first inner iteration this is a scaled steepest-descent step). A strong
+    Wolfe line search (``c₂ = 0.9``, unit step first) then fixes the length.
 
     Options: ``cg_maxiter`` caps the inner CG iterations per step (default ``20 n``).
     """
@@ -41,7 +48,11 @@ def newton_cg(objective, start, *, cg_maxiter=None):
         p, info = conjugate_gradient(hessian, -g, tol=forcing, maxiter=cg_maxiter)
         if info.status == "non-finite":
             return "a Hessian-vector product returned non-finite values"
-        if not g @ p < 0.0:  # negative curvature along -∇f itself: CG made no step
+        if info.negative_curvature:
+            d = info.direction if g @ info.direction <= 0.0 else -info.direction
+            d_norm = np.linalg.norm(d)
+            p = p + (abs(info.curvature) / d_norm ** 2) * (d / d_norm)
+        if not g @ p < 0.0:
             p = -g
         try:
             step = strong_wolfe(objective, x, f, g, p, initial_step=1.0, c2=0.9)

@@ -1,0 +1,231 @@
+"""``minimize``: one entry point for the solvers on plain functions.
+
+Every solver is a generator over the flat objective (see :mod:`.objective`) that yields one
+:class:`~autodiff.optim.objective.Iterate` per iteration and *returns* a message when it can go
+no further. This module owns what they share: the pytree of ``x0``, the checks at the start,
+the stopping test ``‖∇f(x)‖_∞ <= tol``, ``maxiter``, the callback, the progress bar, and the
+result.
+"""
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .ad_objective import autodiff_objective
+from .lbfgs import lbfgs
+from .newton import newton, newton_cg
+from .nonlinear_cg import gradient_descent, nonlinear_cg
+from .objective import Iterate, Objective
+from .pytree import ravel_pytree
+from .trust_region import trust_ncg
+from .validation import positive_float, positive_int
+
+__all__ = ["METHODS", "OptimizeResult", "minimize"]
+
+METHODS = {
+    "newton-cg": newton_cg,
+    "trust-ncg": trust_ncg,
+    "newton": newton,
+    "lbfgs": lbfgs,
+    "cg": nonlinear_cg,
+    "gd": gradient_descent,
+}
+
+
+@dataclass
+class OptimizeResult:
+    """The outcome of :func:`minimize`.
+
+    ``x`` (in the structure of ``x0``), ``fun = f(x)``, ``grad = ∇f(x)`` (same structure; also
+    ``jac``), ``nit`` iterations, ``nfev`` / ``ngev`` / ``nhvp`` / ``nhev`` evaluations of
+    ``f``, gradients, Hessian-vector products and dense Hessians, ``success``, ``message``
+    (why it stopped) and ``method``.
+    """
+
+    x: Any
+    fun: float
+    grad: Any
+    nit: int
+    nfev: int
+    ngev: int
+    nhvp: int
+    nhev: int
+    success: bool
+    message: str
+    method: str
+
+    @property
+    def jac(self):
+        """Alias of ``grad`` (SciPy's name)."""
+        return self.grad
+
+    def __repr__(self):
+        def show(value):
+            if isinstance(value, np.ndarray):
+                return np.array2string(value, threshold=8)
+            return repr(value)
+
+        names = ("success", "message", "method", "fun", "x", "grad", "nit", "nfev", "ngev",
+                 "nhvp", "nhev")
+        lines = [f"{name:>8}: {show(getattr(self, name))}" for name in names]
+        return "OptimizeResult(\n" + "\n".join(lines) + "\n)"
+
+
+def _method_options(method, options):
+    """Split ``options`` into the solver's keyword arguments, checking their names."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    solver = METHODS[method]
+    accepted = [name for name, parameter in inspect.signature(solver).parameters.items()
+                if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        valid = ", ".join(accepted + ["progress"])
+        raise TypeError(f"method {method!r} has no option {unknown[0]!r}; its options are: "
+                        f"{valid}")
+    return solver
+
+
+def _start(objective, x0):
+    """``Iterate`` at ``x0``, after checking that ``f`` and ``∇f`` are finite there."""
+    f0, g0 = objective.value_and_grad(x0)
+    if not np.isfinite(f0):
+        raise ValueError(f"f(x0) = {f0} is not finite; start from a point where f is defined")
+    bad = np.flatnonzero(~np.isfinite(g0))
+    if bad.size:
+        raise ValueError(
+            f"the gradient of f at x0 has {bad.size} non-finite entries (the first at flat "
+            f"index {bad[0]}: {g0[bad[0]]}); start from a point where f is differentiable"
+        )
+    return Iterate(x0, f0, g0)
+
+
+def _flat_problem(f, x0):
+    """``(objective, x0 as a flat vector, unravel)`` for a function of a pytree or an
+    :class:`Objective` (which works on 1-D vectors already)."""
+    if isinstance(f, Objective):
+        if np.iscomplexobj(x0):
+            raise TypeError("x0 is complex; minimisation needs real values")
+        flat = np.array(x0, dtype=np.float64)
+        if flat.ndim != 1:
+            raise ValueError(f"an Objective works on 1-D vectors; x0 has shape {flat.shape}")
+        return f, flat, np.copy
+    if not callable(f):
+        raise TypeError(f"f must be a callable or an Objective, got {type(f).__name__}")
+    flat, spec = ravel_pytree(x0)
+    return autodiff_objective(f, spec), flat, spec.unravel
+
+
+def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, **options):
+    """Minimise a scalar function of a pytree of floats.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar`` on a pytree shaped like ``x0``; differentiated by autodiff. An
+        :class:`~autodiff.optim.objective.Objective` (analytic derivatives on 1-D vectors) is
+        accepted too.
+    x0 : pytree
+        The starting point: a float, an array, or nested dict/list/tuple of them. The solvers
+        work on the leaves raveled into one float64 vector; ``result.x`` comes back in the same
+        structure, with float64 leaves.
+    method : str
+        ``"newton-cg"`` (truncated Newton, Hessian-vector products, the default),
+        ``"trust-ncg"`` (Steihaug–Toint trust region), ``"newton"`` (dense, modified Hessian:
+        small problems), ``"lbfgs"`` (limited-memory BFGS), ``"cg"`` (nonlinear conjugate
+        gradients, ``beta="pr+"`` or ``beta="hessian"``), ``"gd"`` (gradient descent).
+    tol : float
+        Stop, successfully, once ``‖∇f(x)‖_∞ <= tol``.
+    maxiter : int
+        The most iterations (default ``max(1000, 200 n)``).
+    callback : callable
+        ``callback(intermediate_result)`` after every iteration, with an
+        :class:`OptimizeResult` for the current iterate; returning ``True`` stops the solver.
+    **options
+        ``progress=True`` shows a tqdm progress bar; the method's own options are described
+        in its docstring (``newton_cg``, ``trust_ncg``, ``lbfgs``, ``nonlinear_cg``, …).
+
+    Returns
+    -------
+    OptimizeResult
+        ``success`` is True only when the gradient test passed; otherwise ``message`` says
+        what stopped the solver (``maxiter``, a line search that found no decrease, non-finite
+        Hessian products, the callback).
+
+    Raises ``ValueError`` when ``f`` or its gradient is not finite at ``x0``; non-finite values
+    met later make the line search (or the trust region) back off.
+
+    Example
+    -------
+    >>> result = minimize(lambda p: (p["x"] - 1.0) ** 2 + 4.0 * p["y"] ** 2,
+    ...                   {"x": 3.0, "y": -2.0}, method="newton")
+    >>> result.x, result.nit
+    ({'x': 1.0, 'y': 0.0}, 1)
+    """
+    progress = bool(options.pop("progress", False))
+    solver = _method_options(method, options)
+    tol = positive_float(tol, "tol")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    objective, x_flat, unravel = _flat_problem(f, x0)
+    if x_flat.size == 0:
+        raise ValueError("x0 has no entries to optimise")
+    if not np.all(np.isfinite(x_flat)):
+        raise ValueError("x0 has non-finite entries (nan or inf)")
+    maxiter = max(1000, 200 * x_flat.size) if maxiter is None else \
+        positive_int(maxiter, "maxiter")
+
+    counts_before = objective.counts()
+    current = _start(objective, x_flat)
+
+    def result(iterate, nit, success, message):
+        counts = {name: value - counts_before[name]
+                  for name, value in objective.counts().items()}
+        return OptimizeResult(x=unravel(iterate.x), fun=iterate.fun, grad=unravel(iterate.grad),
+                              nit=nit, success=success, message=message, method=method,
+                              **counts)
+
+    steps = solver(objective, current, **options)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=maxiter, desc=f"minimize[{method}]", unit="it")
+    nit = 0
+    try:
+        while True:
+            gradient_norm = float(np.max(np.abs(current.grad)))
+            if gradient_norm <= tol:
+                success, message = True, f"converged: ‖∇f‖∞ = {gradient_norm:.2e} <= tol"
+                break
+            if nit >= maxiter:
+                success, message = False, f"reached maxiter = {maxiter} with ‖∇f‖∞ = " \
+                    f"{gradient_norm:.2e} > tol"
+                break
+            try:
+                following = next(steps)
+            except StopIteration as stop:
+                success, message = False, f"{stop.value}; stopped with ‖∇f‖∞ = " \
+                    f"{gradient_norm:.2e} > tol"
+                break
+            nit += 1
+            unchanged = np.array_equal(following.x, current.x)
+            current = following
+            if bar is not None:
+                bar.set_postfix(f=f"{current.fun:.6g}",
+                                grad=f"{np.max(np.abs(current.grad)):.2e}", refresh=False)
+                bar.update()
+            if unchanged:
+                success, message = False, "the step no longer changes x in float64; " \
+                    f"stopped with ‖∇f‖∞ = {gradient_norm:.2e} > tol"
+                break
+            if callback is not None and callback(result(current, nit, False, "in progress")):
+                success, message = False, "stopped by the callback"
+                break
+    finally:
+        steps.close()
+        if bar is not None:
+            bar.close()
+    return result(current, nit, success, message)
