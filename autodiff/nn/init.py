@@ -16,6 +16,13 @@ by the size of the trailing "receptive field" axes, as in torch.
 * :func:`kaiming_normal_` -- seed 004: ``std = sqrt(2/r)`` for ReLU layers (He et al. 2015);
 * :func:`zeros_`, :func:`normal_`, :func:`uniform_` -- constants and plain draws (biases are
   usually 0, seed 001).
+
+>>> import numpy as np, autodiff as ad
+>>> layer = ad.nn.Linear(200, 300, rng=0)
+>>> _ = ad.nn.init.xavier_uniform_(layer.weight, rng=0)
+>>> bool(np.abs(layer.weight.value).max() <= np.sqrt(6 / (200 + 300)))
+True
+>>> _ = ad.nn.init.zeros_(layer.bias)
 """
 
 from __future__ import annotations

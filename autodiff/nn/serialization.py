@@ -71,9 +71,10 @@ def save(module, path) -> None:
 
 def _read_arrays(path) -> dict:
     """The arrays of the ``.npz`` file at ``path``, refusing pickled (object) entries."""
+    unreadable = (zipfile.BadZipFile, OSError, EOFError, ValueError)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
+    except unreadable as error:
         raise ValueError(f"{path!r} is not a readable .npz archive of arrays: {error}") from error
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(
@@ -84,14 +85,16 @@ def _read_arrays(path) -> dict:
         for name in archive.files:
             try:
                 arrays[name] = archive[name]
-            except ValueError as error:
+            except unreadable as error:
                 if "allow_pickle" in str(error):
                     raise ValueError(
                         f"entry {name!r} of {path!r} is an object array (pickled Python "
                         "objects); it is refused because unpickling can run arbitrary code. "
                         "Parameter files hold floating-point arrays only."
                     ) from None
-                raise
+                raise ValueError(
+                    f"entry {name!r} of {path!r} cannot be read (a damaged file?): {error}"
+                ) from error
     return arrays
 
 
