@@ -44,9 +44,10 @@ for _module in pkgutil.walk_packages(autodiff.__path__, "autodiff.", onerror=lam
     except Exception as error:  # noqa: BLE001 - any failure is reported by the table test
         IMPORT_FAILURES[_module.name] = f"{type(error).__name__}: {error}"
 
-Interval = tuple[float, float]
 
-BOTH_SIGNS = lambda lo, hi: ((-hi, -lo), (lo, hi))  # noqa: E731 - reads as a domain
+def both_signs(lo: float, hi: float) -> tuple:
+    """``[-hi, -lo]`` and ``[lo, hi]``: a domain kept away from zero."""
+    return ((-hi, -lo), (lo, hi))
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,6 @@ class ElementwiseSpec:
     domain: tuple  # per argument: a tuple of (lo, hi) intervals to draw from
     valid: Callable | None = None  # valid(*args) -> bool (arrays: elementwise): away from kinks
     outside: tuple = ()  # argument tuples outside the domain: NumPy's value there is nan
-    kink_free_second_order: bool = True  # False: the second derivative is 0 a.e. (piecewise)
 
     @property
     def arity(self) -> int:
@@ -91,7 +91,7 @@ def _distance_to_integers(x):
 
 
 _WIDE = ((-10.0, 10.0),)
-_AWAY_FROM_ZERO = BOTH_SIGNS(0.1, 10.0)
+_AWAY_FROM_ZERO = both_signs(0.1, 10.0)
 
 # Domains are where the rule's formula is accurate to ~1e-12 relative.  Where a limit is set
 # by the standard formula's conditioning rather than by the function, the comment says so.
@@ -107,7 +107,7 @@ ELEMENTWISE_SPECS: dict[str, ElementwiseSpec] = {
     "negative": _unary(lambda x: -x, *_WIDE),
     "reciprocal": _unary(lambda x: 1 / x, *_AWAY_FROM_ZERO),
     "square": _unary(lambda x: x**2, *_WIDE),
-    "absolute": _unary(sp.Abs, *BOTH_SIGNS(1e-2, 10.0)),
+    "absolute": _unary(sp.Abs, *both_signs(1e-2, 10.0)),
     # exponentials and logarithms
     "exp": _unary(sp.exp, (-20.0, 20.0)),
     # expm1' = expm1(x) + 1 (as JAX and PyTorch): for x << 0 the sum cancels, so x >= -5
@@ -118,7 +118,7 @@ ELEMENTWISE_SPECS: dict[str, ElementwiseSpec] = {
     "log2": _unary(lambda x: sp.log(x, 2), (1e-3, 1e3), outside=((-1.0,),)),
     "log10": _unary(lambda x: sp.log(x, 10), (1e-3, 1e3), outside=((-1.0,),)),
     "sqrt": _unary(sp.sqrt, (1e-3, 1e3), outside=((-1.0,),)),
-    "cbrt": _unary(lambda x: sp.sign(x) * sp.Abs(x) ** sp.Rational(1, 3), *BOTH_SIGNS(1e-3, 1e3)),
+    "cbrt": _unary(lambda x: sp.sign(x) * sp.Abs(x) ** sp.Rational(1, 3), *both_signs(1e-3, 1e3)),
     # trigonometric and hyperbolic
     "sin": _unary(sp.sin, *_WIDE),
     "cos": _unary(sp.cos, *_WIDE),
@@ -139,38 +139,26 @@ ELEMENTWISE_SPECS: dict[str, ElementwiseSpec] = {
         lambda a, b: sp.log(sp.exp(a) + sp.exp(b)), ((-30.0, 30.0),), ((-30.0, 30.0),)
     ),
     # piecewise: drawn at least 1e-3 (>> 10 h) from ties and kinks
-    "maximum": _binary(
-        sp.Max, _WIDE, _WIDE, valid=lambda a, b: np.abs(a - b) > 1e-3,
-        kink_free_second_order=False,
-    ),
-    "minimum": _binary(
-        sp.Min, _WIDE, _WIDE, valid=lambda a, b: np.abs(a - b) > 1e-3,
-        kink_free_second_order=False,
-    ),
+    "maximum": _binary(sp.Max, _WIDE, _WIDE, valid=lambda a, b: np.abs(a - b) > 1e-3),
+    "minimum": _binary(sp.Min, _WIDE, _WIDE, valid=lambda a, b: np.abs(a - b) > 1e-3),
     "clip": ElementwiseSpec(
         lambda x, lo, hi: sp.Min(sp.Max(x, lo), hi),
         (_WIDE, ((-5.0, -0.5),), ((0.5, 5.0),)),
         valid=lambda x, lo, hi: (np.abs(x - lo) > 1e-3) & (np.abs(x - hi) > 1e-3),
-        kink_free_second_order=False,
     ),
-    "sign": _unary(sp.sign, *BOTH_SIGNS(1e-2, 10.0), kink_free_second_order=False),
-    "floor": _unary(
-        sp.floor, *_WIDE, valid=lambda x: _distance_to_integers(x) > 1e-3,
-        kink_free_second_order=False,
-    ),
-    "ceil": _unary(
-        sp.ceiling, *_WIDE, valid=lambda x: _distance_to_integers(x) > 1e-3,
-        kink_free_second_order=False,
-    ),
+    "sign": _unary(sp.sign, *both_signs(1e-2, 10.0)),
+    "floor": _unary(sp.floor, *_WIDE, valid=lambda x: _distance_to_integers(x) > 1e-3),
+    "ceil": _unary(sp.ceiling, *_WIDE, valid=lambda x: _distance_to_integers(x) > 1e-3),
     # away from half-integers, round-half-to-even is floor(x + 1/2)
     "rint": _unary(
-        lambda x: sp.floor(x + sp.Rational(1, 2)), *_WIDE,
+        lambda x: sp.floor(x + sp.Rational(1, 2)),
+        *_WIDE,
         valid=lambda x: _distance_to_integers(np.asarray(x) + 0.5) > 1e-3,
-        kink_free_second_order=False,
     ),
     "trunc": _unary(
-        lambda x: sp.sign(x) * sp.floor(sp.Abs(x)), *_WIDE,
-        valid=lambda x: _distance_to_integers(x) > 1e-3, kink_free_second_order=False,
+        lambda x: sp.sign(x) * sp.floor(sp.Abs(x)),
+        *_WIDE,
+        valid=lambda x: _distance_to_integers(x) > 1e-3,
     ),
     # functions NumPy lacks
     # sigmoid' = y (1 - y) (seed 000): 1 - y cancels for x >> 0, so x <= 5

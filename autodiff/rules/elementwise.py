@@ -70,7 +70,7 @@ def _float_preserving(numpy_fn):
 
     def impl(*args):
         result = numpy_fn(*args)
-        if type(result) is np.float64 and all(type(a) is float for a in args):
+        if type(result) is np.float64 and all(type(a) is float or type(a) is int for a in args):
             return float(result)
         return result
 
