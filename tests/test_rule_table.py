@@ -430,6 +430,16 @@ def test_clip_bounds_carry_the_derivative_only_when_active(x, expected):
     assert grads == expected
 
 
+@pytest.mark.parametrize("x", [0.0, 1.5, 5.0])
+def test_clip_with_crossed_bounds_follows_the_upper_bound(x):
+    """NumPy's clip with ``lo > hi`` returns ``hi`` for every x: only ``hi`` has a derivative."""
+    assert REGISTRY["clip"](x, 2.0, 1.0) == 1.0
+    assert ad.grad(REGISTRY["clip"], argnums=(0, 1, 2))(x, 2.0, 1.0) == (0.0, 0.0, 1.0)
+    arrays = (np.array([x, x]), np.array([2.0, 2.0]), np.array([1.0, 1.0]))
+    grads = ad.grad(lambda *v: np.sum(np.clip(*v)), argnums=(0, 1, 2))(*arrays)
+    np.testing.assert_array_equal(np.stack(grads), [[0, 0], [0, 0], [1, 1]])
+
+
 def test_sqrt_derivative_at_zero_is_inf():
     with np.errstate(divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

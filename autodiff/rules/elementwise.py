@@ -447,6 +447,7 @@ def _mask(condition, like):
 
 
 # clip: slope 1 on [lo, hi] inclusive, 0 outside; the active bound carries the derivative.
+# NumPy's clip is minimum(maximum(x, lo), hi): with lo > hi the value is hi wherever x is.
 clip = Elementwise(
     "clip",
     _float_preserving(np.clip),
@@ -454,8 +455,12 @@ clip = Elementwise(
         lambda x, lo, hi, y: _mask(
             (primal_value(x) >= primal_value(lo)) & (primal_value(x) <= primal_value(hi)), x
         ),
-        lambda x, lo, hi, y: _mask(primal_value(x) < primal_value(lo), x),
-        lambda x, lo, hi, y: _mask(primal_value(x) > primal_value(hi), x),
+        lambda x, lo, hi, y: _mask(
+            (primal_value(x) < primal_value(lo)) & (primal_value(lo) <= primal_value(hi)), x
+        ),
+        lambda x, lo, hi, y: _mask(
+            (primal_value(x) > primal_value(hi)) | (primal_value(lo) > primal_value(hi)), x
+        ),
     ),
     3,
 )
