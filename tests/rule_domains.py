@@ -489,10 +489,6 @@ def registered_elementwise() -> list[str]:
     return sorted(n for n, p in REGISTRY.items() if isinstance(p, Elementwise))
 
 
-def registered_array_primitives() -> list[str]:
-    return sorted(n for n, p in REGISTRY.items() if not isinstance(p, Elementwise))
-
-
 def missing_declarations() -> list[str]:
     """Registered primitives with no test declaration here."""
     declared_arrays = {case.primitive for case in ARRAY_CASES}
