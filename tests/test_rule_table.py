@@ -457,22 +457,12 @@ def test_piecewise_constant_derivative_is_zero(fn, x):
     assert np.shape(forward) == np.shape(reverse) == np.shape(x)
 
 
-_FLOAT_VAR_DROPPED = pytest.mark.xfail(
-    strict=True,
-    reason="reverse/var.py _record_scalar_unary returns a plain float for a ufunc without "
-    "partials on a float Var, so the result has no .backward() and the leaf no .grad",
-)
-
-
 @pytest.mark.parametrize(
     "fn, x",
     [
-        pytest.param(fn, x, id=f"{fn.__name__}-{kind}", marks=marks)
+        pytest.param(fn, x, id=f"{fn.__name__}-{kind}")
         for fn in (np.sign, np.floor, np.ceil, np.rint, np.trunc, np.round)
-        for kind, x, marks in (
-            ("float", 0.5, [_FLOAT_VAR_DROPPED] if fn is not np.round else []),
-            ("array", np.array([0.0, 1.0, 0.5, -2.5]), []),
-        )
+        for kind, x in (("float", 0.5), ("array", np.array([0.0, 1.0, 0.5, -2.5])))
     ],
 )
 def test_piecewise_constant_of_a_var_gives_a_zero_grad(fn, x):

@@ -88,8 +88,6 @@ def _record_scalar_unary(prim, x):
     out = prim.impl(p)
     if type(out) is not float:
         return bind(prim, x)
-    if not prim.partials:
-        return out
     return Var._make(out, Node(prim, (p,), out, _NO_PARAMS, (x,)), level)
 
 
