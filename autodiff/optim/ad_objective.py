@@ -5,7 +5,8 @@ derivatives come from the autodiff transforms applied to ``f`` on the tree itsel
 raveled the same way:
 
 * ``∇f``:   ``ad.value_and_grad(f)(x)``, one forward and one reverse sweep;
-* ``H v``:  ``ad.hvp_operator(f, x)``, linearised once per point, then one product per call;
+* ``H v``:  ``ad.hvp_operator(f, x)``, linearised once per point, then one product per call
+  (``v`` and ``H v`` are trees like ``x``);
 * ``H``:    ``ad.hessian(f)(x)``, whose blocks ``H[i][j]`` (shape ``leafᵢ.shape + leafⱼ.shape``)
   are reshaped to ``(sizeᵢ, sizeⱼ)`` and assembled into the ``n x n`` matrix.
 
@@ -58,13 +59,19 @@ def autodiff_objective(f, spec):
         value, gradient = ad.value_and_grad(f)(spec.unravel(z))
         return value, spec.ravel(gradient, "gradient")
 
+    def boxed(tree):
+        return f(tree["x"])
+
     def hvp_operator(z):
         import autodiff as ad
 
-        operator = ad.hvp_operator(f, spec.unravel(z))
+        # the primal goes in a one-entry dict: the hvp family reads a top-level tuple as
+        # several arguments, and x0 may well be a tuple
+        operator = ad.hvp_operator(boxed, {"x": spec.unravel(z)})
 
         def apply(v):
-            return spec.ravel(operator(spec.unravel(v)), "Hessian-vector product")
+            product = operator({"x": spec.unravel(v)})
+            return spec.ravel(product["x"], "Hessian-vector product")
 
         return apply
 

@@ -50,12 +50,9 @@ def _as_scalar(value, source):
         raise ValueError(f"{source} must return a scalar, got an array of shape {np.shape(value)}")
     if np.iscomplexobj(value):
         raise TypeError(f"{source} returned a complex number; minimisation needs real values")
-    try:
-        return float(value)
-    except TypeError:
-        raise TypeError(
-            f"{source} must return a real number, got {type(value).__name__}"
-        ) from None
+    if isinstance(value, (bool, np.bool_)) or np.asarray(value).dtype.kind not in "fiu":
+        raise TypeError(f"{source} must return a real number, got {type(value).__name__}")
+    return float(value)
 
 
 def _as_vector(value, n, source):

@@ -1,0 +1,157 @@
+"""Linear conjugate gradients: convergence, preconditioning, curvature detection, bad input."""
+
+import numpy as np
+import pytest
+from scipy.sparse.linalg import aslinearoperator
+
+from autodiff.optim import conjugate_gradient
+from optim_problems import spd_matrix
+
+
+@pytest.mark.parametrize("n", [5, 20, 60, 200])
+@pytest.mark.parametrize("condition", [1.0, 10.0])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_spd_system_converges_within_n_iterations(n, condition, seed):
+    matrix = spd_matrix(n, condition, seed)
+    b = np.random.default_rng(seed + 10).standard_normal(n)
+    x, info = conjugate_gradient(lambda v: matrix @ v, b, tol=1e-10)
+    assert info.converged and info.status == "converged"
+    assert not info.negative_curvature and info.direction is None
+    assert 1 <= info.iterations <= n
+    assert np.linalg.norm(matrix @ x - b) <= 1e-9 * np.linalg.norm(b)
+    assert info.residual_norm == pytest.approx(np.linalg.norm(matrix @ x - b), abs=1e-9)
+    np.testing.assert_allclose(x, np.linalg.solve(matrix, b), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("condition", [1e2, 1e4])
+def test_ill_conditioned_spd_system_converges(condition):
+    # rounding destroys the n-step termination of exact arithmetic; the iteration still
+    # converges, in about √κ log(1/tol) steps
+    matrix = spd_matrix(100, condition, 2)
+    b = np.random.default_rng(12).standard_normal(100)
+    x, info = conjugate_gradient(matrix, b, tol=1e-10)
+    assert info.converged
+    assert info.iterations <= 10 * np.sqrt(condition) * np.log(1e10)
+    np.testing.assert_allclose(x, np.linalg.solve(matrix, b), rtol=1e-5)
+
+
+def test_seed_bowl_needs_two_conjugate_directions():
+    # seed 004: on L = x² + 4y² "two conjugate directions are required to reach optimality";
+    # the minimiser of ½ wᵀA w - bᵀw with A = diag(2, 8) solves A w = b
+    x, info = conjugate_gradient(np.diag([2.0, 8.0]), np.array([6.0, 8.0]))
+    assert info.iterations == 2 and info.converged
+    np.testing.assert_allclose(x, [3.0, 1.0])
+
+
+@pytest.mark.parametrize("tol", [1e-2, 1e-6, 1e-12])
+def test_tolerance_is_relative_to_b(tol):
+    matrix = spd_matrix(40, 1e3, 3)
+    b = 1e6 * np.random.default_rng(4).standard_normal(40)
+    x, info = conjugate_gradient(matrix, b, tol=tol, maxiter=10_000)
+    assert info.converged
+    assert np.linalg.norm(b - matrix @ x) <= 1.01 * tol * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("make_operator", [
+    lambda a: a,
+    lambda a: (lambda v: a @ v),
+    aslinearoperator,
+], ids=["ndarray", "callable", "LinearOperator"])
+def test_operator_forms(make_operator):
+    matrix = spd_matrix(10, 50.0, 5)
+    b = np.arange(1.0, 11.0)
+    x, info = conjugate_gradient(make_operator(matrix), b)
+    assert info.converged
+    np.testing.assert_allclose(matrix @ x, b, rtol=1e-8)
+
+
+@pytest.mark.parametrize("as_matrix", [False, True])
+def test_jacobi_preconditioner_cuts_iterations_on_badly_scaled_system(as_matrix):
+    rng = np.random.default_rng(6)
+    n = 80
+    scales = np.logspace(0, 6, n)
+    matrix = np.diag(scales) + 0.1 * np.sqrt(np.outer(scales, scales)) * \
+        spd_matrix(n, 2.0, 7) / n
+    b = rng.standard_normal(n)
+    inverse_diagonal = 1.0 / np.diag(matrix)
+    preconditioner = np.diag(inverse_diagonal) if as_matrix else (lambda r: inverse_diagonal * r)
+    _, plain = conjugate_gradient(matrix, b, tol=1e-8, maxiter=10 * n)
+    x, preconditioned = conjugate_gradient(matrix, b, tol=1e-8, M=preconditioner)
+    assert preconditioned.converged
+    assert preconditioned.iterations < plain.iterations // 3
+    assert np.linalg.norm(matrix @ x - b) <= 1e-8 * np.linalg.norm(b) * 1.01
+
+
+def test_warm_start_at_the_solution_takes_no_iterations():
+    matrix = spd_matrix(12, 10.0, 8)
+    b = np.ones(12)
+    solution = np.linalg.solve(matrix, b)
+    x, info = conjugate_gradient(matrix, b, x0=solution, tol=1e-8)
+    assert info.iterations == 0 and info.converged
+    np.testing.assert_array_equal(x, solution)
+
+
+def test_warm_start_converges_to_the_same_solution():
+    matrix = spd_matrix(12, 10.0, 9)
+    b = np.ones(12)
+    x, info = conjugate_gradient(matrix, b, x0=np.full(12, 5.0))
+    assert info.converged
+    np.testing.assert_allclose(x, np.linalg.solve(matrix, b), rtol=1e-8)
+
+
+def test_zero_right_hand_side_gives_zero():
+    x, info = conjugate_gradient(np.eye(3), np.zeros(3), x0=np.ones(3))
+    assert info.converged and info.iterations == 0 and info.residual_norm == 0.0
+    np.testing.assert_array_equal(x, np.zeros(3))
+
+
+@pytest.mark.parametrize("diagonal, b, first_bad_iteration", [
+    ([-1.0, 2.0, 3.0], [1.0, 0.0, 0.0], 0),      # b itself is a negative-curvature direction
+    ([1.0, -1.0, 2.0], [1.0, 1.0, 1.0], 1),      # found after one CG step
+    ([0.0, 0.0], [1.0, 2.0], 0),                 # zero curvature counts too
+])
+def test_indefinite_operator_reports_negative_curvature(diagonal, b, first_bad_iteration):
+    matrix = np.diag(diagonal)
+    x, info = conjugate_gradient(matrix, np.array(b))
+    assert info.negative_curvature and info.status == "negative curvature"
+    assert not info.converged
+    assert info.iterations == first_bad_iteration
+    assert info.curvature <= 0.0
+    assert info.direction @ matrix @ info.direction == pytest.approx(info.curvature)
+    if first_bad_iteration == 0:
+        np.testing.assert_array_equal(x, np.zeros_like(x))
+    else:
+        assert np.any(x != 0.0)
+
+
+def test_maxiter_stops_without_convergence():
+    matrix = spd_matrix(50, 1e4, 11)
+    x, info = conjugate_gradient(matrix, np.ones(50), maxiter=3)
+    assert info.iterations == 3 and not info.converged and info.status == "maxiter"
+    assert "maxiter" in info.message
+    assert info.residual_norm == pytest.approx(np.linalg.norm(matrix @ x - np.ones(50)))
+
+
+def test_non_finite_operator_output_is_reported_not_raised():
+    x, info = conjugate_gradient(lambda v: np.full_like(v, np.nan), np.ones(3))
+    assert info.status == "non-finite" and not info.converged
+    assert np.all(np.isfinite(x))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(matvec=np.eye(2), b=np.ones((2, 1))), ValueError, "1-D"),
+    (dict(matvec=np.eye(2), b=np.array([1.0, np.nan])), ValueError, "non-finite"),
+    (dict(matvec=np.eye(2), b=np.array([1.0, np.inf])), ValueError, "non-finite"),
+    (dict(matvec=np.eye(2), b=np.ones(2) + 1j), TypeError, "complex"),
+    (dict(matvec=np.eye(3), b=np.ones(2)), ValueError, "shape"),
+    (dict(matvec=lambda v: np.ones(3), b=np.ones(2)), ValueError, "matvec returned shape"),
+    (dict(matvec="A", b=np.ones(2)), TypeError, "matvec must be"),
+    (dict(matvec=np.eye(2), b=np.ones(2), x0=np.ones(3)), ValueError, "x0 has shape"),
+    (dict(matvec=np.eye(2), b=np.ones(2), tol=-1.0), ValueError, "tol"),
+    (dict(matvec=np.eye(2), b=np.ones(2), maxiter=1.5), ValueError, "maxiter"),
+    (dict(matvec=np.eye(2), b=np.ones(2), M=-np.eye(2)), ValueError, "preconditioner"),
+    (dict(matvec=np.eye(2), b=np.ones(2), M=lambda r: r[:1]), ValueError, "M returned shape"),
+])
+def test_bad_input_raises_a_clear_error(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        conjugate_gradient(**kwargs)
