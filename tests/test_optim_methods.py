@@ -164,6 +164,15 @@ def test_a_solver_that_cannot_progress_says_so(method):
     assert "line search" in result.message or "trust region" in result.message
 
 
+@pytest.mark.parametrize("method", ["newton-cg", "trust-ncg", "newton"])
+def test_non_finite_curvature_stops_with_a_message(method):
+    objective = Objective(lambda x: float(x @ x), lambda x: 2.0 * x,
+                          hessp=lambda x, p: np.full_like(p, np.nan))
+    result = minimize(objective, np.ones(3), method=method)
+    assert not result.success and result.nit == 0
+    assert "non-finite" in result.message
+
+
 @pytest.mark.parametrize("fun, grad, match", [
     (lambda x: np.nan, lambda x: x, r"f\(x0\) = nan"),
     (lambda x: np.inf, lambda x: x, r"f\(x0\) = inf"),

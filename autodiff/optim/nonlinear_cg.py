@@ -47,6 +47,24 @@ def _model_step(gradient, direction, curvature):
     return None
 
 
+def _hessian_beta_direction(hessian, g_new, q, conjugate):
+    """Seed 004's eq. 21 at the new point: ``(q_new, q_newᵀH q_new)``.
+
+    Two products, ``H ∇f`` and ``H q``; they also give ``H q_new = -H ∇f + β H q`` and so the
+    curvature along the new direction without a third. Steepest descent (``β = 0``) when
+    ``conjugate`` is False or the curvature along ``q`` is not positive.
+    """
+    hg = hessian(g_new)
+    q_new, hq_new = -g_new, -hg
+    if conjugate:
+        hq = hessian(q)
+        q_curvature = float(q @ hq)
+        if q_curvature > 0.0:
+            b = float(g_new @ hq) / q_curvature
+            q_new, hq_new = -g_new + b * q, -hg + b * hq
+    return q_new, float(q_new @ hq_new)
+
+
 def nonlinear_cg(objective, start, *, beta="pr+", restart=None):
     """Nonlinear conjugate gradients with ``beta="pr+"`` or ``beta="hessian"`` (see module).
 
@@ -62,7 +80,8 @@ def nonlinear_cg(objective, start, *, beta="pr+", restart=None):
     since_restart = 0
     initial_step = min(1.0, 1.0 / np.linalg.norm(g))
     if use_hessian:
-        initial_step = _model_step(g, q, objective.hvp_operator(x).curvature(q)) or initial_step
+        curvature = objective.hvp_operator(x).curvature(q)
+        initial_step = _model_step(g, q, curvature) or initial_step
     while True:
         try:
             step = strong_wolfe(objective, x, f, g, q, initial_step=initial_step, c2=0.1)
@@ -71,32 +90,24 @@ def nonlinear_cg(objective, start, *, beta="pr+", restart=None):
         x_new, f_new, g_new = step.x, step.fun, step.grad
         yield Iterate(x_new, f_new, g_new)
         since_restart += 1
-        # the initial guess for the next search: the same first-order change as this one
-        # (Nocedal & Wright eq. 3.60), unless the Hessian supplies the model minimiser
-        previous_slope = float(g @ q)
-        step_length = step.step
-        q_new, curvature = None, None
-        if since_restart < restart:
-            if use_hessian:
-                hessian = objective.hvp_operator(x_new)
-                hq, hg = hessian(q), hessian(g_new)
-                q_curvature = float(q @ hq)
-                if q_curvature > 0.0:
-                    b = float(g_new @ hq) / q_curvature
-                    q_new = -g_new + b * q
-                    curvature = float(q_new @ (-hg + b * hq))
-            else:
-                b = max(0.0, float(g_new @ (g_new - g)) / float(g @ g))
-                q_new = -g_new + b * q
-        if q_new is None or not g_new @ q_new < 0.0:
-            q_new = -g_new
-            since_restart = 0
-            if use_hessian:
-                curvature = objective.hvp_operator(x_new).curvature(q_new)
-        x, f, g, q = x_new, f_new, g_new, q_new
-        initial_step = step_length * previous_slope / float(g @ q)
+        conjugate = since_restart < restart
         if use_hessian:
-            initial_step = _model_step(g, q, curvature) or initial_step
+            q_new, curvature = _hessian_beta_direction(objective.hvp_operator(x_new), g_new, q,
+                                                       conjugate)
+        else:
+            b = max(0.0, float(g_new @ (g_new - g)) / float(g @ g)) if conjugate else 0.0
+            q_new = -g_new + b * q
+        if not g_new @ q_new < 0.0:  # rounding spoilt the descent property: restart
+            q_new = -g_new
+            curvature = None
+        if np.array_equal(q_new, -g_new):
+            since_restart = 0
+        # the next search starts from the step with the same first-order change as this one
+        # (Nocedal & Wright eq. 3.60), or from the model minimiser when the Hessian is known
+        initial_step = step.step * float(g @ q) / float(g_new @ q_new)
+        if use_hessian and curvature is not None:
+            initial_step = _model_step(g_new, q_new, curvature) or initial_step
+        x, f, g, q = x_new, f_new, g_new, q_new
 
 
 def gradient_descent(objective, start):

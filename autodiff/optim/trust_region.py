@@ -48,7 +48,8 @@ def steihaug_cg(hessian, gradient, radius, tol, maxiter):
     * the next iterate would leave the ball: stop on the boundary along ``d``.
 
     Returns ``(p, model_value, on_boundary)`` with ``model_value = m(p) <= 0``, computed from
-    the tracked residual: ``m(p) = gᵀp + ½ pᵀ(r - g)`` since ``H p = r - g``.
+    the tracked residual: ``m(p) = gᵀp + ½ pᵀ(r - g)`` since ``H p = r - g``; ``model_value``
+    is nan when a product was not finite.
     """
     z = np.zeros_like(gradient)
     r = gradient.copy()
@@ -61,6 +62,8 @@ def steihaug_cg(hessian, gradient, radius, tol, maxiter):
     for _ in range(maxiter):
         hd = hessian(d)
         curvature = float(d @ hd)
+        if not np.isfinite(curvature):
+            return z, np.nan, False
         if curvature <= 0.0:
             taus = _to_boundary(z, d, radius)
             candidates = [z + tau * d for tau in taus]
