@@ -1,0 +1,250 @@
+"""Sides, benchmarks and target ratios; the interleaved timing loop.
+
+A :class:`Benchmark` is one workload at one size, done by several :class:`Side` s (autodiff and
+the anchors), each a function doing the same work.  For every side the harness
+
+1. checks that its library is installed (else "not installed") and builds it (an autodiff
+   feature that does not exist yet raises :class:`~benchmarks.anchors.Unavailable`: "not
+   available");
+2. calls it once to warm up (imports, JIT compilation, caches) and compares the result with the
+   side's expected value, so a side doing different work is flagged, not timed in silence;
+3. times a second call to choose ``number``, the calls per sample (a sample lasts at least
+   ``min_sample`` seconds, so the timer's resolution does not matter), and the number of
+   samples (about ``budget`` seconds per side, between ``min_repeats`` and ``max_repeats``);
+   a call slower than ``heavy`` seconds is sampled ``heavy_repeats`` times, that second call
+   counted (never the warm-up);
+4. takes the samples in rounds across all sides of the benchmark (one sample per side per round,
+   the order rotated each round), so a slow drift of the machine hits every side alike.
+
+The record of a side keeps every sample (seconds per call), the median and the quartiles.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .anchors import Unavailable, as_array, installed
+
+__all__ = ["Benchmark", "Ratio", "Settings", "Side", "DEFAULT", "QUICK", "run_benchmark"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One way of doing a benchmark's work.
+
+    ``build()`` imports and prepares (untimed) and returns the timed callable. ``expect()``
+    returns the value the first call must give, or, with ``checked_calls=2``, a pair for the
+    first two calls (a training step returns its loss: the second loss checks the update).
+    ``info(result)`` extracts counts worth reporting (iterations, accuracy) from the last result.
+    """
+
+    label: str
+    library: str
+    build: Callable[[], Callable[[], Any]]
+    expect: Callable[[], Any] | None = None
+    checked_calls: int = 1
+    info: Callable[[Any], dict] | None = None
+    note: str = ""
+    slow: bool = False
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``numerator / denominator`` of two sides' medians (or of an ``info`` count).
+
+    With a ``target`` the ratio is met when ``numerator <= target * denominator + slack``
+    (``slack`` in seconds, e.g. issue 3's "within 3x of hand NumPy + 50 us").
+    """
+
+    numerator: str
+    denominator: str
+    target: float | None = None
+    slack: float = 0.0
+    metric: str = "time"
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    issue: str
+    description: str
+    baseline: str
+    sides: tuple[Side, ...]
+    ratios: tuple[Ratio, ...] = ()
+    rtol: float = 1e-8
+    atol: float = 1e-12
+    workload: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    min_sample: float
+    budget: float
+    min_repeats: int
+    max_repeats: int
+    heavy: float
+    heavy_repeats: int
+
+
+DEFAULT = Settings(min_sample=0.005, budget=0.4, min_repeats=7, max_repeats=31, heavy=1.0,
+                   heavy_repeats=3)
+QUICK = Settings(min_sample=0.001, budget=0.02, min_repeats=3, max_repeats=5, heavy=0.25,
+                 heavy_repeats=1)
+
+
+@dataclass
+class _Run:
+    side: Side
+    status: str = "ok"
+    detail: str = ""
+    call: Callable[[], Any] | None = None
+    number: int = 1
+    repeats: int = 0
+    samples: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def pending(self) -> bool:
+        return self.status in ("ok", "mismatch") and len(self.samples) < self.repeats
+
+
+def _describe(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".replace("\n", " ")
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _timed(call):
+    start = time.perf_counter()
+    result = call()
+    return time.perf_counter() - start, result
+
+
+def _mismatch(results, side, bench) -> str:
+    """Empty when the first call(s) gave the expected value(s), else what differs."""
+    expected = side.expect()
+    expected = list(expected) if side.checked_calls > 1 else [expected]
+    for index, (got, want) in enumerate(zip(results, expected)):
+        got, want = as_array(got), as_array(want)
+        if got.shape != want.shape:
+            return f"call {index + 1}: shape {got.shape}, expected {want.shape}"
+        if not np.allclose(got, want, rtol=bench.rtol, atol=bench.atol):
+            error = np.abs(got - want)
+            return (f"call {index + 1}: error up to {np.max(error):.2e} (relative "
+                    f"{np.max(error / np.maximum(np.abs(want), 1e-300)):.1e}); allowed "
+                    f"{bench.atol:.0e} + {bench.rtol:.0e} x |expected|")
+    return ""
+
+
+def _prepare(side, bench, settings, libraries, include_slow, log) -> _Run:
+    """Build, warm up, check and calibrate one side (no samples yet)."""
+    run = _Run(side)
+    if libraries is not None and side.library not in libraries:
+        run.status, run.detail = "not selected", f"{side.library} not in --libraries"
+        return run
+    if not installed(side.library):
+        run.status, run.detail = "not installed", f"pip install {side.library} (or .[bench])"
+        return run
+    if side.slow and not include_slow:
+        run.status, run.detail = "skipped", "slow; run with --slow"
+        return run
+    try:
+        run.call = side.build()
+    except Unavailable as missing:
+        run.status, run.detail = "not available", str(missing)
+        return run
+    except Exception as error:  # an anchor's own failure is reported, never fatal
+        run.status, run.detail = "error", _describe(error)
+        return run
+    try:
+        results = [run.call()]  # warm-up: imports, JIT compilation, caches
+        per_call, result = _timed(run.call)
+        results.append(result)
+        if per_call >= settings.heavy:
+            run.samples.append(per_call)
+            run.repeats = settings.heavy_repeats
+        else:
+            run.number = max(1, math.ceil(settings.min_sample / max(per_call, 1e-9)))
+            wanted = round(settings.budget / (run.number * per_call))
+            run.repeats = min(settings.max_repeats, max(settings.min_repeats, wanted))
+    except Exception as error:
+        run.status, run.detail = "error", _describe(error)
+        run.call = None
+        return run
+    if side.expect is not None:
+        problem = _mismatch(results, side, bench)
+        if problem:
+            run.status, run.detail = "mismatch", problem
+    if side.info is not None:
+        run.info = side.info(results[-1])
+    log(f"    {side.label}: {per_call * 1e3:.3g} ms per call, {run.repeats} samples x "
+        f"{run.number} calls")
+    return run
+
+
+def _sample(run) -> None:
+    start = time.perf_counter()
+    for _ in range(run.number):
+        run.call()
+    run.samples.append((time.perf_counter() - start) / run.number)
+
+
+def _summary(run) -> dict:
+    record = {"label": run.side.label, "library": run.side.library, "status": run.status,
+              "detail": run.detail, "note": run.side.note, "info": run.info,
+              "number": run.number, "samples": run.samples}
+    if run.samples:
+        q1, median, q3 = np.percentile(run.samples, [25, 50, 75])
+        record.update(median=float(median), q1=float(q1), q3=float(q3), n=len(run.samples))
+    return record
+
+
+def _ratio_value(ratio, sides) -> tuple[float | None, bool | None]:
+    top, bottom = sides.get(ratio.numerator), sides.get(ratio.denominator)
+    if top is None or bottom is None:
+        return None, None
+    if ratio.metric == "time":
+        a, b = top.get("median"), bottom.get("median")
+    else:
+        a, b = top["info"].get(ratio.metric), bottom["info"].get(ratio.metric)
+    if a is None or b is None or b == 0:
+        return None, None
+    value = a / b
+    if ratio.target is None:
+        return value, None
+    return value, bool(a <= ratio.target * b + (ratio.slack if ratio.metric == "time" else 0.0))
+
+
+def run_benchmark(bench: Benchmark, settings: Settings, libraries=None, include_slow=False,
+                  log=print) -> dict:
+    """Time every side of ``bench``, interleaved; return its record (sides and ratios)."""
+    log(f"  {bench.name}")
+    runs = [_prepare(side, bench, settings, libraries, include_slow, log) for side in bench.sides]
+    rounds = 0
+    while any(run.pending for run in runs):
+        active = [run for run in runs if run.pending]
+        shift = rounds % len(active)
+        for run in active[shift:] + active[:shift]:
+            try:
+                _sample(run)
+            except Exception as error:
+                run.status, run.detail = "error", _describe(error)
+        rounds += 1
+    for run in runs:
+        run.call = None  # free the side's state before the next benchmark
+    sides = [_summary(run) for run in runs]
+    by_label = {side["label"]: side for side in sides}
+    ratios = []
+    for ratio in bench.ratios:
+        value, met = _ratio_value(ratio, by_label)
+        ratios.append({"numerator": ratio.numerator, "denominator": ratio.denominator,
+                       "target": ratio.target, "slack": ratio.slack, "metric": ratio.metric,
+                       "source": ratio.source, "value": value, "met": met})
+    return {"name": bench.name, "workload": bench.workload, "issue": bench.issue,
+            "description": bench.description, "baseline": bench.baseline, "sides": sides,
+            "ratios": ratios}

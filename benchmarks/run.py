@@ -1,0 +1,153 @@
+"""Run the benchmark harness: ``python -m benchmarks.run [--quick] [--only NAME ...]``.
+
+Every selected workload runs in two worker subprocesses, one per allocator setting:
+
+* ``default``: glibc's malloc as it comes (``MALLOC_MMAP_THRESHOLD_`` and
+  ``MALLOC_TRIM_THRESHOLD_`` removed from the environment);
+* ``tuned``: ``MALLOC_MMAP_THRESHOLD_=32 MiB`` and ``MALLOC_TRIM_THRESHOLD_=256 MiB``, so large
+  temporaries are reused from the heap instead of being mapped and unmapped on every call.
+
+The library never tunes the allocator itself; this only shows how much the setting moves each
+side.  Both workers run with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset (OpenBLAS picks
+its kernel for this CPU; the one it picked is recorded) and ``JAX_PLATFORMS=cpu``.  The merged
+table is printed and written to ``benchmarks/results/<timestamp>[-quick].md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import anchors, report
+from .workloads import WORKLOADS
+
+__all__ = ["ALLOCATORS", "main"]
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: allocator pass -> variables set in its environment (the others are removed)
+ALLOCATORS = {
+    "default": {},
+    "tuned": {"MALLOC_MMAP_THRESHOLD_": str(32 * 2 ** 20),
+              "MALLOC_TRIM_THRESHOLD_": str(256 * 2 ** 20)},
+}
+_REMOVED = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OPENBLAS_CORETYPE",
+            "OPENBLAS_L2_SIZE")
+
+
+def _names(values) -> list[str]:
+    """``--only a,b --only c`` -> ``["a", "b", "c"]``."""
+    return [name for value in values or () for name in value.split(",") if name]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Time autodiff against hand-written NumPy and the anchor libraries.")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes, few samples: a sanity run of about 30 s")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help=f"workload(s) to run, comma-separated: {', '.join(WORKLOADS)}")
+    parser.add_argument("--libraries", action="append", metavar="LIB",
+                        help="sides to run, by library, comma-separated: "
+                             f"{', '.join(anchors.LIBRARIES)} (default: all)")
+    parser.add_argument("--allocators", action="append", metavar="PASS",
+                        help=f"allocator passes, comma-separated: {', '.join(ALLOCATORS)} "
+                             "(default: both)")
+    parser.add_argument("--slow", action="store_true",
+                        help="also run sides marked slow (eager JAX on the 1e5-step chain)")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="directory for the .md and .json results")
+    parser.add_argument("--name", help="file stem of the results (default: a timestamp)")
+    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    return parser
+
+
+def _environment(label: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in _REMOVED}
+    env.update(ALLOCATORS[label])
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def _worker(label: str, args, folder: Path) -> dict:
+    out = folder / f"{label}.json"
+    command = [sys.executable, "-m", "benchmarks.worker", "--out", str(out), "--label", label]
+    if args.quick:
+        command.append("--quick")
+    if args.slow:
+        command.append("--slow")
+    if _names(args.only):
+        command += ["--only", *_names(args.only)]
+    if _names(args.libraries):
+        command += ["--libraries", *_names(args.libraries)]
+    completed = subprocess.run(command, cwd=REPO, env=_environment(label))
+    if completed.returncode != 0:
+        raise SystemExit(f"the {label!r} worker failed with exit code {completed.returncode}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _git() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                                capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO, text=True, capture_output=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + (" (uncommitted changes in the tree)" if dirty else "")
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically: a temporary file in the same directory, then a rename."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.list:
+        for name, module in WORKLOADS.items():
+            print(f"{name:18} {module.__doc__.strip().splitlines()[0]}")
+        return 0
+    for library in _names(args.libraries):
+        if library not in anchors.LIBRARIES:
+            raise SystemExit(f"unknown library {library!r}; choose from "
+                             f"{', '.join(anchors.LIBRARIES)}")
+    labels = _names(args.allocators) or list(ALLOCATORS)
+    for label in labels:
+        if label not in ALLOCATORS:
+            raise SystemExit(f"unknown allocator pass {label!r}; choose from "
+                             f"{', '.join(ALLOCATORS)}")
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    meta = {"command": shlex.join(["python", "-m", "benchmarks.run",
+                                   *(sys.argv[1:] if argv is None else argv)]),
+            "started": started, "git": _git(), "cpus": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(), "versions": anchors.versions(),
+            "quick": args.quick}
+    with tempfile.TemporaryDirectory() as folder:
+        passes = {label: _worker(label, args, Path(folder)) for label in labels}
+    record = report.merge(passes, meta)
+    text = report.markdown(record)
+    stem = args.name or time.strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
+    args.output.mkdir(parents=True, exist_ok=True)
+    _write(args.output / f"{stem}.md", text)
+    _write(args.output / f"{stem}.json", json.dumps(record, indent=1))
+    print(text)
+    print(f"written: {args.output / stem}.md and .json", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The workloads, one module each, in issue order.
+
+Each module has ``NAME`` (what ``--only`` selects) and ``benchmarks(quick) -> list[Benchmark]``.
+Modules import their anchor libraries only inside the sides, so listing them is cheap.
+"""
+
+from dataclasses import replace
+
+from . import (
+    digits,
+    hessian_vector,
+    jacobian,
+    mlp_step,
+    optimizers,
+    rosenbrock_grad,
+    rosenbrock_loop,
+    scalar_chain,
+)
+
+__all__ = ["WORKLOADS", "select"]
+
+WORKLOADS = {
+    module.NAME: module
+    for module in (jacobian, rosenbrock_loop, scalar_chain, rosenbrock_grad, hessian_vector,
+                   optimizers, mlp_step, digits)
+}
+
+
+def select(names=None, quick=False):
+    """The benchmarks of the named workloads (all when ``names`` is empty), tagged by workload."""
+    unknown = sorted(set(names or ()) - set(WORKLOADS))
+    if unknown:
+        raise SystemExit(f"unknown workload {unknown[0]!r}; choose from: {', '.join(WORKLOADS)}")
+    chosen = [name for name in WORKLOADS if not names or name in names]
+    return [replace(bench, workload=name)
+            for name in chosen for bench in WORKLOADS[name].benchmarks(quick)]
