@@ -8,7 +8,7 @@ compositions (``hvp``, ``hessian``), all reading one table of primitive rules.
 array([5.5       , 1.71633781])
 """
 
-from . import custom, nn, testing
+from . import custom, nn, optim, testing
 from .check import check_grad
 from .forward.dual import Dual
 from .inspection import compare, graph, trace
@@ -63,5 +63,6 @@ __all__ = [
     "check_grad",
     "custom",
     "nn",
+    "optim",
     "testing",
 ]
