@@ -236,10 +236,16 @@ def _extremum_weights(x, out, axis, keepdims):
     return hits / np.sum(hits, axis=axes, keepdims=True), axes
 
 
-def _extremum_rule_pair(name):
+def _weighted_reduction_rules(name, weights_of):
+    """Rules of a reduction whose derivative is a weighted sum: ``d out = sum_axes w * dx``.
+
+    ``weights_of(x, out, axis, keepdims) -> (w, axes)`` gives ``w = d out / d x`` (shaped like
+    ``x``): the tie-splitting indicator for max/min, the softmax for logsumexp.
+    """
+
     def jvp(primals, tangents, out, axis=None, keepdims=False):
         (t,) = tangents
-        weights, axes = _extremum_weights(primals[0], out, axis, keepdims)
+        weights, axes = weights_of(primals[0], out, axis, keepdims)
         n_batch = _batch_of(t, primals[0])
         return reduce_sum(
             ew.multiply(weights, t), axis=tuple(a + n_batch for a in axes), keepdims=keepdims
@@ -247,7 +253,7 @@ def _extremum_rule_pair(name):
 
     def vjp(g, primals, out, wanted, axis=None, keepdims=False):
         (x,) = primals
-        weights, axes = _extremum_weights(x, out, axis, keepdims)
+        weights, axes = weights_of(x, out, axis, keepdims)
         g, _ = _restore_reduced(g, x, out, axes, keepdims)
         return [ew.multiply(weights, g)]
 
@@ -258,12 +264,12 @@ def _extremum_rule_pair(name):
 reduce_max = Primitive(
     "max",
     lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
-    *_extremum_rule_pair("max"),
+    *_weighted_reduction_rules("max", _extremum_weights),
 )
 reduce_min = Primitive(
     "min",
     lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
-    *_extremum_rule_pair("min"),
+    *_weighted_reduction_rules("min", _extremum_weights),
 )
 
 
@@ -665,21 +671,6 @@ def _softmax_weights(x, out, axis, keepdims):
     return ew.exp(ew.subtract(x, y)), axes
 
 
-def _logsumexp_jvp(primals, tangents, out, axis=None, keepdims=False):
-    (x,) = primals
-    (t,) = tangents
-    weights, axes = _softmax_weights(x, out, axis, keepdims)
-    n_batch = _batch_of(t, x)
-    return reduce_sum(
-        ew.multiply(weights, t), axis=tuple(a + n_batch for a in axes), keepdims=keepdims
-    )
-
-
-def _logsumexp_vjp(g, primals, out, wanted, axis=None, keepdims=False):
-    (x,) = primals
-    weights, axes = _softmax_weights(x, out, axis, keepdims)
-    g, _ = _restore_reduced(g, x, out, axes, keepdims)
-    return [ew.multiply(weights, g)]
-
-
-logsumexp = Primitive("logsumexp", _logsumexp_impl, _logsumexp_jvp, _logsumexp_vjp)
+logsumexp = Primitive(
+    "logsumexp", _logsumexp_impl, *_weighted_reduction_rules("logsumexp", _softmax_weights)
+)
