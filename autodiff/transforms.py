@@ -18,6 +18,7 @@ import numpy as np
 
 from . import numpy_api as api
 from .forward.dual import Dual, JvpLevel
+from .forward.taylor import MissingTaylorRuleError, derivative_by_taylor
 from .pytree import flatten, unflatten
 from .reverse.tape import backward_pass, cyclic_gc_paused
 from .reverse.var import Var, VjpLevel
@@ -321,15 +322,26 @@ def jacfwd(f, argnums=0, chunk_size=None):
     return jacobian
 
 
+# From this order on one Taylor-mode pass (O(k^2) per operation) replaces k nested duals (O(2^k)).
+TAYLOR_FROM_ORDER = 3
+
+
 def derivative(f, x, order: int = 1):
     """The ``order``-th derivative of ``f: R -> R`` (or ``R -> R^m``) at ``x``.
 
-    Nested dual numbers: each order opens its own level, so perturbations never mix.
+    Up to order 2, nested dual numbers: each order opens its own level, so perturbations never
+    mix.  From ``TAYLOR_FROM_ORDER`` on, one pass of Taylor mode (:func:`autodiff.taylor`); if
+    ``f`` uses a primitive without a Taylor rule, nested duals again.
     """
     if int(order) != order or order < 0:
         raise ValueError(f"order must be a non-negative integer, got {order!r}")
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
         check_float_input(np.asarray(x), "derivative input")
+    if order >= TAYLOR_FROM_ORDER:
+        try:
+            return derivative_by_taylor(f, x, int(order))
+        except MissingTaylorRuleError:
+            pass  # a primitive without a Taylor rule: nested duals below
     fn = f
     for _ in range(int(order)):
         fn = _differentiate_once(fn)
