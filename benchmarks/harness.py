@@ -224,6 +224,7 @@ def run_benchmark(bench: Benchmark, settings: Settings, libraries=None, include_
                   log=print) -> dict:
     """Time every side of ``bench``, interleaved; return its record (sides and ratios)."""
     log(f"  {bench.name}")
+    started = time.perf_counter()
     runs = [_prepare(side, bench, settings, libraries, include_slow, log) for side in bench.sides]
     rounds = 0
     while any(run.pending for run in runs):
@@ -245,6 +246,8 @@ def run_benchmark(bench: Benchmark, settings: Settings, libraries=None, include_
         ratios.append({"numerator": ratio.numerator, "denominator": ratio.denominator,
                        "target": ratio.target, "slack": ratio.slack, "metric": ratio.metric,
                        "source": ratio.source, "value": value, "met": met})
+    seconds = time.perf_counter() - started
+    log(f"  ({seconds:.1f} s)")
     return {"name": bench.name, "workload": bench.workload, "issue": bench.issue,
             "description": bench.description, "baseline": bench.baseline, "sides": sides,
-            "ratios": ratios}
+            "ratios": ratios, "seconds": seconds}

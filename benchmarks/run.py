@@ -7,7 +7,8 @@ Every selected workload runs in two worker subprocesses, one per allocator setti
 * ``tuned``: ``MALLOC_MMAP_THRESHOLD_=32 MiB`` and ``MALLOC_TRIM_THRESHOLD_=256 MiB``, so large
   temporaries are reused from the heap instead of being mapped and unmapped on every call.
 
-The library never tunes the allocator itself; this only shows how much the setting moves each
+``--quick`` runs the default pass only unless ``--allocators`` says otherwise.  The library never
+tunes the allocator itself; this only shows how much the setting moves each
 side.  Both workers run with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset (OpenBLAS picks
 its kernel for this CPU; the one it picked is recorded) and ``JAX_PLATFORMS=cpu``.  The merged
 table is printed and written to ``benchmarks/results/<timestamp>[-quick].md`` and ``.json``.
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                              f"{', '.join(anchors.LIBRARIES)} (default: all)")
     parser.add_argument("--allocators", action="append", metavar="PASS",
                         help=f"allocator passes, comma-separated: {', '.join(ALLOCATORS)} "
-                             "(default: both)")
+                             "(default: both; only 'default' with --quick)")
     parser.add_argument("--slow", action="store_true",
                         help="also run sides marked slow (eager JAX on the 1e5-step chain)")
     parser.add_argument("--output", type=Path, default=RESULTS,
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
         if library not in anchors.LIBRARIES:
             raise SystemExit(f"unknown library {library!r}; choose from "
                              f"{', '.join(anchors.LIBRARIES)}")
-    labels = _names(args.allocators) or list(ALLOCATORS)
+    labels = _names(args.allocators) or (["default"] if args.quick else list(ALLOCATORS))
     for label in labels:
         if label not in ALLOCATORS:
             raise SystemExit(f"unknown allocator pass {label!r}; choose from "

@@ -1,6 +1,6 @@
 """Training an MLP on the UCI digits (issue 6).
 
-MLP 64-128-10 (ReLU), Adam (lr 1e-3, torch's defaults otherwise), batch 64, 30 epochs (2 with
+MLP 64-128-10 (ReLU), Adam (lr 1e-3, torch's defaults otherwise), batch 64, 30 epochs (1 with
 ``--quick``) on a stratified 80 % split of the 1797 digits shipped with ``ad.nn.data``,
 standardised with the training set's statistics.  Every side starts from the same weights and
 visits the same mini-batches in the same order; one call is the whole training run plus the
@@ -206,7 +206,7 @@ def _sides(epochs):
 
 
 def benchmarks(quick: bool) -> list[Benchmark]:
-    epochs = 2 if quick else 30
+    epochs = 1 if quick else 30
     return [Benchmark(
         f"digits MLP 64-128-10, Adam, batch {BATCH}, {epochs} epochs", "6",
         "a whole training run and the test accuracy", NUMPY, tuple(_sides(epochs)),

@@ -9,7 +9,8 @@ with its default options, except ``gd``, capped at 2000 iterations (200 with ``-
 (``ad`` ``"newton"``, SciPy ``trust-exact``, SciPy ``BFGS``) run only up to n = 100.
 
 On Rosenbrock, SciPy's Newton-CG is also fed derivatives by each anchor (issue 5's "scipy fed
-by jitted JAX / autograd / PyTorch / eager JAX") and by ``ad.optim.scipy_callables``.
+by jitted JAX / autograd / PyTorch / eager JAX"; eager JAX only with ``--slow`` when
+``--quick``) and by ``ad.optim.scipy_callables``.
 Targets: ``newton-cg`` in at most 1.5x the iterations and 4x the wall time of SciPy's
 Newton-CG with ``rosen_der`` / ``rosen_hess_prod``.
 """
@@ -72,7 +73,7 @@ def _scipy_side(problem, method):
     return Side(f"scipy {method} (analytic)", "scipy", build, info=_scipy_info)
 
 
-def _fed_newton_cg(problem):
+def _fed_newton_cg(problem, quick):
     """SciPy's Newton-CG with ``fun``, ``jac`` and ``hessp`` from each library."""
 
     def scipy_newton_cg(fun, jac, hessp):
@@ -133,7 +134,8 @@ def _fed_newton_cg(problem):
         Side("scipy Newton-CG + torch (backward, double backward)", "torch", torch_callables,
              info=_scipy_info),
         Side("scipy Newton-CG + JAX (jit)", "jax", jax_callables(True), info=_scipy_info),
-        Side("scipy Newton-CG + JAX (eager)", "jax", jax_callables(False), info=_scipy_info),
+        Side("scipy Newton-CG + JAX (eager)", "jax", jax_callables(False), info=_scipy_info,
+             slow=quick),
     ]
 
 
@@ -152,7 +154,7 @@ def benchmarks(quick: bool) -> list[Benchmark]:
         sides = _sides(problem, gd_maxiter)
         ratios = ()
         if index == 0:  # Rosenbrock: issue 5's comparison
-            sides += _fed_newton_cg(problem)
+            sides += _fed_newton_cg(problem, quick)
             ratios = (Ratio("ad.optim.minimize newton-cg", BASELINE, 1.5, metric="nit",
                             source="issue 5"),
                       Ratio("ad.optim.minimize newton-cg", BASELINE, 4.0, source="issue 5"))
