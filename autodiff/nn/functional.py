@@ -315,19 +315,27 @@ def _checked_labels(labels, logits_shape) -> np.ndarray:
     return labels.astype(np.intp, copy=False)
 
 
+def _label_index(labels):
+    """The index picking ``x[..., label]`` for every sample (``(arange(N), labels)`` for 2-D)."""
+    if labels.ndim == 1:
+        return np.arange(labels.shape[0]), labels
+    return tuple(np.indices(labels.shape, sparse=True)) + (labels,)
+
+
 def _logsumexp_last(x):
     """Stable ``log sum exp`` over the last axis of an array (keeps the axis)."""
-    shift = np.max(x, axis=-1, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0)
+    shift = x.max(axis=-1, keepdims=True)
+    finite = np.isfinite(shift)
+    if not finite.all():  # a row of -inf (or an inf): no shift there
+        shift = np.where(finite, shift, 0)
     with np.errstate(divide="ignore"):
-        return np.log(np.sum(np.exp(x - shift), axis=-1, keepdims=True)) + shift
+        return np.log(np.exp(x - shift).sum(axis=-1, keepdims=True)) + shift
 
 
 def _cross_entropy_impl(logits, labels, reduction):
     logits = np.asarray(logits)
-    picked = np.take_along_axis(logits, labels[..., None], axis=-1)
     with np.errstate(invalid="ignore"):
-        losses = (_logsumexp_last(logits) - picked)[..., 0]
+        losses = _logsumexp_last(logits)[..., 0] - logits[_label_index(labels)]
     if reduction == "none":
         return losses[()]
     total = np.sum(losses)
@@ -336,7 +344,7 @@ def _cross_entropy_impl(logits, labels, reduction):
 
 def _one_hot(labels, n_classes, dtype):
     encoded = np.zeros(labels.shape + (n_classes,), dtype=dtype)
-    np.put_along_axis(encoded, labels[..., None], 1, axis=-1)
+    encoded[_label_index(labels)] = 1
     return encoded
 
 
@@ -361,9 +369,23 @@ def _cross_entropy_jvp(primals, tangents, out, labels, reduction):
     return ew.divide(total, float(_sample_count(logits))) if reduction == "mean" else total
 
 
+def _cross_entropy_vjp_arrays(g, logits, labels, reduction):
+    """The VJP on plain (untraced) arrays, computed in place: the training step's hot path."""
+    with np.errstate(invalid="ignore"):
+        residual = np.exp(logits - _logsumexp_last(logits))
+    residual[_label_index(labels)] -= 1
+    if reduction == "none":
+        residual *= np.asarray(g)[..., None]
+    else:
+        residual *= g / logits[..., 0].size if reduction == "mean" else g
+    return residual
+
+
 def _cross_entropy_vjp(g, primals, out, wanted, labels, reduction):
     (logits,) = primals
     n_batch = _batch_axes(g, out)
+    if n_batch == 0 and not isinstance(logits, Traced) and not isinstance(g, Traced):
+        return [_cross_entropy_vjp_arrays(g, np.asarray(logits), labels, reduction)]
     g_shape = shape_of(g)
     if reduction == "none":  # g: batch + samples -> batch + samples + (1,)
         scale = st.reshape(g, g_shape + (1,))
