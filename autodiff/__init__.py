@@ -11,12 +11,15 @@ array([5.5       , 1.71633781])
 from . import custom, nn, optim, testing
 from .check import check_grad
 from .forward.dual import Dual
+from .forward.taylor import taylor
 from .inspection import compare, graph, trace
 from .levels import EscapedTracerError, no_grad
+from .linearize import linearize
 from .numpy_api import array, logsumexp, stack, stop_gradient
 from .reverse.tape import debug
 from .reverse.var import Var
 from .rules.elementwise import erf, sigmoid, softplus
+from .second_order import hvp_operator
 from .transforms import (
     derivative,
     grad,
@@ -49,12 +52,15 @@ __all__ = [
     "jvp",
     "jacfwd",
     "derivative",
+    "taylor",
+    "linearize",
     "vjp",
     "grad",
     "value_and_grad",
     "jacrev",
     "hvp",
     "hessian",
+    "hvp_operator",
     "make_jvp",
     "make_vjp",
     "trace",
