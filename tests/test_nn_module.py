@@ -1,6 +1,8 @@
 """ad.nn.Module, Parameter, Sequential and functional_call."""
 
+import copy
 import doctest
+import pickle
 import threading
 
 import numpy as np
@@ -287,6 +289,23 @@ def test_a_list_holding_parameters_is_refused_with_a_reason():
 def test_base_module_forward_is_required():
     with pytest.raises(NotImplementedError, match="forward"):
         ad.nn.Module()(1.0)
+
+
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))],
+                         ids=["deepcopy", "pickle"])
+def test_copied_models_are_independent_and_trainable(clone):
+    model = mlp(0)
+    F.cross_entropy(model(X), Y).backward()
+    twin = clone(model)
+    assert twin[0].weight is not model[0].weight
+    twin.zero_grad()
+    F.cross_entropy(twin(X), Y).backward()
+    for (name, a), (_, b) in zip(model.named_parameters(), twin.named_parameters()):
+        np.testing.assert_array_equal(a.value, b.value)
+        np.testing.assert_allclose(a.grad, b.grad, err_msg=name)
+    twin[0].weight.value = np.zeros((5, 4))
+    assert np.any(model[0].weight.value != 0)
+    assert holds_no_traced_value(twin)
 
 
 def test_sequential_behaves_like_a_list():

@@ -144,6 +144,16 @@ class Parameter(Var):
     def _apply_binary(prim, a, b):
         return bind(prim, a, b)
 
+    # copy.deepcopy / pickle make a new leaf on the current context's tape (a copied Level would
+    # be a stranger to every tape); deepcopy keeps the gradient, pickling drops it
+    def __deepcopy__(self, memo):
+        clone = Parameter(self._primal_)
+        clone.grad = None if self.grad is None else np.array(self.grad)
+        return clone
+
+    def __reduce__(self):
+        return Parameter, (np.array(self._primal_),)
+
     def __repr__(self) -> str:
         return f"Parameter({self._primal_!r})"
 
