@@ -13,6 +13,7 @@ import autodiff as ad
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
+EXAMPLE_PAGES = PAGES + [DOCS.parent / "README.md"]
 
 
 def code_blocks(page: pathlib.Path, language: str) -> list[str]:
@@ -36,7 +37,7 @@ def test_the_docs_build_with_warnings_as_errors(tmp_path):
         assert f'id="{name}"' in api, name
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=[p.name for p in EXAMPLE_PAGES])
 def test_python_examples_in_the_docs_run(page, capsys):
     namespace = {}
     for block in code_blocks(page, "python"):
