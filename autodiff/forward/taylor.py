@@ -43,7 +43,14 @@ from ..rules.primitive import REGISTRY, Traced, bind, dtype_of, primal_value, sh
 from ..tracer import ArrayLike
 from ..values import as_float_value
 
-__all__ = ["Taylor", "TaylorLevel", "MissingTaylorRuleError", "taylor", "derivative_by_taylor"]
+__all__ = [
+    "Taylor",
+    "TaylorLevel",
+    "MissingTaylorRuleError",
+    "taylor",
+    "derivative_by_taylor",
+    "first_order_rule",
+]
 
 
 class MissingTaylorRuleError(TypeError):
@@ -383,12 +390,13 @@ def _rule(*names):
     return register
 
 
-def _first_order_rule(prim):
+def first_order_rule(prim):
     """Coefficients ``1..K`` through the JVP rule, the order axis as its batch axis.
 
     Exact for linear primitives (``L(sum c_k t^k) = sum L(c_k) t^k``) and for the locally
     linear selections (``maximum``, ``abs``, ``clip``, ``max``/``min`` reductions) away from
     their kinks; at a kink the first-order convention of API.md's table applies to every order.
+    Rule authors can declare such a primitive's rule as ``prim.taylor = first_order_rule(prim)``.
     """
 
     def rule(primals, series, order, **params):
@@ -579,8 +587,8 @@ def _erf_rule(x, value, order):
 
 # -- binary elementwise: products, quotients, powers -------------------------------------------
 
-_scale_rule = _first_order_rule(REGISTRY["multiply"])
-_divide_by_constant_rule = _first_order_rule(REGISTRY["divide"])
+_scale_rule = first_order_rule(REGISTRY["multiply"])
+_divide_by_constant_rule = first_order_rule(REGISTRY["divide"])
 
 
 @_rule("multiply")
@@ -669,7 +677,7 @@ for _name in (
     "reshape", "transpose", "broadcast_to", "unbroadcast", "sum", "cumsum", "concatenate",
     "getitem", "scatter_add", "where", "max", "min",
 ):
-    _RULES[_name] = _first_order_rule(REGISTRY[_name])
+    _RULES[_name] = first_order_rule(REGISTRY[_name])
 
 for _name in ("sign", "floor", "ceil", "rint", "trunc"):
     _RULES[_name] = _locally_constant
@@ -694,7 +702,7 @@ def _matmul_rule(primals, series, order):
     return _series(coefficients)
 
 
-_matmul_by_constant_rule = _first_order_rule(REGISTRY["matmul"])
+_matmul_by_constant_rule = first_order_rule(REGISTRY["matmul"])
 
 
 @_rule("prod")
