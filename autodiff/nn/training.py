@@ -156,8 +156,15 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
     scheduler:
         A learning-rate schedule whose ``step()`` is called after every epoch.
 
-    Returns a :class:`History`.  Raises ``FloatingPointError`` if the training loss becomes
-    ``nan`` or infinite (lower the learning rate).
+    Returns
+    -------
+    History
+        Per-epoch training and validation loss and accuracy.
+
+    Raises
+    ------
+    FloatingPointError
+        If the training loss becomes ``nan`` or infinite (lower the learning rate).
     """
     _check_fit_arguments(model, optimizer, epochs, early_stopping_patience, val_data)
     history = History()
