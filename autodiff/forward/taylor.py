@@ -323,8 +323,8 @@ def _square(x):
 def _sigmoid(x):
     """``s = sigmoid(x)`` from ``s' = s (1 - s) x'``, with ``g = s - s^2`` built along.
 
-    ``1 - s`` cancels where ``s`` is near 1, so the series is computed for ``w = -|x|``-side,
-    where ``s(w) <= 1/2``, and mapped back with ``sigmoid(x) = 1 - sigmoid(-x)`` for ``x_0 > 0``.
+    ``1 - s`` cancels where ``s`` is near 1, so for ``x_0 > 0`` the series is computed for
+    ``w = -x`` (where ``s(w) <= 1/2``) and mapped back with ``sigmoid(x) = 1 - sigmoid(-x)``.
     """
     x0 = _coefficient(x, 0)
     flip = np.where(np.asarray(primal_value(x0)) > 0, -1.0, 1.0).astype(dtype_of(x))
