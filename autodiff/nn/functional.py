@@ -26,6 +26,7 @@ import numbers
 import numpy as np
 
 from .. import numpy_api as api
+from ..forward.taylor import first_order_rule
 from ..rules import elementwise as ew
 from ..rules import structure as st
 from ..rules.primitive import Primitive, Traced, dtype_of, ndim_of, primal_value, shape_of
@@ -198,6 +199,7 @@ def _relu_vjp(g, primals, out, wanted):
 
 
 _relu = Primitive("relu", _relu_impl, _relu_jvp, _relu_vjp)
+_relu.taylor = first_order_rule(_relu)  # piecewise linear: the series is linear too
 
 
 def relu(x):
@@ -226,6 +228,7 @@ def _leaky_vjp(g, primals, out, wanted, negative_slope):
 
 
 _leaky_relu = Primitive("leaky_relu", _leaky_impl, _leaky_jvp, _leaky_vjp)
+_leaky_relu.taylor = first_order_rule(_leaky_relu)
 
 
 def leaky_relu(x, negative_slope=0.01):

@@ -92,7 +92,9 @@ class Primitive:
         ``vjp(cotangent, primals, out, wanted, **params)`` -> list of input cotangents, one for
         each index in ``wanted`` (the inputs that need one).
     taylor:
-        ``taylor(coefficient_lists, out_order, **params)``; ``None`` if not declared (Taylor mode
+        ``taylor(primals, series, order, **params)`` -> the output's Taylor coefficients
+        ``0..order`` (leading axis), ``series[i]`` those of input ``i`` (``None`` for a
+        constant); see :mod:`autodiff.forward.taylor`.  ``None`` if not declared (Taylor mode
         then names this primitive in its error).
     """
 
