@@ -108,17 +108,26 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
 
     Parameters
     ----------
-    objective : :class:`~autodiff.optim.objective.Objective` (uses ``value_and_grad``).
-    x, fun, grad : the current point, ``f(x)`` and ``∇f(x)``.
-    direction : a descent direction ``p`` (``∇f(x)ᵀp < 0``).
-    initial_step : the first trial ``α₀`` (1 for Newton-like directions).
-    c1, c2 : the constants of the conditions; ``c2 = 0.9`` suits Newton and quasi-Newton
+    objective
+        An :class:`~autodiff.optim.objective.Objective` (uses ``value_and_grad``).
+    x, fun, grad
+        The current point, ``f(x)`` and ``∇f(x)``.
+    direction
+        A descent direction ``p`` (``∇f(x)ᵀp < 0``).
+    initial_step
+        The first trial ``α₀`` (1 for Newton-like directions).
+    c1, c2
+        The constants of the conditions; ``c2 = 0.9`` suits Newton and quasi-Newton
         directions, ``c2 = 0.1`` nonlinear conjugate gradients.
-    max_evaluations : the most ``value_and_grad`` calls to spend.
+    max_evaluations
+        The most ``value_and_grad`` calls to spend.
 
-    Returns a :class:`LineSearchResult`. When the budget runs out, or the bracket shrinks below
-    what float64 can resolve, the best step with sufficient decrease found so far is returned
-    with ``wolfe=False``; when there is none, :class:`LineSearchFailure` is raised.
+    Returns
+    -------
+    LineSearchResult
+        When the budget runs out, or the bracket shrinks below what float64 can resolve, the
+        best step with sufficient decrease found so far is returned with ``wolfe=False``; when
+        there is none, :class:`LineSearchFailure` is raised.
     """
     slope0 = float(grad @ direction)
     if not slope0 < 0.0:

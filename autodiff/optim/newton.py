@@ -31,8 +31,7 @@ def newton_cg(objective, start, *, cg_maxiter=None):
     positive definite, CG meets a direction ``d`` with ``dᵀH d <= 0`` and stops. The iterate
     ``z`` reached so far is a descent direction; the step adds the negative-curvature
     direction, turned downhill and scaled by its Rayleigh quotient ``λ = dᵀH d / ‖d‖²``,
-
-        p = z + |λ| d / ‖d‖,    ∇fᵀd <= 0,
+    ``p = z + abs(λ) d / ‖d‖`` with ``∇fᵀd <= 0``,
 
     so that saddle regions are left along the curvature rather than crawled through (with
     ``z = 0`` on the first inner iteration this is a scaled steepest-descent step). A strong
