@@ -12,28 +12,35 @@ __all__ = ["merge", "markdown"]
 
 
 def merge(passes: dict, meta: dict) -> dict:
-    """One record from the workers' JSON (``passes``: label -> worker result)."""
+    """One record from the workers' JSON (``passes``: label -> worker result).
+
+    The first pass ran every selected benchmark; a later pass may have run only some of them
+    (the tuned-allocator pass re-runs only workloads with large arrays): a benchmark's
+    ``passes_run`` lists the passes that timed it.
+    """
     labels = list(passes)
-    first = passes[labels[0]]
+    by_name = {label: {bench["name"]: bench for bench in passes[label]["benchmarks"]}
+               for label in labels}
     benchmarks = []
-    for index, bench in enumerate(first["benchmarks"]):
-        per_pass = {label: passes[label]["benchmarks"][index] for label in labels}
+    for bench in passes[labels[0]]["benchmarks"]:
+        ran = [label for label in labels if bench["name"] in by_name[label]]
+        per_pass = {label: by_name[label][bench["name"]] for label in ran}
         sides = []
         for position, side in enumerate(bench["sides"]):
             sides.append({
                 "label": side["label"], "library": side["library"], "note": side["note"],
-                "passes": {label: per_pass[label]["sides"][position] for label in labels},
+                "passes": {label: per_pass[label]["sides"][position] for label in ran},
             })
         ratios = []
         for position, ratio in enumerate(bench["ratios"]):
             entry = {key: ratio[key] for key in ("numerator", "denominator", "target", "slack",
                                                   "metric", "source")}
             entry["passes"] = {label: {key: per_pass[label]["ratios"][position][key]
-                                       for key in ("value", "met")} for label in labels}
+                                       for key in ("value", "met")} for label in ran}
             ratios.append(entry)
         benchmarks.append({key: bench[key] for key in ("name", "workload", "issue",
                                                         "description", "baseline")}
-                          | {"sides": sides, "ratios": ratios})
+                          | {"passes_run": ran, "sides": sides, "ratios": ratios})
     described = {label: {key: value for key, value in result.items() if key != "benchmarks"}
                  for label, result in passes.items()}
     return {"meta": meta, "passes": described, "benchmarks": benchmarks}
@@ -78,8 +85,8 @@ def _notes(side, labels) -> str:
     if first["status"] != "ok":
         parts.append(f"**{first['status']}**" + (f": {first['detail']}" if first["detail"] else ""))
     for label in labels[1:]:
-        other = side["passes"][label]
-        if other["status"] != first["status"]:
+        other = side["passes"].get(label)
+        if other is not None and other["status"] != first["status"]:
             parts.append(f"{label}: **{other['status']}** {other['detail']}".rstrip())
     if first["info"]:
         parts.append(_info(first["info"]))
@@ -99,6 +106,9 @@ def _results_table(record, labels) -> list[str]:
         for row, side in enumerate(bench["sides"]):
             cells = [f"**{bench['name']}**" if row == 0 else "", side["label"]]
             for label in labels:
+                if label not in bench["passes_run"]:
+                    cells += ["not re-run" if row == 0 else "", "", "", ""]
+                    continue
                 stats = side["passes"][label]
                 limit = baseline["passes"][label].get("median") if baseline else None
                 median = stats.get("median")
@@ -137,7 +147,7 @@ def _targets_table(record, labels) -> list[str]:
             cells = [ratio["source"], bench["name"],
                      f"{ratio['numerator']} / {ratio['denominator']}", _target_text(ratio)]
             for label in labels:
-                measured = ratio["passes"][label]
+                measured = ratio["passes"].get(label, {"value": None, "met": None})
                 cells += [_ratio(measured["value"]), _met(measured["met"])]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -154,7 +164,8 @@ def _other_ratios(record, labels) -> list[str]:
             if ratio["metric"] != "time":
                 label += f" ({ratio['metric']})"
             cells = [bench["name"], label]
-            cells += [_ratio(ratio["passes"][p]["value"]) for p in labels]
+            cells += [_ratio(ratio["passes"][p]["value"]) if p in ratio["passes"] else "—"
+                      for p in labels]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -194,7 +205,9 @@ def markdown(record: dict) -> str:
     out += ["", "## Medians and ratios", "",
             "Time per call: median and interquartile range over n samples (× calls per sample), "
             "sides interleaved round by round; `× limit` is the median over that of the "
-            "benchmark's limit (the row marked so), in the same pass. Sampling: "
+            "benchmark's limit (the row marked so), in the same pass. *not re-run*: the workload "
+            "allocates no array above glibc's 128 kB mmap threshold, so only the first pass "
+            "timed it. Sampling: "
             f"min {settings['min_repeats']} samples of >= {_time(settings['min_sample'])}, "
             f"{settings['heavy_repeats']} of one call for calls over {_time(settings['heavy'])}; "
             "the warm-up call is never timed.", ""]

@@ -6,6 +6,10 @@ Every selected workload runs in two worker subprocesses, one per allocator setti
   ``MALLOC_TRIM_THRESHOLD_`` removed from the environment);
 * ``tuned``: ``MALLOC_MMAP_THRESHOLD_=32 MiB`` and ``MALLOC_TRIM_THRESHOLD_=256 MiB``, so large
   temporaries are reused from the heap instead of being mapped and unmapped on every call.
+  When both passes run, the tuned one re-runs only the workloads that allocate arrays above
+  glibc's default 128 kB mmap threshold (``LARGE_ARRAYS``); the scalar workloads and the small
+  optimisation problems, whose arrays stay below it, are timed once (ask for them explicitly
+  with ``--allocators tuned --only NAME``).
 
 ``--quick`` runs the default pass only unless ``--allocators`` says otherwise.  The library never
 tunes the allocator itself; this only shows how much the setting moves each
@@ -81,15 +85,14 @@ def _environment(label: str) -> dict:
     return env
 
 
-def _worker(label: str, args, folder: Path) -> dict:
+def _worker(label: str, workloads: list, args, folder: Path) -> dict:
     out = folder / f"{label}.json"
-    command = [sys.executable, "-m", "benchmarks.worker", "--out", str(out), "--label", label]
+    command = [sys.executable, "-m", "benchmarks.worker", "--out", str(out), "--label", label,
+               "--only", *workloads]
     if args.quick:
         command.append("--quick")
     if args.slow:
         command.append("--slow")
-    if _names(args.only):
-        command += ["--only", *_names(args.only)]
     if _names(args.libraries):
         command += ["--libraries", *_names(args.libraries)]
     completed = subprocess.run(command, cwd=REPO, env=_environment(label))
@@ -137,8 +140,16 @@ def main(argv=None) -> int:
             "started": started, "git": _git(), "cpus": os.cpu_count(),
             "cpu": platform.processor() or platform.machine(), "versions": anchors.versions(),
             "quick": args.quick}
+    selected = _names(args.only) or list(WORKLOADS)
+    for name in selected:
+        if name not in WORKLOADS:
+            raise SystemExit(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
+    plan = {label: selected for label in labels}
+    if "default" in plan and "tuned" in plan:
+        plan["tuned"] = [name for name in selected if WORKLOADS[name].LARGE_ARRAYS]
     with tempfile.TemporaryDirectory() as folder:
-        passes = {label: _worker(label, args, Path(folder)) for label in labels}
+        passes = {label: _worker(label, workloads, args, Path(folder))
+                  for label, workloads in plan.items() if workloads}
     record = report.merge(passes, meta)
     text = report.markdown(record)
     stem = args.name or time.strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")

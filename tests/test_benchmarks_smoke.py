@@ -54,16 +54,27 @@ def smoke_run(tmp_path_factory):
     return record, (folder / "smoke.md").read_text(encoding="utf-8")
 
 
+def _bench(record, bench_name):
+    return next(b for b in record["benchmarks"] if b["name"] == bench_name)
+
+
 def _side(record, bench_name, label):
-    bench = next(b for b in record["benchmarks"] if b["name"] == bench_name)
-    return next(s for s in bench["sides"] if s["label"] == label)
+    return next(s for s in _bench(record, bench_name)["sides"] if s["label"] == label)
+
+
+@pytest.mark.parametrize("bench_name, passes", [
+    ("jacobian tanh(A@x), n=10 -> m=1000", ["default", "tuned"]),
+    ("rosenbrock loop, 100 scalars: grad", ["default"]),  # scalars: not re-run when tuned
+])
+def test_tuned_pass_reruns_only_workloads_with_large_arrays(smoke_run, bench_name, passes):
+    assert _bench(smoke_run[0], bench_name)["passes_run"] == passes
 
 
 @pytest.mark.parametrize("bench_name, label", EXPECTED_ROWS)
-def test_selected_sides_are_measured_in_both_passes(smoke_run, bench_name, label):
+def test_selected_sides_are_measured(smoke_run, bench_name, label):
     record, text = smoke_run
     side = _side(record, bench_name, label)
-    for label_of_pass in ("default", "tuned"):
+    for label_of_pass in _bench(record, bench_name)["passes_run"]:
         stats = side["passes"][label_of_pass]
         assert stats["status"] == "ok", stats["detail"]
         assert stats["n"] == len(stats["samples"]) >= QUICK.heavy_repeats

@@ -1,7 +1,9 @@
 """The workloads, one module each, in issue order.
 
-Each module has ``NAME`` (what ``--only`` selects) and ``benchmarks(quick) -> list[Benchmark]``.
-Modules import their anchor libraries only inside the sides, so listing them is cheap.
+Each module has ``NAME`` (what ``--only`` selects), ``benchmarks(quick) -> list[Benchmark]`` and
+``LARGE_ARRAYS``: whether it allocates arrays above glibc's default mmap threshold (128 kB), the
+only workloads the tuned-allocator pass re-runs when both passes run.  Modules import their anchor
+libraries only inside the sides, so listing them is cheap.
 """
 
 from dataclasses import replace

@@ -21,6 +21,7 @@ from ..harness import Benchmark, Ratio, Side
 from .mlp_step import autograd_mlp_loss, initial_weights, mlp_loss, numpy_gradients
 
 NAME = "digits"
+LARGE_ARRAYS = False  # per step at most 64 x 128 float64 (64 kB), below the 128 kB threshold
 
 SIZES = (64, 128, 10)
 BATCH = 64

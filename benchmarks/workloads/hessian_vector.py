@@ -21,6 +21,7 @@ from ..harness import Benchmark, Ratio, Side
 from .rosenbrock_grad import ANALYTIC, gradient_sides, point
 
 NAME = "hessian_vector"
+LARGE_ARRAYS = True  # n = 1e5: 800 kB arrays
 
 ANALYTIC_HVP = "scipy.optimize.rosen_hess_prod (analytic)"
 PRODUCTS = 20

@@ -15,6 +15,7 @@ from ..anchors import import_jax
 from ..harness import Benchmark, Ratio, Side
 
 NAME = "jacobian"
+LARGE_ARRAYS = True  # jacrev's cross mode pushes 1000 x 1000 batches
 
 HAND = "hand NumPy Jacobian"
 CALL = "f(x), one call (no derivative)"

@@ -22,6 +22,7 @@ from ..anchors import autodiff_feature, import_jax
 from ..harness import Benchmark, Ratio, Side
 
 NAME = "mlp_step"
+LARGE_ARRAYS = True  # weights and activations up to 8 MB
 
 LR = 0.01
 NUMPY = "hand-written NumPy backprop"

@@ -8,9 +8,11 @@ SciPy's ``njev``/``nhev``), the final ``f`` and the solver's own verdict.  Every
 with its default options, except ``gd``, capped at 2000 iterations (200 with ``--quick``).  The dense-Hessian methods
 (``ad`` ``"newton"``, SciPy ``trust-exact``, SciPy ``BFGS``) run only up to n = 100.
 
-On Rosenbrock, SciPy's Newton-CG is also fed derivatives by each anchor (issue 5's "scipy fed
-by jitted JAX / autograd / PyTorch / eager JAX"; eager JAX only with ``--slow`` when
-``--quick``) and by ``ad.optim.scipy_callables``.
+On Rosenbrock, SciPy's Newton-CG is also fed derivatives by ``ad.optim.scipy_callables`` and
+by each anchor (issue 5's "scipy fed by jitted JAX / autograd / PyTorch / eager JAX").  From this
+start SciPy's Newton-CG takes about 1600 iterations and 17000 products (it stops on its step
+test at f ~ 0.015), so the autograd, PyTorch and eager-JAX feeds take 8 s to minutes per call:
+they run only with ``--slow`` (jitted JAX too when ``--quick``).
 Targets: ``newton-cg`` in at most 1.5x the iterations and 4x the wall time of SciPy's
 Newton-CG with ``rosen_der`` / ``rosen_hess_prod``.
 """
@@ -22,6 +24,7 @@ from ..anchors import autodiff_feature, import_jax
 from ..harness import Benchmark, Ratio, Side
 
 NAME = "optimizers"
+LARGE_ARRAYS = False  # n <= 1000: every array is below glibc's 128 kB mmap threshold
 
 AD_METHODS = ("newton-cg", "trust-ncg", "newton", "lbfgs", "cg", "gd")
 #: SciPy method -> which analytic derivatives it is given
@@ -130,12 +133,14 @@ def _fed_newton_cg(problem, quick):
     return [
         Side("scipy Newton-CG + ad.optim.scipy_callables", "autodiff", autodiff_callables,
              info=_scipy_info),
-        Side("scipy Newton-CG + autograd", "autograd", autograd_callables, info=_scipy_info),
-        Side("scipy Newton-CG + torch (backward, double backward)", "torch", torch_callables,
-             info=_scipy_info),
-        Side("scipy Newton-CG + JAX (jit)", "jax", jax_callables(True), info=_scipy_info),
-        Side("scipy Newton-CG + JAX (eager)", "jax", jax_callables(False), info=_scipy_info,
+        Side("scipy Newton-CG + JAX (jit)", "jax", jax_callables(True), info=_scipy_info,
              slow=quick),
+        Side("scipy Newton-CG + autograd", "autograd", autograd_callables, info=_scipy_info,
+             slow=True),
+        Side("scipy Newton-CG + torch (backward, double backward)", "torch", torch_callables,
+             info=_scipy_info, slow=True),
+        Side("scipy Newton-CG + JAX (eager)", "jax", jax_callables(False), info=_scipy_info,
+             slow=True),
     ]
 
 

@@ -15,6 +15,7 @@ from ..anchors import import_jax
 from ..harness import Benchmark, Ratio, Side
 
 NAME = "rosenbrock_grad"
+LARGE_ARRAYS = True  # n = 1e5: 800 kB arrays
 
 ANALYTIC = "scipy.optimize.rosen_der (analytic)"
 

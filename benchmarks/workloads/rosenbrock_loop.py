@@ -14,6 +14,7 @@ from ..anchors import import_jax
 from ..harness import Benchmark, Ratio, Side
 
 NAME = "rosenbrock_loop"
+LARGE_ARRAYS = False  # scalars only
 
 FLOATS = "loop on floats (value only)"
 

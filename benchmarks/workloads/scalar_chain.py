@@ -22,6 +22,7 @@ from ..anchors import import_jax
 from ..harness import Benchmark, Ratio, Side
 
 NAME = "scalar_chain"
+LARGE_ARRAYS = False  # scalars only
 
 FLOATS = "loop on floats, np.sin (value only)"
 START = 0.5
