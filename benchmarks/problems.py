@@ -245,10 +245,10 @@ def _quadratic_problem(n: int, condition: float) -> Problem:
 
 
 def optimization_problems(quick: bool) -> list[Problem]:
-    """The optimizer benchmark's problems (Rosenbrock at n = 100 instead of 1000 if ``quick``)."""
+    """The optimizer benchmark's problems (Rosenbrock at n = 20 instead of 1000 if ``quick``)."""
     n_powell = 100
     return [
-        _rosenbrock_problem(100 if quick else 1000),
+        _rosenbrock_problem(20 if quick else 1000),
         Problem("Beale", np.array([1.0, 1.0]), _beale, _beale_grad, _beale_hess),
         Problem("Wood", np.array([-3.0, -1.0, -3.0, -1.0]), _wood, _wood_grad, _wood_hess),
         Problem(f"extended Powell n={n_powell}", np.tile([3.0, -1.0, 0.0, 1.0], n_powell // 4),

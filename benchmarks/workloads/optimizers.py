@@ -2,7 +2,7 @@
 
 For each problem (extended Rosenbrock n = 1000 from (-1.2, 1, ...), Beale, Wood, extended
 Powell singular n = 100, a convex quadratic n = 100 with condition number 1e4; only Rosenbrock
-n = 100 and Beale with ``--quick``): wall time of one whole minimisation, with its
+n = 20 and Beale with ``--quick``): wall time of one whole minimisation, with its
 iterations and evaluations (``nfev``, ``ngev`` gradients, ``nhvp`` Hessian-vector products --
 SciPy's ``njev``/``nhev``), the final ``f`` and the solver's own verdict.  Every solver runs
 with its default options, except ``gd``, capped at 2000 iterations (200 with ``--quick``).  The dense-Hessian methods
