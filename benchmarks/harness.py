@@ -71,6 +71,10 @@ class Ratio:
 
 @dataclass(frozen=True)
 class Benchmark:
+    """One workload at one size: its sides, the label of its limit (``baseline``, the side every
+    row's ``× limit`` ratio divides by), its ratios, and how closely results must agree with the
+    sides' expected values (``np.allclose(rtol, atol)``)."""
+
     name: str
     issue: str
     description: str
@@ -84,6 +88,8 @@ class Benchmark:
 
 @dataclass(frozen=True)
 class Settings:
+    """How long to sample (seconds) and how often; see the module docstring."""
+
     min_sample: float
     budget: float
     min_repeats: int
