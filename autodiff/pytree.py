@@ -2,14 +2,16 @@
 
 ``flatten`` lists the leaves in a fixed order (dict keys sorted, ``None`` an empty subtree) and
 returns a ``TreeDef`` that ``unflatten`` uses to rebuild the same structure around new leaves.
-Every transform flattens its inputs and outputs here, once.
+Every transform flattens its inputs and outputs here, once. ``flatten_with_paths`` also gives
+each leaf's *path*, the dict keys and sequence indices leading to it from the root, for error
+messages that name a leaf: in ``{"a": [x, y]}`` the path of ``y`` is ``("a", 1)``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TreeDef", "flatten", "unflatten", "tree_map"]
+__all__ = ["TreeDef", "flatten", "flatten_with_paths", "unflatten", "tree_map"]
 
 
 @dataclass(frozen=True)
@@ -41,23 +43,40 @@ NONE = TreeDef("none")
 
 
 def flatten(tree) -> tuple[list, TreeDef]:
-    leaves: list = []
-    return leaves, _flatten(tree, leaves)
+    """Return ``(leaves, treedef)``: the leaves in visiting order and the structure around them."""
+    pairs, treedef = flatten_with_paths(tree)
+    return [leaf for _, leaf in pairs], treedef
 
 
-def _flatten(tree, leaves) -> TreeDef:
+def flatten_with_paths(tree) -> tuple[list[tuple[tuple, object]], TreeDef]:
+    """Like :func:`flatten`, with each leaf paired with its path: ``([(path, leaf), ...], treedef)``.
+
+    Raises ``TypeError`` naming the dict whose keys cannot be sorted (keys of mixed types).
+    """
+    pairs: list = []
+    return pairs, _flatten(tree, (), pairs)
+
+
+def _flatten(tree, path, pairs) -> TreeDef:
     if tree is None:
         return NONE
     if isinstance(tree, dict):
-        keys = tuple(sorted(tree))
-        return TreeDef("dict", tuple(_flatten(tree[k], leaves) for k in keys), keys, type(tree))
-    if isinstance(tree, tuple) and not hasattr(tree, "_fields"):
-        return TreeDef("tuple", tuple(_flatten(t, leaves) for t in tree))
-    if isinstance(tree, tuple):  # a namedtuple keeps its class
-        return TreeDef("tuple", tuple(_flatten(t, leaves) for t in tree), cls=type(tree))
-    if isinstance(tree, list):
-        return TreeDef("list", tuple(_flatten(t, leaves) for t in tree))
-    leaves.append(tree)
+        try:
+            keys = tuple(sorted(tree))
+        except TypeError as err:
+            raise TypeError(
+                f"the keys of the dict at path {path} cannot be sorted ({err}); "
+                "use keys of one type."
+            ) from None
+        children = tuple(_flatten(tree[k], path + (k,), pairs) for k in keys)
+        return TreeDef("dict", children, keys, type(tree))
+    if isinstance(tree, (tuple, list)):
+        children = tuple(_flatten(t, path + (i,), pairs) for i, t in enumerate(tree))
+        if isinstance(tree, list):
+            return TreeDef("list", children)
+        namedtuple = type(tree) if hasattr(tree, "_fields") else None  # keeps its class
+        return TreeDef("tuple", children, cls=namedtuple)
+    pairs.append((path, tree))
     return LEAF
 
 

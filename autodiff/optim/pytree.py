@@ -7,7 +7,9 @@ subtree. Raveling concatenates the leaves, each flattened in C order::
 
     ravel({"b": np.zeros((2, 2)), "a": 1.0}) -> [a, b00, b01, b10, b11]
 
-and :meth:`PyTreeSpec.unravel` is its inverse. Example::
+and :meth:`PyTreeSpec.unravel` is its inverse. The traversal is :mod:`autodiff.pytree`'s; this
+module adds the float64 layout and the leaf checks (real numbers only, each error naming the leaf
+by its path, as in ``x0['w'][0]``). Example::
 
     >>> z, spec = ravel_pytree({"w": np.ones(2), "b": 0.5})
     >>> z
@@ -16,9 +18,11 @@ and :meth:`PyTreeSpec.unravel` is its inverse. Example::
     {'b': 1.0, 'w': array([2., 2.])}
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from ..pytree import flatten_with_paths, unflatten
 
 __all__ = ["PyTreeSpec", "ravel_pytree", "tree_leaves"]
 
@@ -73,36 +77,31 @@ def _check_leaf(leaf, path):
     )
 
 
-def _flatten(tree, path=()):
-    """Return (leaves, treedef): the leaves in visiting order and a hashable structure."""
-    if tree is None:
-        return [], None
-    if isinstance(tree, (list, tuple)):
-        leaves, children = [], []
-        for index, child in enumerate(tree):
-            child_leaves, child_def = _flatten(child, path + (index,))
-            leaves.extend(child_leaves)
-            children.append(child_def)
-        return leaves, (type(tree), tuple(children))
-    if isinstance(tree, dict):
-        try:
-            keys = sorted(tree)
-        except TypeError as err:
-            raise TypeError(
-                f"the keys of {_describe(path)} cannot be sorted ({err}); use keys of one type."
-            ) from None
-        leaves, children = [], []
-        for key in keys:
-            child_leaves, child_def = _flatten(tree[key], path + (key,))
-            leaves.extend(child_leaves)
-            children.append(child_def)
-        return leaves, (dict, tuple(keys), tuple(children))
-    return [tree], _check_leaf(tree, path)
+def _flatten_checked(tree):
+    """Return ``(leaves, leaf_defs, treedef)``, each leaf checked by `_check_leaf`."""
+    pairs, treedef = flatten_with_paths(tree)
+    leaf_defs = [_check_leaf(leaf, path) for path, leaf in pairs]
+    return [leaf for _, leaf in pairs], leaf_defs, treedef
+
+
+def _drop_classes(treedef, kinds):
+    """``treedef`` with the container classes of the given kinds dropped: such containers then
+    rebuild as a plain ``dict`` / ``tuple`` and compare equal to one."""
+    return replace(
+        treedef,
+        cls=None if treedef.kind in kinds else treedef.cls,
+        children=tuple(_drop_classes(child, kinds) for child in treedef.children),
+    )
+
+
+def _skeleton(treedef):
+    """The container skeleton, ignoring container classes (a namedtuple matches a tuple)."""
+    return _drop_classes(treedef, ("dict", "tuple"))
 
 
 def tree_leaves(tree):
     """The leaves of ``tree`` in raveling order (dict keys sorted, ``None`` contributes none)."""
-    return _flatten(tree)[0]
+    return _flatten_checked(tree)[0]
 
 
 class PyTreeSpec:
@@ -114,7 +113,8 @@ class PyTreeSpec:
     """
 
     def __init__(self, treedef, leaves):
-        self._treedef = treedef
+        self._treedef = _drop_classes(treedef, ("dict",))  # dicts come back as plain dicts
+        self._skeleton = _skeleton(treedef)
         self._leaves = tuple(leaves)
         self.size = sum(leaf.size for leaf in self._leaves)
 
@@ -128,8 +128,8 @@ class PyTreeSpec:
 
     def ravel(self, tree, what="tree"):
         """Concatenate the leaves of ``tree`` (same structure as this spec) into float64."""
-        leaves, treedef = _flatten(tree)
-        if _strip(treedef) != _strip(self._treedef):
+        leaves, _, treedef = _flatten_checked(tree)
+        if _skeleton(treedef) != self._skeleton:
             raise ValueError(f"the {what} does not have the structure of x0")
         for index, (value, leaf) in enumerate(zip(leaves, self._leaves)):
             if np.shape(value) != leaf.shape:
@@ -147,38 +147,11 @@ class PyTreeSpec:
         if vector.shape != (self.size,):
             raise ValueError(f"expected a flat vector of shape ({self.size},), got {vector.shape}")
         offsets = np.cumsum((0,) + self.leaf_sizes)
-        leaves = iter(
+        leaves = [
             leaf.rebuild(vector[start:stop])
             for leaf, start, stop in zip(self._leaves, offsets[:-1], offsets[1:])
-        )
-        return _rebuild(self._treedef, leaves)
-
-
-def _strip(treedef):
-    """The container skeleton of a treedef, ignoring whether leaves were floats or arrays."""
-    if isinstance(treedef, _Leaf):
-        return "leaf"
-    if treedef is None:
-        return None
-    if treedef[0] is dict:
-        return (dict, treedef[1], tuple(_strip(child) for child in treedef[2]))
-    sequence = list if treedef[0] is list else tuple  # a namedtuple matches a plain tuple
-    return (sequence, tuple(_strip(child) for child in treedef[1]))
-
-
-def _rebuild(treedef, leaves):
-    if isinstance(treedef, _Leaf):
-        return next(leaves)
-    if treedef is None:
-        return None
-    if treedef[0] is dict:
-        _, keys, children = treedef
-        return {key: _rebuild(child, leaves) for key, child in zip(keys, children)}
-    container, children = treedef
-    rebuilt = [_rebuild(child, leaves) for child in children]
-    if hasattr(container, "_fields"):  # a namedtuple takes its fields positionally
-        return container(*rebuilt)
-    return container(rebuilt)
+        ]
+        return unflatten(self._treedef, leaves)
 
 
 def ravel_pytree(tree):
@@ -187,15 +160,6 @@ def ravel_pytree(tree):
     Integer leaves are accepted and become floats (a starting point may well be written
     ``[1, 2]``); bool, complex and non-numeric leaves raise ``TypeError`` naming the leaf.
     """
-    treedef = _flatten(tree)[1]
-    spec = PyTreeSpec(treedef, _leaf_defs(treedef))
+    _, leaf_defs, treedef = _flatten_checked(tree)
+    spec = PyTreeSpec(treedef, leaf_defs)
     return spec.ravel(tree), spec
-
-
-def _leaf_defs(treedef):
-    if isinstance(treedef, _Leaf):
-        yield treedef
-    elif treedef is not None:
-        children = treedef[2] if treedef[0] is dict else treedef[1]
-        for child in children:
-            yield from _leaf_defs(child)
