@@ -9,6 +9,7 @@ messages that name a leaf: in ``{"a": [x, y]}`` the path of ``y`` is ``("a", 1)`
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 __all__ = ["TreeDef", "flatten", "flatten_with_paths", "unflatten", "tree_map"]
@@ -69,7 +70,10 @@ def _flatten(tree, path, pairs) -> TreeDef:
                 "use keys of one type."
             ) from None
         children = tuple(_flatten(tree[k], path + (k,), pairs) for k in keys)
-        return TreeDef("dict", children, keys, type(tree))
+        # dict and OrderedDict come back as themselves; other mappings (defaultdict, whose
+        # constructor takes a factory) come back as plain dicts
+        kind = type(tree) if type(tree) in (dict, OrderedDict) else dict
+        return TreeDef("dict", children, keys, kind)
     if isinstance(tree, (tuple, list)):
         children = tuple(_flatten(t, path + (i,), pairs) for i, t in enumerate(tree))
         if isinstance(tree, list):
