@@ -134,7 +134,9 @@ def main(argv=None) -> int:
         if label not in ALLOCATORS:
             raise SystemExit(f"unknown allocator pass {label!r}; choose from "
                              f"{', '.join(ALLOCATORS)}")
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    now = time.localtime()
+    started = time.strftime("%Y-%m-%d %H:%M:%S", now)
+    stem = args.name or time.strftime("%Y%m%d-%H%M%S", now) + ("-quick" if args.quick else "")
     meta = {"command": shlex.join(["python", "-m", "benchmarks.run",
                                    *(sys.argv[1:] if argv is None else argv)]),
             "started": started, "git": _git(), "cpus": os.cpu_count(),
@@ -152,7 +154,6 @@ def main(argv=None) -> int:
                   for label, workloads in plan.items() if workloads}
     record = report.merge(passes, meta)
     text = report.markdown(record)
-    stem = args.name or time.strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
     args.output.mkdir(parents=True, exist_ok=True)
     _write(args.output / f"{stem}.md", text)
     _write(args.output / f"{stem}.json", json.dumps(record, indent=1))
