@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"allocator passes, comma-separated: {', '.join(ALLOCATORS)} "
                              "(default: both; only 'default' with --quick)")
     parser.add_argument("--slow", action="store_true",
-                        help="also run sides marked slow (eager JAX on the 1e5-step chain)")
+                        help="also run sides marked slow (eager JAX through the 1e5-step "
+                             "chain; SciPy's Newton-CG fed by autograd, PyTorch, eager JAX)")
     parser.add_argument("--output", type=Path, default=RESULTS,
                         help="directory for the .md and .json results")
     parser.add_argument("--name", help="file stem of the results (default: a timestamp)")
