@@ -425,10 +425,36 @@ def _matmul_jvp(primals, tangents, out):
     return ew.add(left, right)
 
 
+def _matrix_vector_vjp(g, a, b, wanted):
+    """Cotangents of ``a @ b`` for one 2-D and one 1-D operand: a product and an outer product.
+
+    ``A @ x``: ``A_bar = g x^T`` and ``x_bar = g A`` (``g`` has the batch axes leading).
+    ``x @ A``: ``x_bar = g A^T`` and ``A_bar = x g^T``.
+    """
+    a_matrix = ndim_of(a) == 2
+    matrix, vector = (a, b) if a_matrix else (b, a)
+    g_shape = shape_of(g)
+    results = []
+    for i in wanted:
+        if (i == 0) == a_matrix:  # the matrix operand: an outer product
+            g_col = reshape(g, g_shape + (1,))
+            vector_row = reshape(vector, (1,) + shape_of(vector))
+            results.append(
+                ew.multiply(g_col, vector_row)
+                if a_matrix
+                else ew.multiply(_swap_last(g_col), reshape(vector, shape_of(vector) + (1,)))
+            )
+        else:  # the vector operand: one product with the matrix
+            results.append(matmul(g, matrix) if a_matrix else matmul(g, _swap_last(matrix)))
+    return results
+
+
 def _matmul_vjp(g, primals, out, wanted):
     """a_bar = g @ b^T and b_bar = a^T @ g, on vectors promoted to matrices as matmul does."""
     a, b = primals
     a_shape, b_shape = shape_of(a), shape_of(b)
+    if sorted((len(a_shape), len(b_shape))) == [1, 2]:
+        return _matrix_vector_vjp(g, a, b, wanted)
     a_m = reshape(a, (1,) + a_shape) if len(a_shape) == 1 else a
     b_m = reshape(b, b_shape + (1,)) if len(b_shape) == 1 else b
     am_shape, bm_shape = shape_of(a_m), shape_of(b_m)
