@@ -205,7 +205,9 @@ def reshape(x, shape, order="C"):
     if order != "C":
         raise TypeError("reshape(order=...) other than 'C' is not supported on traced values")
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
-    return st.reshape(x, np.empty(shape_of(x), dtype=bool).reshape(shape).shape)
+    if -1 in shape:  # resolve the free axis (and let NumPy word any mismatch)
+        shape = np.empty(shape_of(x), dtype=bool).reshape(shape).shape
+    return st.reshape(x, shape)
 
 
 def ravel(x, order="C"):

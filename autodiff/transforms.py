@@ -14,6 +14,8 @@ single argument as ``(x,)``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import numpy_api as api
@@ -231,7 +233,7 @@ def _identity_seeds(leaves, start, stop):
     seeds, offset = [], 0
     for leaf in leaves:
         shape = shape_of(leaf)
-        size = int(np.prod(shape, dtype=int))
+        size = math.prod(shape)
         block = np.zeros((stop - start, size), dtype=dtype_of(leaf))
         rows = np.arange(max(start, offset), min(stop, offset + size))
         block[rows - start, rows - offset] = 1
@@ -263,7 +265,7 @@ def _jacobian_blocks(stacked, out_leaves, in_leaves, batch_is_input):
         for out, columns in zip(out_leaves, stacked):
             row, offset = [], 0
             for leaf in in_leaves:
-                size = int(np.prod(shape_of(leaf), dtype=int))
+                size = math.prod(shape_of(leaf))
                 part = columns[offset:offset + size] if len(in_leaves) > 1 else columns
                 part = api.reshape(part, shape_of(leaf) + shape_of(out))
                 n_in = len(shape_of(leaf))
@@ -277,7 +279,7 @@ def _jacobian_blocks(stacked, out_leaves, in_leaves, batch_is_input):
     for leaf, cotangents in zip(in_leaves, stacked):
         offset = 0
         for i, out in enumerate(out_leaves):
-            size = int(np.prod(shape_of(out), dtype=int))
+            size = math.prod(shape_of(out))
             part = cotangents[offset:offset + size] if len(out_leaves) > 1 else cotangents
             rows[i].append(api.reshape(part, shape_of(out) + shape_of(leaf)))
             offset += size
@@ -298,7 +300,7 @@ def jacfwd(f, argnums=0, chunk_size=None):
     def jacobian(*args):
         chosen, rebuild = _select(args, argnums)
         in_leaves, in_def = _input_leaves(chosen, "jacfwd input")
-        total = sum(int(np.prod(shape_of(leaf), dtype=int)) for leaf in in_leaves)
+        total = sum(math.prod(shape_of(leaf)) for leaf in in_leaves)
         per_output, out_leaves, out_def = None, None, None
         for start, stop in _chunks(total, chunk_size):
             seeds = unflatten(in_def, _identity_seeds(in_leaves, start, stop))
@@ -452,7 +454,7 @@ def jacrev(f, argnums=0, chunk_size=None):
         in_leaves, in_def = _input_leaves(chosen, "jacrev input")
         out, pullback = make_vjp(lambda c: f(*rebuild(c)), (unflatten(in_def, in_leaves),))
         out_leaves, out_def = flatten(out)
-        total = sum(int(np.prod(shape_of(o), dtype=int)) for o in out_leaves)
+        total = sum(math.prod(shape_of(o)) for o in out_leaves)
         per_input = [[] for _ in in_leaves]
         for start, stop in _chunks(total, chunk_size):
             seeds = unflatten(out_def, _identity_seeds(out_leaves, start, stop))
