@@ -420,8 +420,12 @@ def _selection_weight(mine, other, pick_greater: bool):
     wins = (m > o) if pick_greater else (m < o)
     if type(m) is float and type(o) is float:
         return 1.0 if wins else (0.5 if m == o else 0.0)
-    weight = np.where(wins, 1.0, np.where(m == o, 0.5, 0.0))
-    return weight.astype(np.result_type(dtype_of(mine), dtype_of(other)), copy=False)
+    # NumPy's promotion of the raw values: a Python-float bound keeps float32 arrays float32
+    weight = np.asarray(wins, dtype=np.result_type(m, o))
+    ties = m == o
+    if np.any(ties):
+        weight = np.where(ties, 0.5, weight).astype(weight.dtype, copy=False)
+    return weight
 
 
 maximum = _binary(
