@@ -54,6 +54,9 @@ class JvpLevel(Level):
         return Dual._make(out, tangent, self, n_batch)
 
 
+_new_object = object.__new__
+
+
 def _scale(partial, tangent):
     if partial is ONE:
         return tangent
@@ -107,7 +110,12 @@ def _scalar_binary(prim, a, b):
         tangent = _scale(partials[0](pa, pb, out), ta) + _scale(partials[1](pa, pb, out), tb)
     if type(tangent) is not float:
         return bind(prim, a, b)
-    return Dual._make(out, tangent, level, 0)
+    dual = _new_object(Dual)  # Dual._make, inlined on the hot path
+    dual._primal_ = out
+    dual.tangent = tangent
+    dual._n_batch = 0
+    dual._level = level
+    return dual
 
 
 def _scalar_unary(prim, x):
