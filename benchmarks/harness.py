@@ -16,7 +16,12 @@ the anchors), each a function doing the same work.  For every side the harness
 4. takes the samples in rounds across all sides of the benchmark (one sample per side per round,
    the order rotated each round), so a slow drift of the machine hits every side alike.
 
-The record of a side keeps every sample (seconds per call), the median and the quartiles.
+Steps 1-3 and each sample run in a :class:`SideRunner`; :mod:`benchmarks.worker` gives every
+library its own runner process per workload (:mod:`benchmarks.side_process`), so what one
+library allocates, frees or spins up (glibc adapts its mmap threshold to the largest block
+freed so far; torch and JAX import with their own thread pools) never shapes another library's
+timings, while the coordinator still interleaves the samples.  The record of a side keeps
+every sample (seconds per call), the median and the quartiles.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .anchors import Unavailable, as_array, installed
+from .anchors import Unavailable, as_array, blas_report, installed
 
-__all__ = ["Benchmark", "Ratio", "Settings", "Side", "DEFAULT", "QUICK", "run_benchmark"]
+__all__ = ["Benchmark", "Ratio", "Settings", "Side", "SideRunner", "DEFAULT", "QUICK", "describe_error",
+           "run_benchmark", "unrunnable"]
 
 
 @dataclass(frozen=True)
@@ -104,23 +110,7 @@ QUICK = Settings(min_sample=0.001, budget=0.02, min_repeats=3, max_repeats=5, he
                  heavy_repeats=1)
 
 
-@dataclass
-class _Run:
-    side: Side
-    status: str = "ok"
-    detail: str = ""
-    call: Callable[[], Any] | None = None
-    number: int = 1
-    repeats: int = 0
-    samples: list = field(default_factory=list)
-    info: dict = field(default_factory=dict)
-
-    @property
-    def pending(self) -> bool:
-        return self.status in ("ok", "mismatch") and len(self.samples) < self.repeats
-
-
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}".replace("\n", " ")
     return text if len(text) <= 160 else text[:157] + "..."
 
@@ -147,57 +137,118 @@ def _mismatch(results, side, bench) -> str:
     return ""
 
 
-def _prepare(side, bench, settings, libraries, include_slow, log) -> _Run:
-    """Build, warm up, check and calibrate one side (no samples yet)."""
-    run = _Run(side)
-    if libraries is not None and side.library not in libraries:
-        run.status, run.detail = "not selected", f"{side.library} not in --libraries"
-        return run
-    if not installed(side.library):
-        run.status, run.detail = "not installed", f"pip install {side.library} (or .[bench])"
-        return run
-    if side.slow and not include_slow:
-        run.status, run.detail = "skipped", "slow; run with --slow"
-        return run
-    try:
-        run.call = side.build()
-    except Unavailable as missing:
-        run.status, run.detail = "not available", str(missing)
-        return run
-    except Exception as error:  # an anchor's own failure is reported, never fatal
-        run.status, run.detail = "error", _describe(error)
-        return run
-    try:
-        results = [run.call()]  # warm-up: imports, JIT compilation, caches
-        per_call, result = _timed(run.call)
-        results.append(result)
+class SideRunner:
+    """Builds, checks and samples sides in the current process.
+
+    The harness talks to one runner per library (:mod:`benchmarks.side_process` puts each in
+    its own process, so one library's allocations and threads never shape another's timings);
+    tests use it in-process.
+    """
+
+    def __init__(self, benchmarks, settings: Settings):
+        self._benchmarks = {bench.name: bench for bench in benchmarks}
+        self._settings = settings
+        self._calls = {}
+
+    def prepare(self, bench_name: str, label: str) -> dict:
+        """Build, warm up, check and calibrate one side: its status, calls per sample
+        (``number``), ``repeats``, any sample already taken, and its ``info``."""
+        bench = self._benchmarks[bench_name]
+        side = next(side for side in bench.sides if side.label == label)
+        settings = self._settings
+        out = {"status": "ok", "detail": "", "number": 1, "repeats": 0, "samples": [],
+               "info": {}, "per_call": None}
+        try:
+            call = side.build()
+        except Unavailable as missing:
+            return out | {"status": "not available", "detail": str(missing)}
+        except Exception as error:  # an anchor's own failure is reported, never fatal
+            return out | {"status": "error", "detail": describe_error(error)}
+        try:
+            results = [call()]  # warm-up: imports, JIT compilation, caches
+            per_call, result = _timed(call)
+            results.append(result)
+        except Exception as error:
+            return out | {"status": "error", "detail": describe_error(error)}
+        out["per_call"] = per_call
         if per_call >= settings.heavy:
-            run.samples.append(per_call)
-            run.repeats = settings.heavy_repeats
+            out["samples"], out["repeats"] = [per_call], settings.heavy_repeats
         else:
-            run.number = max(1, math.ceil(settings.min_sample / max(per_call, 1e-9)))
-            wanted = round(settings.budget / (run.number * per_call))
-            run.repeats = min(settings.max_repeats, max(settings.min_repeats, wanted))
-    except Exception as error:
-        run.status, run.detail = "error", _describe(error)
-        run.call = None
+            out["number"] = max(1, math.ceil(settings.min_sample / max(per_call, 1e-9)))
+            wanted = round(settings.budget / (out["number"] * per_call))
+            out["repeats"] = min(settings.max_repeats, max(settings.min_repeats, wanted))
+        if side.expect is not None:
+            problem = _mismatch(results, side, bench)
+            if problem:
+                out["status"], out["detail"] = "mismatch", problem
+        if side.info is not None:
+            out["info"] = side.info(results[-1])
+        self._calls[bench_name, label] = call
+        return out
+
+    def sample(self, bench_name: str, label: str, number: int) -> float:
+        """Seconds per call, over ``number`` calls."""
+        call = self._calls[bench_name, label]
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        return (time.perf_counter() - start) / number
+
+    def release(self, bench_name: str) -> None:
+        """Drop the state of a finished benchmark's sides."""
+        for key in [key for key in self._calls if key[0] == bench_name]:
+            del self._calls[key]
+
+    def blas(self) -> dict:
+        return blas_report()
+
+
+def unrunnable(side: Side, libraries=None, include_slow=False) -> tuple[str, str] | None:
+    """``(status, detail)`` for a side that is not run at all, else ``None``."""
+    if libraries is not None and side.library not in libraries:
+        return "not selected", f"{side.library} not in --libraries"
+    if not installed(side.library):
+        return "not installed", f"pip install {side.library} (or .[bench])"
+    if side.slow and not include_slow:
+        return "skipped", "slow; run with --slow"
+    return None
+
+
+@dataclass
+class _Run:
+    side: Side
+    runner: Any = None
+    status: str = "ok"
+    detail: str = ""
+    number: int = 1
+    repeats: int = 0
+    samples: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def pending(self) -> bool:
+        return self.status in ("ok", "mismatch") and len(self.samples) < self.repeats
+
+
+def _prepared(side, bench, runner_for, libraries, include_slow, log) -> _Run:
+    run = _Run(side)
+    skipped = unrunnable(side, libraries, include_slow)
+    if skipped:
+        run.status, run.detail = skipped
         return run
-    if side.expect is not None:
-        problem = _mismatch(results, side, bench)
-        if problem:
-            run.status, run.detail = "mismatch", problem
-    if side.info is not None:
-        run.info = side.info(results[-1])
-    log(f"    {side.label}: {per_call * 1e3:.3g} ms per call, {run.repeats} samples x "
-        f"{run.number} calls")
+    run.runner = runner_for(side.library)
+    try:
+        prepared = run.runner.prepare(bench.name, side.label)
+    except Exception as error:  # the side's process died
+        run.status, run.detail = "error", describe_error(error)
+        return run
+    run.status, run.detail, run.info = prepared["status"], prepared["detail"], prepared["info"]
+    run.number, run.repeats = prepared["number"], prepared["repeats"]
+    run.samples = list(prepared["samples"])
+    if prepared["per_call"] is not None:
+        log(f"    {side.label}: {prepared['per_call'] * 1e3:.3g} ms per call, {run.repeats} "
+            f"samples x {run.number} calls")
     return run
-
-
-def _sample(run) -> None:
-    start = time.perf_counter()
-    for _ in range(run.number):
-        run.call()
-    run.samples.append((time.perf_counter() - start) / run.number)
 
 
 def _summary(run) -> dict:
@@ -226,24 +277,32 @@ def _ratio_value(ratio, sides) -> tuple[float | None, bool | None]:
     return value, bool(a <= ratio.target * b + (ratio.slack if ratio.metric == "time" else 0.0))
 
 
-def run_benchmark(bench: Benchmark, settings: Settings, libraries=None, include_slow=False,
+def run_benchmark(bench: Benchmark, runner_for: Callable, libraries=None, include_slow=False,
                   log=print) -> dict:
-    """Time every side of ``bench``, interleaved; return its record (sides and ratios)."""
+    """Time every side of ``bench``, interleaved; return its record (sides and ratios).
+
+    ``runner_for(library)`` gives the :class:`SideRunner` (or the process holding one) that
+    runs that library's sides.
+    """
     log(f"  {bench.name}")
     started = time.perf_counter()
-    runs = [_prepare(side, bench, settings, libraries, include_slow, log) for side in bench.sides]
+    runs = [_prepared(side, bench, runner_for, libraries, include_slow, log)
+            for side in bench.sides]
     rounds = 0
     while any(run.pending for run in runs):
         active = [run for run in runs if run.pending]
         shift = rounds % len(active)
         for run in active[shift:] + active[:shift]:
             try:
-                _sample(run)
+                run.samples.append(run.runner.sample(bench.name, run.side.label, run.number))
             except Exception as error:
-                run.status, run.detail = "error", _describe(error)
+                run.status, run.detail = "error", describe_error(error)
         rounds += 1
-    for run in runs:
-        run.call = None  # free the side's state before the next benchmark
+    for runner in {id(run.runner): run.runner for run in runs if run.runner}.values():
+        try:
+            runner.release(bench.name)
+        except Exception:  # a process that died is reported on its sides already
+            pass
     sides = [_summary(run) for run in runs]
     by_label = {side["label"]: side for side in sides}
     ratios = []

@@ -185,16 +185,24 @@ def _environment(record, labels) -> list[str]:
                      f"{result['seconds']:.0f} s; load average "
                      f"{result['load_average']['before'][0]:.2f} -> "
                      f"{result['load_average']['after'][0]:.2f}")
-        for pool in result["blas"].get("threadpools", []):
-            lines.append(f"  - {pool.get('internal_api')} {pool.get('version') or ''}: kernel "
-                         f"{pool.get('architecture', 'n/a')}, {pool.get('num_threads')} threads"
-                         f" ({pool.get('filepath', '').rsplit('/', 1)[-1]})")
-        for library in ("torch", "jax"):
-            if library in result["blas"]:
-                lines.append(f"  - {library}: {_info(result['blas'][library])}")
-        if "threadpoolctl" in result["blas"]:
-            lines.append(f"  - threadpoolctl {result['blas']['threadpoolctl']}")
+        for library, blas in result["blas"].items():
+            lines.append(f"  - {library} process: {_blas(blas)}")
     return lines
+
+
+def _blas(report: dict) -> str:
+    """One library process's BLAS/OpenMP pools (threadpoolctl) and torch/JAX settings."""
+    if "error" in report:
+        return report["error"]
+    parts = [f"{pool.get('internal_api')} {pool.get('version') or ''} kernel "
+             f"{pool.get('architecture', 'n/a')}, {pool.get('num_threads')} threads "
+             f"({pool.get('filepath', '').rsplit('/', 1)[-1]})"
+             for pool in report.get("threadpools", [])]
+    parts += [f"{library}: {_info(report[library])}" for library in ("torch", "jax")
+              if library in report]
+    if "threadpoolctl" in report:
+        parts.append(f"threadpoolctl {report['threadpoolctl']}")
+    return "; ".join(parts) or "no BLAS loaded"
 
 
 def markdown(record: dict) -> str:
@@ -210,7 +218,10 @@ def markdown(record: dict) -> str:
             "timed it. Sampling: "
             f"min {settings['min_repeats']} samples of >= {_time(settings['min_sample'])}, "
             f"{settings['heavy_repeats']} of one call for calls over {_time(settings['heavy'])}; "
-            "the warm-up call is never timed.", ""]
+            "the warm-up call is never timed. Processes: "
+            + ("each library's sides in a fresh process per workload."
+               if settings.get("isolation") == "library" else "all sides in one process."),
+            ""]
     out += _results_table(record, labels)
     out += ["", "## Targets named by the issues", ""]
     out += _targets_table(record, labels)

@@ -2,7 +2,8 @@
 
 :mod:`benchmarks.run` starts one worker per allocator setting, with the environment already
 set, and reads the JSON it writes: the benchmarks' records plus what describes this process
-(allocator variables, BLAS kernels, versions, load average).
+(allocator variables, BLAS kernels per library process, load average).  Each workload gets
+fresh processes, one per library (:mod:`benchmarks.side_process`), unless ``--isolation none``.
 """
 
 from __future__ import annotations
@@ -14,20 +15,52 @@ import platform
 import sys
 import time
 
-from . import anchors
-from .harness import DEFAULT, QUICK, run_benchmark
-from .workloads import select
+from .harness import DEFAULT, QUICK, SideRunner, run_benchmark, unrunnable
+from .side_process import SideFailed, SideProcess
+from .workloads import WORKLOADS, select
 
 __all__ = ["main"]
 
 #: environment variables recorded with each pass
 RECORDED_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OPENBLAS_CORETYPE",
-                "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "JAX_PLATFORMS")
+                "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                "MKL_NUM_THREADS", "JAX_PLATFORMS")
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _run_workload(workload, args, settings, libraries, blas) -> list:
+    """The workload's benchmarks, each library's sides in a fresh process of its own (or, with
+    ``--isolation none``, every side in this process).
+
+    ``blas`` collects, per library, the BLAS report of the first process that ran it.
+    """
+    benchmarks = select([workload], args.quick)
+    if args.isolation == "none":
+        runner = SideRunner(benchmarks, settings)
+        records = [run_benchmark(bench, lambda library: runner, libraries, args.slow, _log)
+                   for bench in benchmarks]
+        blas["all sides (one process)"] = runner.blas()
+        return records
+    needed = sorted({side.library for bench in benchmarks for side in bench.sides
+                     if unrunnable(side, libraries, args.slow) is None})
+    processes = {library: SideProcess(library, workload, args.quick, settings)
+                 for library in needed}
+    try:
+        records = [run_benchmark(bench, processes.__getitem__, libraries, args.slow, _log)
+                   for bench in benchmarks]
+        for library, process in processes.items():
+            if library not in blas:
+                try:
+                    blas[library] = process.blas()
+                except SideFailed as error:
+                    blas[library] = {"error": str(error)}
+    finally:
+        for process in processes.values():
+            process.close()
+    return records
 
 
 def main(argv=None) -> None:
@@ -38,6 +71,7 @@ def main(argv=None) -> None:
     parser.add_argument("--slow", action="store_true")
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--libraries", nargs="*", default=None)
+    parser.add_argument("--isolation", choices=("library", "none"), default="library")
     args = parser.parse_args(argv)
 
     settings = QUICK if args.quick else DEFAULT
@@ -46,13 +80,14 @@ def main(argv=None) -> None:
     load_before = os.getloadavg()
     _log(f"pass {args.label!r}: "
          + ", ".join(f"{k}={os.environ[k]}" for k in RECORDED_ENV if k in os.environ))
-    records = [run_benchmark(bench, settings, libraries, args.slow, _log)
-               for bench in select(args.only, args.quick)]
+    records, blas = [], {}
+    for workload in args.only or list(WORKLOADS):
+        records += _run_workload(workload, args, settings, libraries, blas)
     result = {
         "label": args.label,
         "environment": {name: os.environ.get(name) for name in RECORDED_ENV},
-        "settings": vars(settings),
-        "blas": anchors.blas_report(),
+        "settings": vars(settings) | {"isolation": args.isolation},
+        "blas": blas,
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "seconds": time.time() - started,
         "python": sys.version.split()[0],

@@ -17,7 +17,7 @@ import pytest
 
 import autodiff as ad
 from benchmarks import anchors, problems
-from benchmarks.harness import QUICK, Benchmark, Side, run_benchmark
+from benchmarks.harness import QUICK, Benchmark, Side, SideRunner, run_benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,6 +47,7 @@ def smoke_run(tmp_path_factory):
     subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--quick", "--only", "jacobian,rosenbrock_loop",
          "--libraries", "python,numpy,autodiff", "--allocators", "default,tuned",
+         "--isolation", "library",
          "--output", str(folder), "--name", "smoke"],
         cwd=REPO, env=env, check=True, capture_output=True, text=True,
     )
@@ -131,7 +132,8 @@ def _failing():
 def test_side_status(monkeypatch, side, status):
     monkeypatch.setitem(anchors.LIBRARIES, "ghost", "no_module_named_like_this")
     bench = Benchmark("b", "0", "statuses", "right", (side,))
-    record = run_benchmark(bench, QUICK, log=lambda message: None)
+    runner = SideRunner([bench], QUICK)
+    record = run_benchmark(bench, lambda library: runner, log=lambda message: None)
     assert record["sides"][0]["status"] == status
     assert ("median" in record["sides"][0]) == (status in ("ok", "mismatch"))
 
