@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,9 +111,15 @@ def _worker(label: str, workloads: list, args, folder: Path) -> dict:
     command += ["--isolation", args.isolation or ("none" if args.quick else "library")]
     if _names(args.libraries):
         command += ["--libraries", *_names(args.libraries)]
-    completed = subprocess.run(command, cwd=REPO, env=_environment(label))
-    if completed.returncode != 0:
-        raise SystemExit(f"the {label!r} worker failed with exit code {completed.returncode}")
+    worker = subprocess.Popen(command, cwd=REPO, env=_environment(label))
+    try:
+        returncode = worker.wait()
+    finally:  # interrupted or terminated: take the worker (and so its side processes) along
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait()
+    if returncode != 0:
+        raise SystemExit(f"the {label!r} worker failed with exit code {returncode}")
     return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -134,8 +141,13 @@ def _write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.list:
         for name, module in WORKLOADS.items():
             print(f"{name:18} {module.__doc__.strip().splitlines()[0]}")

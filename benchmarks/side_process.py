@@ -26,7 +26,10 @@ def serve(connection, workload: str, quick: bool, settings: Settings) -> None:
     """The loop of a side process: one request in, one answer out, until ``stop``."""
     runner = SideRunner(select([workload], quick), settings)
     while True:
-        command, *arguments = connection.recv()
+        try:
+            command, *arguments = connection.recv()
+        except EOFError:  # the worker is gone
+            return
         if command == "stop":
             return
         try:
