@@ -35,8 +35,8 @@ import numpy as np
 
 from .anchors import Unavailable, as_array, blas_report, installed
 
-__all__ = ["Benchmark", "Ratio", "Settings", "Side", "SideRunner", "DEFAULT", "QUICK", "describe_error",
-           "run_benchmark", "unrunnable"]
+__all__ = ["Benchmark", "Ratio", "Settings", "Side", "SideRunner", "DEFAULT", "QUICK",
+           "describe_error", "run_benchmark", "unrunnable"]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def merge(passes: dict, meta: dict) -> dict:
                                        for key in ("value", "met")} for label in ran}
             ratios.append(entry)
         benchmarks.append({key: bench[key] for key in ("name", "workload", "issue",
-                                                        "description", "baseline")}
+                                                        "description", "baseline", "isolation")}
                           | {"passes_run": ran, "sides": sides, "ratios": ratios})
     described = {label: {key: value for key, value in result.items() if key != "benchmarks"}
                  for label, result in passes.items()}
@@ -205,6 +205,16 @@ def _blas(report: dict) -> str:
     return "; ".join(parts) or "no BLAS loaded"
 
 
+def _processes(record) -> str:
+    modes = {bench["isolation"] for bench in record["benchmarks"]}
+    if modes == {"pass"}:
+        return "Processes: one for all workloads and sides."
+    per_library = sorted({bench["workload"] for bench in record["benchmarks"]
+                          if bench["isolation"] == "library"})
+    return ("Processes: each workload in fresh ones, one per library for "
+            + (", ".join(per_library) or "none") + ", one for all sides of the others.")
+
+
 def markdown(record: dict) -> str:
     labels = list(record["passes"])
     settings = record["passes"][labels[0]]["settings"]
@@ -218,10 +228,7 @@ def markdown(record: dict) -> str:
             "timed it. Sampling: "
             f"min {settings['min_repeats']} samples of >= {_time(settings['min_sample'])}, "
             f"{settings['heavy_repeats']} of one call for calls over {_time(settings['heavy'])}; "
-            "the warm-up call is never timed. Processes: "
-            + ("each library's sides in a fresh process per workload."
-               if settings.get("isolation") == "library" else "all sides in one process."),
-            ""]
+            "the warm-up call is never timed. " + _processes(record), ""]
     out += _results_table(record, labels)
     out += ["", "## Targets named by the issues", ""]
     out += _targets_table(record, labels)

@@ -11,12 +11,14 @@ Every selected workload runs in two worker subprocesses, one per allocator setti
   optimisation problems, whose arrays stay below it, are timed once (ask for them explicitly
   with ``--allocators tuned --only NAME``).
 
-Within a pass, each workload starts one process per library and the worker interleaves their
-samples (``--isolation library``): glibc adapts its mmap threshold to the largest block freed
-in a process, so a library sharing a process with torch, JAX or an 8 MB Jacobian would be
-measured with an allocator already "tuned" by them.  ``--quick`` runs the default pass only,
-with every side in the worker's own process, unless ``--allocators`` / ``--isolation`` say
-otherwise.  The library never
+Within a pass, every workload runs in fresh processes whose samples the worker interleaves:
+one per library for the allocator-sensitive elementwise workloads (glibc adapts its mmap
+threshold to the largest block freed in a process, so NumPy sharing a process with torch, JAX
+or an 8 MB Jacobian would be timed with an allocator already "tuned" by them), one for all
+sides of the BLAS-heavy ones (OpenBLAS threads spin for a while after each call; idle processes
+spinning beside the timed one on 2 cores made the MLP timings 2-10x noisier).  ``--quick`` runs
+the default pass only, all workloads in one process, unless ``--allocators`` / ``--isolation``
+say otherwise.  The library never
 tunes the allocator itself; this only shows how much the setting moves each
 side.  Both workers run with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset (OpenBLAS picks
 its kernel for this CPU; the one it picked is recorded), ``JAX_PLATFORMS=cpu`` and, unless the
@@ -77,10 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--allocators", action="append", metavar="PASS",
                         help=f"allocator passes, comma-separated: {', '.join(ALLOCATORS)} "
                              "(default: both; only 'default' with --quick)")
-    parser.add_argument("--isolation", choices=("library", "none"),
-                        help="'library': each library's sides in a fresh process per workload "
-                             "(default); 'none': all sides in one process per pass (default "
-                             "with --quick)")
+    parser.add_argument("--isolation", choices=("auto", "library", "workload", "pass"),
+                        help="fresh processes per workload: one per library, or one for all "
+                             "sides; 'auto' (default) takes each workload's own choice; 'pass': "
+                             "one process for the whole pass (default with --quick)")
     parser.add_argument("--slow", action="store_true",
                         help="also run sides marked slow (eager JAX through the 1e5-step "
                              "chain; SciPy's Newton-CG fed by autograd, PyTorch, eager JAX)")
@@ -108,7 +110,7 @@ def _worker(label: str, workloads: list, args, folder: Path) -> dict:
         command.append("--quick")
     if args.slow:
         command.append("--slow")
-    command += ["--isolation", args.isolation or ("none" if args.quick else "library")]
+    command += ["--isolation", args.isolation or ("pass" if args.quick else "auto")]
     if _names(args.libraries):
         command += ["--libraries", *_names(args.libraries)]
     worker = subprocess.Popen(command, cwd=REPO, env=_environment(label))

@@ -1,7 +1,7 @@
 """A library's sides in a process of their own, driven from the coordinating worker.
 
 :class:`SideProcess` starts ``serve`` in a fresh interpreter (``multiprocessing`` "spawn"; the
-environment, hence the allocator settings, is inherited) that rebuilds the workload's
+environment, hence the allocator settings, is inherited) that rebuilds the workloads'
 benchmarks and answers ``prepare`` / ``sample`` / ``release`` / ``blas`` requests with a
 :class:`~benchmarks.harness.SideRunner`.  Requests are answered one at a time, so while one side
 is timed every other process waits idle on its pipe.  A process that dies (a crash inside an
@@ -22,9 +22,9 @@ class SideFailed(RuntimeError):
     """A request failed inside the side's process (the message is the error there)."""
 
 
-def serve(connection, workload: str, quick: bool, settings: Settings) -> None:
+def serve(connection, workloads: list, quick: bool, settings: Settings) -> None:
     """The loop of a side process: one request in, one answer out, until ``stop``."""
-    runner = SideRunner(select([workload], quick), settings)
+    runner = SideRunner(select(workloads, quick), settings)
     while True:
         try:
             command, *arguments = connection.recv()
@@ -42,12 +42,12 @@ def serve(connection, workload: str, quick: bool, settings: Settings) -> None:
 class SideProcess:
     """The :class:`~benchmarks.harness.SideRunner` interface, answered by a child process."""
 
-    def __init__(self, library: str, workload: str, quick: bool, settings: Settings):
+    def __init__(self, library: str, workloads: list, quick: bool, settings: Settings):
         context = multiprocessing.get_context("spawn")
         self.library = library
         self._connection, child = context.Pipe()
-        self._process = context.Process(target=serve, args=(child, workload, quick, settings),
-                                        name=f"bench-{workload}-{library}", daemon=True)
+        self._process = context.Process(target=serve, args=(child, workloads, quick, settings),
+                                        name=f"bench-{library}", daemon=True)
         self._process.start()
         child.close()
         self._ended = None

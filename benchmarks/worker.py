@@ -2,8 +2,9 @@
 
 :mod:`benchmarks.run` starts one worker per allocator setting, with the environment already
 set, and reads the JSON it writes: the benchmarks' records plus what describes this process
-(allocator variables, BLAS kernels per library process, load average).  Each workload gets
-fresh processes, one per library (:mod:`benchmarks.side_process`), unless ``--isolation none``.
+(allocator variables, BLAS kernels per process, load average).  Each workload runs in fresh
+processes (:mod:`benchmarks.side_process`): one per library, or one for all its sides, as the
+workload's ``ISOLATION`` says (or ``--isolation``; ``pass``: one process for all workloads).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import platform
 import sys
 import time
 
-from .harness import DEFAULT, QUICK, SideRunner, run_benchmark, unrunnable
+from .harness import DEFAULT, QUICK, run_benchmark, unrunnable
 from .side_process import SideFailed, SideProcess
 from .workloads import WORKLOADS, select
 
@@ -31,32 +32,32 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _run_workload(workload, args, settings, libraries, blas) -> list:
-    """The workload's benchmarks, each library's sides in a fresh process of its own (or, with
-    ``--isolation none``, every side in this process).
+def _run(workloads, mode, args, settings, libraries, blas) -> list:
+    """The benchmarks of ``workloads`` in fresh processes: one per library (``mode``
+    "library"), or one for all their sides ("workload", or "pass" for all workloads at once).
 
-    ``blas`` collects, per library, the BLAS report of the first process that ran it.
+    ``blas`` collects the BLAS report of the first process that ran each library (or group).
     """
-    benchmarks = select([workload], args.quick)
-    if args.isolation == "none":
-        runner = SideRunner(benchmarks, settings)
-        records = [run_benchmark(bench, lambda library: runner, libraries, args.slow, _log)
-                   for bench in benchmarks]
-        blas["all sides (one process)"] = runner.blas()
-        return records
+    benchmarks = select(workloads, args.quick)
     needed = sorted({side.library for bench in benchmarks for side in bench.sides
                      if unrunnable(side, libraries, args.slow) is None})
-    processes = {library: SideProcess(library, workload, args.quick, settings)
-                 for library in needed}
+    if mode == "library":
+        processes = {library: SideProcess(library, workloads, args.quick, settings)
+                     for library in needed}
+        runner_for = processes.__getitem__
+    else:
+        shared = SideProcess("+".join(needed), workloads, args.quick, settings)
+        processes = {shared.library: shared} if needed else {}
+        runner_for = lambda library: shared  # noqa: E731 - one process for every library
     try:
-        records = [run_benchmark(bench, processes.__getitem__, libraries, args.slow, _log)
-                   for bench in benchmarks]
-        for library, process in processes.items():
-            if library not in blas:
+        records = [run_benchmark(bench, runner_for, libraries, args.slow, _log) | {
+                   "isolation": mode} for bench in benchmarks]
+        for name, process in processes.items():
+            if name not in blas:
                 try:
-                    blas[library] = process.blas()
+                    blas[name] = process.blas()
                 except SideFailed as error:
-                    blas[library] = {"error": str(error)}
+                    blas[name] = {"error": str(error)}
     finally:
         for process in processes.values():
             process.close()
@@ -71,7 +72,8 @@ def main(argv=None) -> None:
     parser.add_argument("--slow", action="store_true")
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--libraries", nargs="*", default=None)
-    parser.add_argument("--isolation", choices=("library", "none"), default="library")
+    parser.add_argument("--isolation", choices=("auto", "library", "workload", "pass"),
+                        default="auto")
     args = parser.parse_args(argv)
 
     settings = QUICK if args.quick else DEFAULT
@@ -81,12 +83,16 @@ def main(argv=None) -> None:
     _log(f"pass {args.label!r}: "
          + ", ".join(f"{k}={os.environ[k]}" for k in RECORDED_ENV if k in os.environ))
     records, blas = [], {}
-    for workload in args.only or list(WORKLOADS):
-        records += _run_workload(workload, args, settings, libraries, blas)
+    workloads = args.only or list(WORKLOADS)
+    if args.isolation == "pass":
+        records = _run(workloads, "pass", args, settings, libraries, blas)
+    for workload in workloads if args.isolation != "pass" else ():
+        mode = WORKLOADS[workload].ISOLATION if args.isolation == "auto" else args.isolation
+        records += _run([workload], mode, args, settings, libraries, blas)
     result = {
         "label": args.label,
         "environment": {name: os.environ.get(name) for name in RECORDED_ENV},
-        "settings": vars(settings) | {"isolation": args.isolation},
+        "settings": vars(settings),
         "blas": blas,
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "seconds": time.time() - started,

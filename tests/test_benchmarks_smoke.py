@@ -47,7 +47,7 @@ def smoke_run(tmp_path_factory):
     subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--quick", "--only", "jacobian,rosenbrock_loop",
          "--libraries", "python,numpy,autodiff", "--allocators", "default,tuned",
-         "--isolation", "library",
+         "--isolation", "library",  # the workloads' own choice is one process
          "--output", str(folder), "--name", "smoke"],
         cwd=REPO, env=env, check=True, capture_output=True, text=True,
     )

@@ -2,8 +2,10 @@
 
 Each module has ``NAME`` (what ``--only`` selects), ``benchmarks(quick) -> list[Benchmark]`` and
 ``LARGE_ARRAYS``: whether it allocates arrays above glibc's default mmap threshold (128 kB), the
-only workloads the tuned-allocator pass re-runs when both passes run.  Modules import their anchor
-libraries only inside the sides, so listing them is cheap.
+only workloads the tuned-allocator pass re-runs when both passes run; and ``ISOLATION``:
+``"library"`` (each library's sides in a fresh process of their own) or ``"workload"`` (one
+fresh process for all sides).  Modules import their anchor libraries only inside the sides, so
+listing them is cheap.
 """
 
 from dataclasses import replace

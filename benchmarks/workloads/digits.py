@@ -22,6 +22,7 @@ from .mlp_step import autograd_mlp_loss, initial_weights, mlp_loss, numpy_gradie
 
 NAME = "digits"
 LARGE_ARRAYS = False  # per step at most 64 x 128 float64 (64 kB), below the 128 kB threshold
+ISOLATION = "workload"  # BLAS-heavy: one OpenBLAS pool for all sides
 
 SIZES = (64, 128, 10)
 BATCH = 64

@@ -22,6 +22,7 @@ from .rosenbrock_grad import ANALYTIC, gradient_sides, point
 
 NAME = "hessian_vector"
 LARGE_ARRAYS = True  # n = 1e5: 800 kB arrays
+ISOLATION = "library"  # elementwise on 800 kB arrays: allocator history matters
 
 ANALYTIC_HVP = "scipy.optimize.rosen_hess_prod (analytic)"
 PRODUCTS = 20

@@ -16,6 +16,7 @@ from ..harness import Benchmark, Ratio, Side
 
 NAME = "jacobian"
 LARGE_ARRAYS = True  # jacrev's cross mode pushes 1000 x 1000 batches
+ISOLATION = "workload"  # small BLAS calls; its large frees touch every side alike
 
 HAND = "hand NumPy Jacobian"
 CALL = "f(x), one call (no derivative)"

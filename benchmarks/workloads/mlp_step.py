@@ -23,6 +23,7 @@ from ..harness import Benchmark, Ratio, Side
 
 NAME = "mlp_step"
 LARGE_ARRAYS = True  # weights and activations up to 8 MB
+ISOLATION = "workload"  # BLAS-heavy: one OpenBLAS pool for all sides
 
 LR = 0.01
 NUMPY = "hand-written NumPy backprop"

@@ -5,8 +5,9 @@ Powell singular n = 100, a convex quadratic n = 100 with condition number 1e4; o
 n = 20 and Beale with ``--quick``): wall time of one whole minimisation, with its
 iterations and evaluations (``nfev``, ``ngev`` gradients, ``nhvp`` Hessian-vector products --
 SciPy's ``njev``/``nhev``), the final ``f`` and the solver's own verdict.  Every solver runs
-with its default options, except ``gd``, capped at 2000 iterations (200 with ``--quick``).  The dense-Hessian methods
-(``ad`` ``"newton"``, SciPy ``trust-exact``, SciPy ``BFGS``) run only up to n = 100.
+with its default options, except ``gd``, capped at 2000 iterations (200 with ``--quick``).
+The dense-Hessian methods (``ad`` ``"newton"``, SciPy ``trust-exact``, SciPy ``BFGS``) run only
+up to n = 100.
 
 On Rosenbrock, SciPy's Newton-CG is also fed derivatives by ``ad.optim.scipy_callables`` and
 by each anchor (issue 5's "scipy fed by jitted JAX / autograd / PyTorch / eager JAX").  From this
@@ -25,6 +26,7 @@ from ..harness import Benchmark, Ratio, Side
 
 NAME = "optimizers"
 LARGE_ARRAYS = False  # n <= 1000: every array is below glibc's 128 kB mmap threshold
+ISOLATION = "workload"  # arrays below the mmap threshold
 
 AD_METHODS = ("newton-cg", "trust-ncg", "newton", "lbfgs", "cg", "gd")
 #: SciPy method -> which analytic derivatives it is given

@@ -16,6 +16,7 @@ from ..harness import Benchmark, Ratio, Side
 
 NAME = "rosenbrock_grad"
 LARGE_ARRAYS = True  # n = 1e5: 800 kB arrays
+ISOLATION = "library"  # elementwise on 800 kB arrays: allocator history matters
 
 ANALYTIC = "scipy.optimize.rosen_der (analytic)"
 

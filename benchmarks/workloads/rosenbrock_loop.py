@@ -15,6 +15,7 @@ from ..harness import Benchmark, Ratio, Side
 
 NAME = "rosenbrock_loop"
 LARGE_ARRAYS = False  # scalars only
+ISOLATION = "workload"  # scalars only
 
 FLOATS = "loop on floats (value only)"
 

@@ -23,6 +23,7 @@ from ..harness import Benchmark, Ratio, Side
 
 NAME = "scalar_chain"
 LARGE_ARRAYS = False  # scalars only
+ISOLATION = "workload"  # scalars only
 
 FLOATS = "loop on floats, np.sin (value only)"
 START = 0.5
