@@ -172,10 +172,15 @@ class _Pullback:
 
 
 def _in_dtype_of(cotangent, var):
-    """A cotangent in its input's dtype (float32 inputs get float32 gradients)."""
-    dtype = dtype_of(var)
-    if isinstance(cotangent, np.ndarray) and cotangent.dtype != dtype:
-        return cotangent.astype(dtype)
+    """A cotangent as a C-contiguous array of its input's dtype (float32 in, float32 out).
+
+    Rules may leave a gradient as a transposed view (``W`` used as ``W.T``); handing it over
+    contiguous keeps the user's next array operation on it at full speed.
+    """
+    if isinstance(cotangent, np.ndarray):
+        dtype = dtype_of(var)
+        if cotangent.dtype != dtype or not cotangent.flags.c_contiguous:
+            return np.ascontiguousarray(cotangent, dtype=dtype)
     return cotangent
 
 

@@ -161,7 +161,11 @@ class Var(ArrayLike):
                 )
         for leaf, cotangent in backward_pass([self], [gradient], retain_graph).items():
             if leaf.grad is None:  # a fresh, writable array the user owns
-                leaf.grad = np.array(cotangent) if isinstance(cotangent, np.ndarray) else cotangent
+                leaf.grad = (
+                    np.array(cotangent, order="C")
+                    if isinstance(cotangent, np.ndarray)
+                    else cotangent
+                )
             else:
                 leaf.grad = leaf.grad + cotangent
 
