@@ -239,7 +239,7 @@ divide = _binary(
 def _power_d_base(a, b, y):
     """d(a**b)/da = b * a**(b - 1)."""
     if isinstance(b, (int, float)) and b == 2:  # the common square: 2a, no power evaluation
-        return multiply(2.0, a)
+        return 2.0 * a if type(a) is float else multiply(2.0, a)
     return multiply(b, power(a, subtract(b, 1.0)))
 
 
