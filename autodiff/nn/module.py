@@ -39,7 +39,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..reverse.var import Var
-from ..rules.primitive import Traced, bind, dtype_of, shape_of
+from ..rules.primitive import Traced, dtype_of, shape_of
 
 __all__ = ["Parameter", "Module", "Sequential", "functional_call", "LoadResult"]
 
@@ -134,15 +134,6 @@ class Parameter(Var):
         """Set a new array of any shape/dtype (``Module.to``, loading); clears ``.grad``."""
         self._primal_ = _adopted(np.array(array, copy=True))
         self.grad = None
-
-    # A parameter is always an array: Var's Python-float fast path never applies to it.
-    @staticmethod
-    def _apply_unary(prim, x):
-        return bind(prim, x)
-
-    @staticmethod
-    def _apply_binary(prim, a, b):
-        return bind(prim, a, b)
 
     # copy.deepcopy / pickle make a new leaf on the current context's tape (a copied Level would
     # be a stranger to every tape); deepcopy keeps the gradient, pickling drops it

@@ -68,7 +68,7 @@ def _record_scalar_binary(prim, a, b):
             return bind(prim, a, b)
         pa, parent_a = a, None
         pb, parent_b = b._primal_, b
-    if (type(pa) is not float and type(pb) is not float) or not level.active or (
+    if type(pa) not in _NUMBER or type(pb) not in _NUMBER or not level.active or (
         recording_threshold()
     ):
         return bind(prim, a, b)
