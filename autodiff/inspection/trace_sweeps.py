@@ -54,16 +54,7 @@ def _input_tangents(recording: Recording, direction) -> list:
             "direction must be an input coordinate (int) or a sequence with one tangent per "
             f"input ({len(values)} values), got {direction!r}"
         )
-    tangents = []
-    for value, t in zip(values, direction):
-        t = as_float_value(t, "trace direction", np.result_type(value))
-        if np.shape(t) != np.shape(value):
-            raise ValueError(
-                f"a tangent of shape {np.shape(t)} was given for an input of shape "
-                f"{np.shape(value)}"
-            )
-        tangents.append(t)
-    return tangents
+    return _shaped_like(values, direction, "tangent", "input")
 
 
 def _output_cotangents(recording: Recording, cotangent) -> list:
@@ -81,16 +72,21 @@ def _output_cotangents(recording: Recording, cotangent) -> list:
         raise ValueError(
             f"cotangent has {len(leaves)} leaves but the function returned {len(outputs)}"
         )
-    seeds = []
-    for out, c in zip(outputs, leaves):
-        c = as_float_value(c, "trace cotangent", np.result_type(out))
-        if np.shape(c) != np.shape(out):
+    return _shaped_like(outputs, leaves, "cotangent", "output")
+
+
+def _shaped_like(values, given, kind: str, role: str) -> list:
+    """``given`` as floats of the values' dtypes, each checked to have its value's shape."""
+    checked = []
+    for value, item in zip(values, given):
+        item = as_float_value(item, f"trace {kind}", np.result_type(value))
+        if np.shape(item) != np.shape(value):
             raise ValueError(
-                f"a cotangent of shape {np.shape(c)} was given for an output of shape "
-                f"{np.shape(out)}"
+                f"a {kind} of shape {np.shape(item)} was given for an {role} of shape "
+                f"{np.shape(value)}"
             )
-        seeds.append(c)
-    return seeds
+        checked.append(item)
+    return checked
 
 
 def _is_scalar_node(node) -> bool:

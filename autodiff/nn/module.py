@@ -382,11 +382,14 @@ class Module:
         return LoadResult(missing, unexpected)
 
     # -- calling ---------------------------------------------------------------------------------
-    def forward(self, *inputs):
-        raise NotImplementedError(f"{type(self).__name__} must define forward(...)")
-
     def __call__(self, *inputs, **kwargs):
-        return self.forward(*inputs, **kwargs)
+        forward = getattr(self, "forward", None)
+        if forward is None:
+            raise TypeError(
+                f"{type(self).__name__} has no forward(...): a Module subclass defines "
+                "forward(self, *inputs) with the computation, and calling the module runs it"
+            )
+        return forward(*inputs, **kwargs)
 
     # -- printing --------------------------------------------------------------------------------
     def extra_repr(self) -> str:
