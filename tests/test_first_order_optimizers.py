@@ -278,10 +278,15 @@ def test_invalid_hyperparameter_in_a_group_raises_value_error(optimizer_class, h
         optimizer_class([{"params": [Param(W0)], **hyper}])
 
 
-@pytest.mark.parametrize("hyper", [dict(lr="0.1"), dict(lr=True), dict(momentum=None),
-                                   dict(nesterov=1)])
-def test_hyperparameter_of_wrong_type_raises_type_error(hyper):
-    with pytest.raises(TypeError):
+@pytest.mark.parametrize("hyper, message", [
+    (dict(lr="0.1"), "Invalid learning rate: '0.1' .*real number"),
+    (dict(lr=True), "Invalid learning rate: True"),
+    (dict(momentum=None), "Invalid momentum value: None"),
+    (dict(nesterov=1), "Invalid nesterov: 1 .*True or False"),
+])
+def test_hyperparameter_of_wrong_type_raises_the_same_value_error(hyper, message):
+    """One error type for every bad hyper-parameter, as torch.optim (issue 10, item 7)."""
+    with pytest.raises(ValueError, match=message):
         SGD([Param(W0)], **hyper)
 
 
@@ -568,10 +573,10 @@ def test_inverse_decay_schedule_matches_adagrad_lr_decay():
     [
         (lambda opt: ExponentialLR(opt, gamma=0.0), ValueError),
         (lambda opt: ExponentialLR(opt, gamma=float("nan")), ValueError),
-        (lambda opt: ExponentialLR(opt, gamma="0.9"), TypeError),
+        (lambda opt: ExponentialLR(opt, gamma="0.9"), ValueError),
         (lambda opt: InverseDecayLR(opt, lr_decay=-1.0), ValueError),
         (lambda opt: StepLR(opt, step_size=0), ValueError),
-        (lambda opt: StepLR(opt, step_size=2.5), TypeError),
+        (lambda opt: StepLR(opt, step_size=2.5), ValueError),
         (lambda opt: StepLR(opt, step_size=2, gamma=-0.1), ValueError),
         (lambda opt: StepLR([Param(W0)], step_size=2), TypeError),
     ],
@@ -661,9 +666,9 @@ def test_clip_grad_norm_non_finite():
         (lambda ps: clip_grad_norm_(ps, -1.0), ValueError),
         (lambda ps: clip_grad_norm_(ps, float("nan")), ValueError),
         (lambda ps: clip_grad_norm_(ps, 1.0, norm_type=0), ValueError),
-        (lambda ps: clip_grad_norm_(ps, 1.0, norm_type="two"), TypeError),
+        (lambda ps: clip_grad_norm_(ps, 1.0, norm_type="two"), ValueError),
         (lambda ps: clip_grad_value_(ps, -0.5), ValueError),
-        (lambda ps: clip_grad_value_(ps, "1"), TypeError),
+        (lambda ps: clip_grad_value_(ps, "1"), ValueError),
         (lambda ps: clip_grad_value_(np.ones(3), 1.0), TypeError),
     ],
     ids=["max_norm-negative", "max_norm-nan", "norm_type-zero", "norm_type-str",

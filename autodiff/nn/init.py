@@ -32,6 +32,7 @@ import numbers
 
 import numpy as np
 
+from ..validation import choice, nonnegative, real
 from .module import Parameter
 
 __all__ = [
@@ -85,17 +86,11 @@ def calculate_fans(shape) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _non_negative(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
-
-
 def xavier_uniform_(param, gain=1.0, rng=None):
     """``U(-a, a)`` with ``a = gain * sqrt(6 / (fan_in + fan_out))`` (seed 001, eq. 77)."""
     value = _target(param)
     fan_in, fan_out = calculate_fans(value.shape)
-    bound = _non_negative("gain", gain) * math.sqrt(6.0 / (fan_in + fan_out))
+    bound = nonnegative(gain, "gain") * math.sqrt(6.0 / (fan_in + fan_out))
     return _assign(param, as_generator(rng).uniform(-bound, bound, value.shape))
 
 
@@ -103,16 +98,15 @@ def xavier_normal_(param, gain=1.0, rng=None):
     """``N(0, std^2)`` with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     value = _target(param)
     fan_in, fan_out = calculate_fans(value.shape)
-    std = _non_negative("gain", gain) * math.sqrt(2.0 / (fan_in + fan_out))
+    std = nonnegative(gain, "gain") * math.sqrt(2.0 / (fan_in + fan_out))
     return _assign(param, as_generator(rng).normal(0.0, std, value.shape))
 
 
 def _kaiming_std(shape, a, mode) -> float:
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    mode = choice(mode, "mode", ("fan_in", "fan_out"))
     fan_in, fan_out = calculate_fans(shape)
     fan = fan_in if mode == "fan_in" else fan_out
-    a = float(a)
+    a = real(a, "a", "negative slope")
     return math.sqrt(2.0 / ((1.0 + a * a) * fan))
 
 
@@ -148,7 +142,7 @@ def normal_(param, mean=0.0, std=1.0, rng=None):
     """``N(mean, std^2)`` draws (``std = 1`` is the "naive" initialisation that saturates deep
     sigmoid networks)."""
     value = _target(param)
-    return _assign(param, as_generator(rng).normal(mean, _non_negative("std", std), value.shape))
+    return _assign(param, as_generator(rng).normal(mean, nonnegative(std, "std"), value.shape))
 
 
 def uniform_(param, a=0.0, b=1.0, rng=None):

@@ -15,12 +15,12 @@ Each layer is a :class:`~autodiff.nn.module.Module` whose ``forward`` calls
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from .. import numpy_api as api
 from ..rules.primitive import Traced, ndim_of, shape_of
+from ..validation import positive_float, positive_int, real
 from . import functional as F
 from .init import as_generator
 from .module import Module, Parameter
@@ -39,12 +39,6 @@ __all__ = [
     "Flatten",
     "Identity",
 ]
-
-
-def _positive_int(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -69,8 +63,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float64):
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
         rng, dtype = as_generator(rng), _float_dtype(dtype)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(_uniform(rng, bound, (self.out_features, self.in_features), dtype))
@@ -96,9 +90,9 @@ class Maxout(Module):
     def __init__(self, in_features, out_features, pieces, bias=True, rng=None,
                  dtype=np.float64):
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
-        self.pieces = _positive_int("pieces", pieces)
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
+        self.pieces = positive_int(pieces, "pieces")
         rng, dtype = as_generator(rng), _float_dtype(dtype)
         rows = self.out_features * self.pieces
         bound = 1.0 / math.sqrt(self.in_features)
@@ -155,9 +149,9 @@ class HardTanh(Module):
 
     def __init__(self, min_val=-1.0, max_val=1.0):
         super().__init__()
-        if not min_val < max_val:
+        self.min_val, self.max_val = real(min_val, "min_val"), real(max_val, "max_val")
+        if not self.min_val < self.max_val:
             raise ValueError(f"HardTanh needs min_val < max_val, got {min_val} and {max_val}")
-        self.min_val, self.max_val = float(min_val), float(max_val)
 
     def forward(self, x):
         return F.hardtanh(x, self.min_val, self.max_val)
@@ -171,9 +165,7 @@ class Softplus(Module):
 
     def __init__(self, beta=1.0):
         super().__init__()
-        if not beta > 0:
-            raise ValueError(f"Softplus needs beta > 0, got {beta!r}")
-        self.beta = float(beta)
+        self.beta = positive_float(beta, "beta")
 
     def forward(self, x):
         return F.softplus(x, self.beta)

@@ -17,9 +17,10 @@ leaves any array that a caller or a tape still holds unchanged.)
 """
 
 import math
-import numbers
 
 import numpy as np
+
+from ..validation import nonnegative, positive_float
 
 __all__ = ["clip_grad_value_", "clip_grad_norm_"]
 
@@ -46,20 +47,12 @@ def _with_gradients(parameters):
     return chosen
 
 
-def _non_negative(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if not value >= 0:
-        raise ValueError(f"Invalid {name}: {value!r} ({name} must be >= 0; inf is allowed)")
-    return float(value)
-
-
 def clip_grad_value_(parameters, clip_value):
     """Clip every gradient entry to ``[-clip_value, clip_value]`` (``torch.nn.utils`` name).
 
     ``clip_value >= 0``; ``inf`` leaves the gradients unchanged. Returns ``None``.
     """
-    clip_value = _non_negative("clip_value", clip_value)
+    clip_value = nonnegative(clip_value, "clip_value", allow_inf=True)
     for param in _with_gradients(parameters):
         grad = np.asarray(param.grad)
         param.grad = np.clip(grad, -clip_value, clip_value).astype(grad.dtype, copy=False)
@@ -78,14 +71,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     A non-finite ``N`` turns the gradients into NaN (torch's behaviour); with
     ``error_if_nonfinite=True`` it raises ``ValueError`` instead and leaves them untouched.
     """
-    max_norm = _non_negative("max_norm", max_norm)
-    if norm_type == "inf":
+    max_norm = nonnegative(max_norm, "max_norm", allow_inf=True)
+    if isinstance(norm_type, str) and norm_type == "inf":
         norm_type = math.inf
-    if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real):
-        raise TypeError(f"norm_type must be a positive number or 'inf', got {norm_type!r}")
-    if not norm_type > 0:
-        raise ValueError(f"Invalid norm_type: {norm_type!r} (norm_type must be > 0 or inf)")
-    norm_type = float(norm_type)
+    norm_type = positive_float(norm_type, "norm_type", allow_inf=True)
     params = _with_gradients(parameters)
     if not params:
         return 0.0

@@ -34,44 +34,22 @@ array([ 0.72, -1.44])
 """
 
 import math
-import numbers
 
 import numpy as np
+
+from ..validation import flag, nonnegative, probability
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "AdaDelta", "Adam", "AdamW"]
 
 
 # ----------------------------------------------------------------------------------------------
-# Hyper-parameter checks: torch.optim's messages, plus the range the value must lie in.
-# NaN and infinities fail every check (comparisons with NaN are false).
+# Hyper-parameter checks: torch.optim's messages, from the shared validators
 # ----------------------------------------------------------------------------------------------
 
 
-def _real(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
-def _at_least_zero(group, name, what):
-    value = _real(name, group[name])
-    if not (0.0 <= value < math.inf):
-        raise ValueError(f"Invalid {what}: {group[name]!r} ({name} must be finite and >= 0)")
-    group[name] = value
-
-
-def _decay_rate(group, name, what, upper_open=False):
-    value = _real(name, group[name])
-    if not (0.0 <= value < 1.0 or (value == 1.0 and not upper_open)):
-        interval = "[0, 1)" if upper_open else "[0, 1]"
-        raise ValueError(f"Invalid {what}: {group[name]!r} ({name} must lie in {interval})")
-    group[name] = value
-
-
-def _flag(group, name):
-    if not isinstance(group[name], (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {group[name]!r}")
-    group[name] = bool(group[name])
+def _checked(group, check, name, what=None, **options):
+    """Replace ``group[name]`` by ``check``'s converted value (or let it raise ValueError)."""
+    group[name] = check(group[name], name, what, **options)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -346,12 +324,12 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
-        _at_least_zero(group, "lr", "learning rate")
-        _at_least_zero(group, "momentum", "momentum value")
-        _decay_rate(group, "dampening", "dampening value")
-        _at_least_zero(group, "weight_decay", "weight_decay value")
-        _flag(group, "nesterov")
-        _flag(group, "maximize")
+        _checked(group, nonnegative, "lr", "learning rate")
+        _checked(group, nonnegative, "momentum", "momentum value")
+        _checked(group, probability, "dampening", "dampening value")
+        _checked(group, nonnegative, "weight_decay", "weight_decay value")
+        _checked(group, flag, "nesterov")
+        _checked(group, flag, "maximize")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
@@ -401,12 +379,13 @@ class AdaGrad(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
-        _at_least_zero(group, "lr", "learning rate")
-        _at_least_zero(group, "lr_decay", "lr_decay value")
-        _at_least_zero(group, "weight_decay", "weight_decay value")
-        _at_least_zero(group, "initial_accumulator_value", "initial_accumulator_value value")
-        _at_least_zero(group, "eps", "epsilon value")
-        _flag(group, "maximize")
+        _checked(group, nonnegative, "lr", "learning rate")
+        _checked(group, nonnegative, "lr_decay", "lr_decay value")
+        _checked(group, nonnegative, "weight_decay", "weight_decay value")
+        _checked(group, nonnegative, "initial_accumulator_value",
+                 "initial_accumulator_value value")
+        _checked(group, nonnegative, "eps", "epsilon value")
+        _checked(group, flag, "maximize")
 
     def _initial_state(self, value, group):
         return {"step": 0, "sum": np.full_like(value, group["initial_accumulator_value"])}
@@ -449,13 +428,13 @@ class RMSProp(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
-        _at_least_zero(group, "lr", "learning rate")
-        _decay_rate(group, "alpha", "alpha value")
-        _at_least_zero(group, "eps", "epsilon value")
-        _at_least_zero(group, "weight_decay", "weight_decay value")
-        _at_least_zero(group, "momentum", "momentum value")
-        _flag(group, "centered")
-        _flag(group, "maximize")
+        _checked(group, nonnegative, "lr", "learning rate")
+        _checked(group, probability, "alpha", "alpha value")
+        _checked(group, nonnegative, "eps", "epsilon value")
+        _checked(group, nonnegative, "weight_decay", "weight_decay value")
+        _checked(group, nonnegative, "momentum", "momentum value")
+        _checked(group, flag, "centered")
+        _checked(group, flag, "maximize")
 
     def _initial_state(self, value, group):
         state = {"step": 0, "square_avg": np.zeros_like(value)}
@@ -509,11 +488,11 @@ class AdaDelta(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
-        _at_least_zero(group, "lr", "learning rate")
-        _decay_rate(group, "rho", "rho value")
-        _at_least_zero(group, "eps", "epsilon value")
-        _at_least_zero(group, "weight_decay", "weight_decay value")
-        _flag(group, "maximize")
+        _checked(group, nonnegative, "lr", "learning rate")
+        _checked(group, probability, "rho", "rho value")
+        _checked(group, nonnegative, "eps", "epsilon value")
+        _checked(group, nonnegative, "weight_decay", "weight_decay value")
+        _checked(group, flag, "maximize")
 
     def _initial_state(self, value, group):
         return {"step": 0, "square_avg": np.zeros_like(value), "acc_delta": np.zeros_like(value)}
@@ -555,24 +534,19 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group):
-        _at_least_zero(group, "lr", "learning rate")
-        _at_least_zero(group, "eps", "epsilon value")
+        _checked(group, nonnegative, "lr", "learning rate")
+        _checked(group, nonnegative, "eps", "epsilon value")
         betas = group["betas"]
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        checked = {}
-        for index in (0, 1):
-            beta = _real(f"betas[{index}]", betas[index])
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(
-                    f"Invalid beta parameter at index {index}: {betas[index]!r} "
-                    f"(betas[{index}] must lie in [0, 1))"
-                )
-            checked[index] = beta
-        group["betas"] = (checked[0], checked[1])
-        _at_least_zero(group, "weight_decay", "weight_decay value")
-        _flag(group, "amsgrad")
-        _flag(group, "maximize")
+        group["betas"] = tuple(
+            probability(betas[index], f"betas[{index}]", f"beta parameter at index {index}",
+                        allow_one=False)
+            for index in (0, 1)
+        )
+        _checked(group, nonnegative, "weight_decay", "weight_decay value")
+        _checked(group, flag, "amsgrad")
+        _checked(group, flag, "maximize")
 
     def _initial_state(self, value, group):
         state = {"step": 0, "exp_avg": np.zeros_like(value), "exp_avg_sq": np.zeros_like(value)}

@@ -21,7 +21,7 @@ import numpy as np
 
 from .line_search import LineSearchFailure, strong_wolfe
 from .objective import Iterate
-from .validation import positive_int
+from ..validation import positive_int
 
 __all__ = ["lbfgs", "two_loop_direction"]
 

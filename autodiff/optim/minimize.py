@@ -20,7 +20,7 @@ from .nonlinear_cg import gradient_descent, nonlinear_cg
 from .objective import Iterate, Objective
 from .pytree import ravel_pytree
 from .trust_region import trust_ncg
-from .validation import positive_float, positive_int
+from ..validation import positive_float, positive_int
 
 __all__ = ["METHODS", "OptimizeResult", "minimize"]
 

@@ -14,7 +14,7 @@ import numpy as np
 from .line_search import LineSearchFailure, strong_wolfe
 from .linear_cg import conjugate_gradient
 from .objective import Iterate
-from .validation import positive_int
+from ..validation import positive_int
 
 __all__ = ["newton", "newton_cg"]
 

@@ -13,6 +13,7 @@ agrees up to rounding. Seed 004 (learning-rate decay) writes ``alpha_t`` for ``l
 ``alpha_0`` for ``base_lr``.
 
 >>> from types import SimpleNamespace
+>>> import numpy as np
 >>> from autodiff.optim.first_order import SGD
 >>> w = SimpleNamespace(value=np.zeros(2), grad=None)
 >>> schedule = StepLR(SGD([w], lr=1.0), step_size=2, gamma=0.5)
@@ -25,20 +26,10 @@ agrees up to rounding. Seed 004 (learning-rate decay) writes ``alpha_t`` for ``l
 """
 
 import abc
-import math
-import numbers
 
-import numpy as np
+from ..validation import nonnegative, nonnegative_int, positive_float, positive_int
 
 __all__ = ["LRScheduler", "ExponentialLR", "InverseDecayLR", "StepLR"]
-
-
-def _positive_finite(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if not 0.0 < value < math.inf:
-        raise ValueError(f"Invalid {name} value: {value!r} ({name} must be finite and > 0)")
-    return float(value)
 
 
 class LRScheduler(abc.ABC):
@@ -103,14 +94,12 @@ class LRScheduler(abc.ABC):
                 f"loaded schedule has {len(base_lrs)} base learning rates, the optimizer has "
                 f"{len(self.optimizer.param_groups)} parameter groups"
             )
-        last_epoch = state_dict["last_epoch"]
-        if not isinstance(last_epoch, numbers.Integral) or last_epoch < 0:
-            raise ValueError(f"last_epoch must be an integer >= 0, got {last_epoch!r}")
+        last_epoch = nonnegative_int(state_dict["last_epoch"], "last_epoch")
         self._set_hyperparameters(
             **{name: state_dict[name] for name in self._hyperparameter_names}
         )
         self.base_lrs = base_lrs
-        self.last_epoch = int(last_epoch)
+        self.last_epoch = last_epoch
         self._apply()
 
 
@@ -127,7 +116,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer)
 
     def _set_hyperparameters(self, gamma):
-        self.gamma = _positive_finite("gamma", gamma)
+        self.gamma = positive_float(gamma, "gamma", "gamma value")
 
     def factor(self, epoch):
         return self.gamma**epoch
@@ -148,13 +137,7 @@ class InverseDecayLR(LRScheduler):
         super().__init__(optimizer)
 
     def _set_hyperparameters(self, lr_decay):
-        if isinstance(lr_decay, (bool, np.bool_)) or not isinstance(lr_decay, numbers.Real):
-            raise TypeError(f"lr_decay must be a real number, got {lr_decay!r}")
-        if not 0.0 <= lr_decay < math.inf:
-            raise ValueError(
-                f"Invalid lr_decay value: {lr_decay!r} (lr_decay must be finite and >= 0)"
-            )
-        self.lr_decay = float(lr_decay)
+        self.lr_decay = nonnegative(lr_decay, "lr_decay", "lr_decay value")
 
     def factor(self, epoch):
         return 1.0 / (1.0 + self.lr_decay * epoch)
@@ -174,11 +157,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def _set_hyperparameters(self, step_size, gamma):
-        if isinstance(step_size, (bool, np.bool_)) or not isinstance(step_size, numbers.Integral):
-            raise TypeError(f"step_size must be an integer, got {step_size!r}")
-        if step_size < 1:
-            raise ValueError(f"Invalid step_size value: {step_size!r} (step_size must be >= 1)")
-        self.step_size, self.gamma = int(step_size), _positive_finite("gamma", gamma)
+        self.step_size = positive_int(step_size, "step_size", "step_size value")
+        self.gamma = positive_float(gamma, "gamma", "gamma value")
 
     def factor(self, epoch):
         return self.gamma ** (epoch // self.step_size)

@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from .objective import Iterate
-from .validation import positive_float, positive_int
+from ..validation import positive_float, positive_int
 
 __all__ = ["steihaug_cg", "trust_ncg"]
 
