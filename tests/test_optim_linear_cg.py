@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from scipy.sparse.linalg import aslinearoperator
 
+import autodiff as ad
+from autodiff.flat import ravel
 from autodiff.optim import conjugate_gradient
 from optim_problems import spd_matrix
 
@@ -153,5 +155,87 @@ def test_non_finite_operator_output_is_reported_not_raised():
     (dict(matvec=np.eye(2), b=np.ones(2), M=lambda r: r[:1]), ValueError, "M returned shape"),
 ])
 def test_bad_input_raises_a_clear_error(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        conjugate_gradient(**kwargs)
+
+
+# -- pytree right-hand sides and operators on pytrees ------------------------------------------
+
+TREE_SCALES = {"bias": np.array([2.0, 3.0]), "weight": np.array([[1.0, 4.0, 5.0], [6.0, 7.0, 8.0]])}
+
+
+def scale_tree(tree):
+    """A diagonal SPD operator on trees shaped like ``TREE_SCALES``."""
+    return {name: TREE_SCALES[name] * leaf for name, leaf in tree.items()}
+
+
+def test_dict_right_hand_side_and_operator_on_dicts():
+    # before: float() argument must be a string or a real number, not 'dict'
+    b = {"bias": np.array([2.0, 6.0]), "weight": np.ones((2, 3))}
+    x, info = conjugate_gradient(scale_tree, b)
+    assert info.converged and set(x) == {"bias", "weight"}
+    np.testing.assert_allclose(x["bias"], [1.0, 2.0])
+    np.testing.assert_allclose(x["weight"], 1.0 / TREE_SCALES["weight"])
+    assert x["weight"].shape == (2, 3)
+
+
+def test_pytree_cg_takes_a_warm_start_and_a_preconditioner_on_trees():
+    b = {"bias": np.array([2.0, 6.0]), "weight": np.ones((2, 3))}
+    inverse = {name: 1.0 / s for name, s in TREE_SCALES.items()}
+    x, info = conjugate_gradient(scale_tree, b, x0=scale_tree(b),
+                                 M=lambda r: {k: inverse[k] * v for k, v in r.items()})
+    assert info.converged and info.iterations == 1  # the exact inverse as preconditioner
+    np.testing.assert_allclose(x["bias"], [1.0, 2.0])
+
+
+def test_pytree_cg_solves_with_an_hvp_operator_and_keeps_float32():
+    params = {"a": np.float32(0.5) * np.ones(3, np.float32), "b": (np.ones((2, 2), np.float32),)}
+
+    def loss(p):
+        return np.sum(p["a"] ** 4) + np.sum(np.exp(p["b"][0])) + np.sum(p["a"]) * p["b"][0][0, 1]
+
+    operator = ad.hvp_operator(loss, params)
+    b = {"a": np.ones(3, np.float32), "b": (np.arange(4.0, dtype=np.float32).reshape(2, 2),)}
+    x, info = conjugate_gradient(operator, b, tol=1e-6)
+    assert info.converged
+    assert x["a"].dtype == np.float32 and x["b"][0].dtype == np.float32
+    residual = ravel(operator(x)) - ravel(b)
+    assert np.linalg.norm(residual) <= 1e-4 * np.linalg.norm(ravel(b))
+
+
+def test_pytree_cg_returns_the_negative_curvature_direction_as_a_tree():
+    x, info = conjugate_gradient(lambda t: {"u": -t["u"], "v": 2.0 * t["v"]},
+                                 {"u": np.ones(2), "v": 1.0})
+    assert info.negative_curvature and not info.converged
+    assert set(info.direction) == {"u", "v"} and isinstance(info.direction["v"], float)
+
+
+def test_a_two_dimensional_array_is_a_one_leaf_tree_for_a_callable_operator():
+    matrix = np.diag([1.0, 2.0, 4.0, 8.0])
+    x, info = conjugate_gradient(lambda v: (matrix @ v.ravel()).reshape(2, 2), np.ones((2, 2)))
+    assert info.converged and x.shape == (2, 2)
+    np.testing.assert_allclose(x.ravel(), [1.0, 0.5, 0.25, 0.125])
+
+
+def test_a_list_of_numbers_is_a_vector():
+    x, info = conjugate_gradient(np.diag([2.0, 4.0]), [2.0, 2.0])
+    assert isinstance(x, np.ndarray) and x.shape == (2,)
+    np.testing.assert_allclose(x, [1.0, 0.5])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(matvec=lambda t: {"u": t["u"][:1]}, b={"u": np.ones(2)}), ValueError,
+     r"the result of matvec\['u'\] has shape \(1,\)"),
+    (dict(matvec=lambda t: [t["u"]], b={"u": np.ones(2)}), ValueError,
+     "the result of matvec has structure"),
+    (dict(matvec=lambda t: t, b={"u": np.ones(2)}, x0={"w": np.ones(2)}), ValueError,
+     "x0 has structure"),
+    (dict(matvec=lambda t: t, b={"u": np.array([1.0, np.nan])}), ValueError, "non-finite"),
+    (dict(matvec=lambda t: t, b={"u": np.ones(2) + 1j}), TypeError, r"b\['u'\] is complex"),
+    (dict(matvec=lambda t: {"u": t["u"] * 1j}, b={"u": np.ones(2)}), TypeError, "complex"),
+    (dict(matvec=np.eye(2), b={"u": np.ones(2)}), ValueError, "1-D"),
+    (dict(matvec=lambda t: t, b={"u": "text"}), TypeError, r"b\['u'\] is a str"),
+])
+def test_bad_pytree_input_raises_a_clear_error(kwargs, error, match):
     with pytest.raises(error, match=match):
         conjugate_gradient(**kwargs)

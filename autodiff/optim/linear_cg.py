@@ -21,9 +21,11 @@ at most ``n`` steps. It stops when ``‖r‖ <= tol ‖b‖``.
 and that direction, which is what truncated-Newton and trust-region solvers need.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from ..flat import flat_spec, is_number_list
 
 __all__ = ["CGInfo", "conjugate_gradient"]
 
@@ -36,8 +38,8 @@ class CGInfo:
     ``residual_norm``: ``‖b - A x‖`` of the returned ``x`` (from the recurrence);
     ``converged``: whether ``‖b - A x‖ <= tol ‖b‖``;
     ``negative_curvature``: whether a direction with ``pᵀA p <= 0`` stopped the iteration, in
-    which case ``direction`` holds that ``p`` and ``curvature`` the value ``pᵀA p`` (otherwise
-    both are ``None``);
+    which case ``direction`` holds that ``p`` (shaped like ``b``) and ``curvature`` the value
+    ``pᵀA p`` (otherwise both are ``None``);
     ``status``: one word for that reason: ``"converged"``, ``"negative curvature"``,
     ``"maxiter"`` or ``"non-finite"`` (``matvec`` returned nan or inf);
     ``message``: the reason in words.
@@ -47,53 +49,108 @@ class CGInfo:
     residual_norm: float
     converged: bool
     negative_curvature: bool
-    direction: np.ndarray | None
+    direction: object
     curvature: float | None
     status: str
     message: str
 
 
-def _as_linear_map(operator, name, n):
-    """Return ``v -> operator v`` for a callable, an object with ``matvec``, or an (n, n) array."""
-    if callable(operator):
-        apply = operator
-    elif hasattr(operator, "matvec"):
-        apply = operator.matvec
-    elif hasattr(operator, "shape") and hasattr(operator, "__matmul__"):
-        if tuple(operator.shape) != (n, n):
-            raise ValueError(f"{name} has shape {tuple(operator.shape)}; b needs ({n}, {n})")
+class _FlatLayout:
+    """``b`` is a 1-D vector (or a list of numbers): CG's vectors are ``b``'s own shape."""
 
-        def apply(v):
-            return operator @ v
-    else:
-        raise TypeError(
-            f"{name} must be a callable v -> A v, an object with .matvec, or an (n, n) array; "
-            f"got {type(operator).__name__}"
-        )
+    def __init__(self, b):
+        if np.iscomplexobj(b):
+            raise TypeError("b is complex; conjugate_gradient solves real systems")
+        self.n = np.asarray(b).size
 
-    def checked(v):
-        result = np.asarray(apply(v))
-        if np.iscomplexobj(result):
-            raise TypeError(f"{name} returned complex values; conjugate_gradient is real")
-        if result.shape != (n,):
-            raise ValueError(f"{name} returned shape {result.shape} for a vector of shape ({n},)")
-        return result.astype(np.float64, copy=False)
+    def flatten(self, vector, what):
+        if np.iscomplexobj(vector):
+            raise TypeError(f"{what} is complex; conjugate_gradient solves real systems")
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.shape != (self.n,):
+            raise ValueError(f"{what} has shape {vector.shape}, b has shape ({self.n},)")
+        return vector
 
-    return checked
+    def restore(self, vector):
+        return vector
+
+    def linear_map(self, operator, name):
+        """``v -> operator v`` on flat vectors, for a callable, a ``.matvec`` or an array."""
+        n = self.n
+        if callable(operator):
+            apply = operator
+        elif hasattr(operator, "matvec"):
+            apply = operator.matvec
+        elif _is_matrix(operator):
+            if tuple(operator.shape) != (n, n):
+                raise ValueError(f"{name} has shape {tuple(operator.shape)}; b needs ({n}, {n})")
+
+            def apply(v):
+                return operator @ v
+        else:
+            raise TypeError(_not_an_operator(name, operator))
+
+        def checked(v):
+            result = np.asarray(apply(v))
+            if result.shape != (n,):
+                raise ValueError(f"{name} returned shape {result.shape} for a vector of "
+                                 f"shape ({n},)")
+            return self.flatten(result, f"the result of {name}")
+
+        return checked
 
 
-def _check_inputs(b, x0, tol, maxiter):
-    if np.iscomplexobj(b):
-        raise TypeError("b is complex; conjugate_gradient solves real systems")
-    b = np.asarray(b, dtype=np.float64)
-    if b.ndim != 1:
-        raise ValueError(f"b must be a 1-D vector, got shape {b.shape}; ravel it first")
+class _TreeLayout:
+    """``b`` is a pytree (or an array of any other shape): the operators map trees of ``b``'s
+    structure to such trees, and CG runs on their float64 raveling (:mod:`autodiff.flat`)."""
+
+    def __init__(self, b):
+        self.spec = flat_spec(b, "b")
+        self.n = self.spec.size
+
+    def flatten(self, tree, what):
+        return self.spec.ravel(tree, what).astype(np.float64, copy=False)
+
+    def restore(self, vector):
+        return self.spec.unravel(vector)
+
+    def linear_map(self, operator, name):
+        """``v -> operator v`` on the raveling, for a callable on trees shaped like ``b``."""
+        if not callable(operator):
+            if _is_matrix(operator) or hasattr(operator, "matvec"):
+                raise ValueError(
+                    f"{name} works on flat vectors, so b must be a 1-D vector; got b of "
+                    f"structure {self.spec.treedef!r} (pass a callable on such trees, or "
+                    "ravel b)"
+                )
+            raise TypeError(_not_an_operator(name, operator))
+
+        def checked(v):
+            return self.flatten(operator(self.spec.unravel(v)), f"the result of {name}")
+
+        return checked
+
+
+def _is_matrix(operator):
+    return hasattr(operator, "shape") and hasattr(operator, "__matmul__")
+
+
+def _not_an_operator(name, operator):
+    return (f"{name} must be a callable v -> A v, an object with .matvec, or an (n, n) array; "
+            f"got {type(operator).__name__}")
+
+
+def _layout(b):
+    is_vector = isinstance(b, np.ndarray) and b.ndim == 1
+    return _FlatLayout(b) if is_vector or is_number_list(b) else _TreeLayout(b)
+
+
+def _check_inputs(layout, b, x0, tol, maxiter):
+    b = layout.flatten(b, "b")
     if not np.all(np.isfinite(b)):
         raise ValueError("b has non-finite entries (nan or inf)")
     if x0 is not None:
-        x0 = np.asarray(x0, dtype=np.float64)
-        if x0.shape != b.shape:
-            raise ValueError(f"x0 has shape {x0.shape}, b has shape {b.shape}")
+        x0 = layout.flatten(x0, "x0")
         if not np.all(np.isfinite(x0)):
             raise ValueError("x0 has non-finite entries (nan or inf)")
     if not (np.isfinite(tol) and tol >= 0):
@@ -112,8 +169,12 @@ def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
     ----------
     matvec : callable ``v -> A v``, an object with ``.matvec`` (``scipy.sparse.linalg``
         ``LinearOperator``, ``ad.hvp_operator``), or an ``(n, n)`` array.
-    b : 1-D array of length ``n``, finite.
-    x0 : starting guess (default zeros).
+    b : finite right-hand side: a 1-D array (or a list of numbers) of length ``n``, or any
+        pytree (a dict of arrays, an array of any shape); then ``matvec`` and ``M`` are
+        callables mapping trees shaped like ``b`` to such trees (``ad.hvp_operator(f, x)``
+        with ``b`` shaped like ``x``), and ``x`` and ``info.direction`` come back shaped like
+        ``b``, each leaf in its dtype (the iteration runs in float64 on their raveling).
+    x0 : starting guess shaped like ``b`` (default zeros).
     tol : relative tolerance; stop when ``‖b - A x‖ <= tol ‖b‖``.
     maxiter : maximum number of iterations (default ``10 n``).
     M : preconditioner ``r -> M r`` approximating ``A⁻¹`` (symmetric positive definite), in any
@@ -121,7 +182,7 @@ def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
 
     Returns
     -------
-    x : ndarray, shape ``(n,)``
+    x : ndarray, shape ``(n,)``, or a pytree shaped like ``b``
     info : :class:`CGInfo` with ``iterations``, ``residual_norm``, ``converged``,
         ``negative_curvature`` (and ``direction``, ``message``).
 
@@ -132,10 +193,18 @@ def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
     >>> info.iterations, np.allclose(A @ x, [1.0, 2.0])
     (2, True)
     """
-    b, x0, tol, maxiter = _check_inputs(b, x0, tol, maxiter)
+    layout = _layout(b)
+    b, x0, tol, maxiter = _check_inputs(layout, b, x0, tol, maxiter)
+    apply_m = None if M is None else layout.linear_map(M, "M")
+    x, info = _solve(layout.linear_map(matvec, "matvec"), b, x0, tol, maxiter, apply_m)
+    if info.direction is not None:
+        info = replace(info, direction=layout.restore(info.direction))
+    return layout.restore(x), info
+
+
+def _solve(apply_a, b, x0, tol, maxiter, apply_m):
+    """Nocedal & Wright's alg. 5.3 on flat float64 vectors (see the module docstring)."""
     n = b.size
-    apply_a = _as_linear_map(matvec, "matvec", n)
-    apply_m = None if M is None else _as_linear_map(M, "M", n)
 
     def finish(x, iterations, residual_norm, status, message, direction=None, curvature=None):
         info = CGInfo(iterations=iterations, residual_norm=float(residual_norm),
