@@ -21,8 +21,9 @@ import numpy as np
 from . import numpy_api as api
 from .forward.dual import Dual, JvpLevel
 from .forward.taylor import MissingTaylorRuleError, derivative_by_taylor
+from .levels import hold_module_state
 from .pytree import flatten, unflatten
-from .reverse.tape import backward_pass, cyclic_gc_paused
+from .reverse.tape import backward_pass, cyclic_gc_spaced
 from .reverse.var import Var, VjpLevel
 from .rules.primitive import Traced, dtype_of, primal_value, shape_of
 from .values import as_float_value, check_float_input
@@ -190,7 +191,7 @@ def make_vjp(f, primals):
     level = VjpLevel()
     try:
         inputs = [Var._make(p, None, level) for p in primal_leaves]
-        with cyclic_gc_paused():
+        with cyclic_gc_spaced():
             out = _call(f, unflatten(treedef, inputs))
         out_leaves, out_def = _output_leaves(out, level)
     finally:
@@ -302,6 +303,7 @@ def jacfwd(f, argnums=0, chunk_size=None):
     for pytrees).  ``chunk_size`` bounds memory by pushing that many directions per pass.
     """
 
+    @hold_module_state()  # one network for every chunk of directions
     def jacobian(*args):
         chosen, rebuild = _select(args, argnums)
         in_leaves, in_def = _input_leaves(chosen, "jacfwd input")

@@ -5,11 +5,13 @@ import contextvars
 import gc
 import math
 import threading
+import weakref
 
 import numpy as np
 import pytest
 
 import autodiff as ad
+from autodiff.reverse import tape as ad_tape
 from autodiff.rules import elementwise as ew
 from autodiff.rules import structure as st
 
@@ -120,6 +122,53 @@ def test_eight_threads_differentiate_different_functions_at_once():
     for functional, by_hand, expected in results:
         for gradient in functional + by_hand:
             np.testing.assert_allclose(gradient, expected, rtol=1e-13)
+
+
+class _Cycle:
+    """A reference cycle: only the cyclic garbage collector can free it."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_cyclic_garbage_is_collected_while_other_threads_differentiate():
+    """The collector keeps running (unprompted) while threads loop ``grad`` over long chains.
+
+    Before: it was switched off for the whole process while any thread recorded, so with four
+    threads differentiating it was off at every check and cyclic garbage piled up.
+    """
+    stop = threading.Event()
+    errors = []
+
+    def chain(y):
+        for _ in range(2000):
+            y = np.sin(y) / 2 + y / 2
+        return y
+
+    def work():
+        try:
+            while not stop.is_set():
+                ad.grad(chain)(0.3)
+        except Exception as error:  # reported below: a thread's exception is otherwise lost
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    uncollected = 0
+    try:
+        for _ in range(10):
+            garbage = weakref.ref(_Cycle())
+            held = [[] for _ in range(5 * ad_tape.RECORDING_GC_THRESHOLD)]
+            uncollected += garbage() is not None
+            assert gc.isenabled()
+            del held
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not errors
+    assert uncollected == 0
 
 
 def test_no_grad_in_one_thread_does_not_stop_another():

@@ -36,7 +36,7 @@ __all__ = [
     "debug",
     "debug_enabled",
     "next_sequence_number",
-    "cyclic_gc_paused",
+    "cyclic_gc_spaced",
 ]
 
 next_sequence_number = itertools.count(1).__next__
@@ -69,33 +69,46 @@ class debug:
         return False
 
 
+# A young-generation threshold 14x Python's default of 700.  Measured on the 1e5-step chain
+# (median of 5): 1.06 s with the collector off, 1.69 s at the default thresholds (ten full
+# collections of the growing tape, 0.59 s), 1.16 s at 10000 (one full collection).
+RECORDING_GC_THRESHOLD = 10_000
+
 _gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
+_gc_holders = 0
+_gc_saved_thresholds = None
 
 
 @contextlib.contextmanager
-def cyclic_gc_paused():
-    """Pause Python's cyclic garbage collector while a tape is recorded or swept.
+def cyclic_gc_spaced():
+    """Space the cyclic garbage collector's passes out while a tape is recorded or swept.
 
     Tape nodes form no reference cycles (a node points to its inputs, never to its output), so
-    reference counting frees them; the cyclic collector would only rescan the growing graph
-    again and again (a 1e5-step chain records about 2x faster without it).  Nested and
-    concurrent pauses are counted; the collector's previous state is restored by the last one.
+    reference counting frees them; the cyclic collector only rescans the growing tape again and
+    again.  Its passes are triggered by the number of container allocations, so a larger
+    young-generation threshold makes them rarer without stopping them: the collector stays
+    enabled and keeps collecting every thread's cyclic garbage, which switching it off (it is
+    process-wide) did not.  Nested and concurrent holders are counted; the last one restores the
+    thresholds, unless someone else changed them meanwhile.  A threshold of 0 (collection off)
+    or one above ours is left as it is.
     """
-    global _gc_pauses, _gc_was_enabled
+    global _gc_holders, _gc_saved_thresholds
     with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
+        if _gc_holders == 0:
+            thresholds = gc.get_threshold()
+            if 0 < thresholds[0] < RECORDING_GC_THRESHOLD:
+                _gc_saved_thresholds = thresholds
+                gc.set_threshold(RECORDING_GC_THRESHOLD, *thresholds[1:])
+        _gc_holders += 1
     try:
         yield
     finally:
         with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_saved_thresholds is not None:
+                if gc.get_threshold()[0] == RECORDING_GC_THRESHOLD:
+                    gc.set_threshold(*_gc_saved_thresholds)
+                _gc_saved_thresholds = None
 
 
 def _checksum(value):
@@ -171,7 +184,7 @@ def _accumulate(store, owned, key, value):
 
 def backward_pass(outputs, seeds, retain_graph: bool = False) -> dict:
     """Sweep back from ``outputs`` seeded with ``seeds`` (see :func:`_sweep`)."""
-    with cyclic_gc_paused():
+    with cyclic_gc_spaced():
         return _sweep(outputs, seeds, retain_graph)
 
 
