@@ -2,6 +2,11 @@
 
 import doctest
 import os
+import pickle
+import sys
+import time
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -92,10 +97,13 @@ def test_object_arrays_are_refused_without_unpickling(tmp_path):
 
 
 @pytest.mark.parametrize("edit, error, match", [
-    (lambda s: s.update({"0.weight": np.zeros((3, 4))}), ValueError, r"'0.weight'.*shape \(3, 4\)"),
+    (lambda s: s.update({"0.weight": np.zeros((3, 4))}), ValueError,
+     r"'0.weight' declares shape \(3, 4\) and dtype float64, but the module expects shape \(4, 3\)"),
     (lambda s: s.pop("2.bias"), KeyError, r"missing \['2.bias'\]"),
     (lambda s: s.update(extra=np.zeros(1)), KeyError, r"unexpected \['extra'\]"),
-    (lambda s: s.update({"0.bias": np.zeros(4, dtype=int)}), TypeError, "int64"),
+    (lambda s: s.update({"0.bias": np.zeros(4, dtype=int)}), ValueError,
+     r"'0.bias' declares shape \(4,\) and dtype int64, but .* floating-point dtype \(float64\)"),
+    (lambda s: s.update({"0.bias": np.zeros(4, dtype=complex)}), ValueError, "complex128"),
 ])
 def test_mismatched_files_are_refused_with_the_path_and_the_cause(tmp_path, edit, error, match):
     state = mlp(0).state_dict()
@@ -111,9 +119,10 @@ def test_mismatched_files_are_refused_with_the_path_and_the_cause(tmp_path, edit
 
 
 @pytest.mark.parametrize("content, match", [
-    (b"not a zip file at all", "not a readable .npz"),
-    (None, "single array"),
-])
+    (b"not a zip file at all", "not an autodiff checkpoint.*not a zip archive"),
+    (pickle.dumps({"0.weight": [1.0]}), "not an autodiff checkpoint"),
+    (None, "not an autodiff checkpoint.*single array"),
+], ids=["text", "pickle", "npy"])
 def test_files_that_are_not_archives_are_refused(tmp_path, content, match):
     path = tmp_path / "weights.npz"
     if content is None:
@@ -133,8 +142,113 @@ def test_a_damaged_archive_is_refused(tmp_path, damage):
     path = tmp_path / "model.npz"
     ad.nn.save(mlp(0), path)
     path.write_bytes(damage(path.read_bytes()))
-    with pytest.raises(ValueError, match="not a readable|cannot be read"):
+    with pytest.raises(ValueError, match="not an autodiff checkpoint|not a readable|cannot be read"):
         ad.nn.load(mlp(0), path)
+
+
+def write_members(path, state, declared=(), compression=zipfile.ZIP_STORED):
+    """``state`` as a ``.npz``, except that each ``(name, shape)`` in ``declared`` is written as a
+    float64 ``.npy`` header declaring ``shape`` followed by 64 bytes (not the data it claims)."""
+    declared = dict(declared)
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name in {**state, **declared}:
+            with archive.open(name + ".npy", "w") as member:
+                if name in declared:
+                    header = {"descr": "<f8", "fortran_order": False, "shape": declared[name]}
+                    np.lib.format.write_array_header_1_0(member, header)
+                    member.write(bytes(64))
+                else:
+                    np.lib.format.write_array(member, state[name])
+    return path
+
+
+def seconds_and_peak_bytes(call):
+    """Run ``call`` (which must raise); the time it took and the peak of traced allocations."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        call()
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return seconds, peak
+
+
+@pytest.mark.parametrize("shape", [(4, 3 * 10**7), (10**6, 10**6)],
+                         ids=["960MB", "8TB"])
+def test_a_huge_declared_shape_is_refused_from_the_header_without_allocating(tmp_path, shape):
+    """Issue 10: a small file declaring a huge array gave a raw MemoryError or allocated it."""
+    path = write_members(tmp_path / "huge.npz", mlp(0).state_dict(), {"0.weight": shape})
+    expected = (rf"'0.weight' declares shape \({shape[0]}, {shape[1]}\) and dtype float64, but "
+                r"the module expects shape \(4, 3\)")
+
+    def load():
+        with pytest.raises(ValueError, match=expected):
+            ad.nn.load(mlp(1), path)
+
+    seconds, peak = seconds_and_peak_bytes(load)
+    assert seconds < 1.0 and peak < 2**20, (seconds, peak)
+
+
+def test_an_unexpected_entry_is_refused_by_name_before_decompressing(tmp_path):
+    """Issue 10: 128 MB of compressed zeros under a foreign name were read before a KeyError."""
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in mlp(0).state_dict().items():
+            with archive.open(name + ".npy", "w") as member:
+                np.lib.format.write_array(member, array)
+        with archive.open("zeros.npy", "w", force_zip64=True) as member:
+            header = {"descr": "<f8", "fortran_order": False, "shape": (2**24,)}
+            np.lib.format.write_array_header_1_0(member, header)
+            for _ in range(32):
+                member.write(bytes(2**22))
+    assert os.path.getsize(path) < 2**20
+
+    def load():
+        with pytest.raises(KeyError, match=r"unexpected \['zeros'\]"):
+            ad.nn.load(mlp(1), path)
+
+    seconds, peak = seconds_and_peak_bytes(load)
+    assert seconds < 1.0 and peak < 2**20, (seconds, peak)
+
+
+def test_a_compressed_checkpoint_loads(tmp_path):
+    """``numpy.savez_compressed`` files are checkpoints too: headers are read from the stream."""
+    path = tmp_path / "compressed.npz"
+    np.savez_compressed(path, **mlp(0).state_dict())
+    np.testing.assert_array_equal(ad.nn.load(mlp(1), path)[2].weight.value, mlp(0)[2].weight.value)
+
+
+def test_a_save_interrupted_at_any_line_leaves_no_temporary(tmp_path):
+    """Issue 10: a KeyboardInterrupt between creating the temporary and guarding it left it."""
+    path = tmp_path / "model.npz"
+    ad.nn.save(mlp(0), path)
+    before = path.read_bytes()
+    code = serialization.save.__code__
+    lines = sorted({line for _, _, line in code.co_lines()
+                    if line is not None and line > code.co_firstlineno})
+    interrupted = 0
+    for target in lines:
+        def interrupt_at_target(frame, event, arg):
+            if frame.f_code is not code:
+                return None
+            if event == "line" and frame.f_lineno == target:
+                raise KeyboardInterrupt
+            return interrupt_at_target
+
+        sys.settrace(interrupt_at_target)
+        try:
+            ad.nn.save(mlp(5), path)
+        except KeyboardInterrupt:
+            interrupted += 1
+        finally:
+            sys.settrace(None)
+        assert sorted(os.listdir(tmp_path)) == ["model.npz"], f"interrupted at line {target}"
+        loaded = ad.nn.load(mlp(1), path)[0].weight.value
+        assert path.read_bytes() == before or np.array_equal(loaded, mlp(5)[0].weight.value)
+        ad.nn.save(mlp(0), path)
+    assert interrupted >= 8
 
 
 @pytest.mark.parametrize("call", [lambda p: ad.nn.save({"w": np.ones(2)}, p),

@@ -1,12 +1,20 @@
 """``ad.nn.save`` / ``ad.nn.load``: a module's parameters in a ``.npz`` file, safely.
 
 * **Atomic write.**  ``save`` writes to a temporary file in the target's directory, flushes it
-  to disk, then renames it over the target (``os.replace``, atomic on POSIX and Windows).  A
-  crash or an exception mid-way leaves the previous file untouched and no temporary behind.
-* **No pickle.**  ``load`` opens the file with ``allow_pickle=False``: an object array (which
-  could run code when unpickled) is refused with a clear error, never executed.
-* **Checked.**  Names and shapes must match the module's parameters exactly, and every array
-  must be floating-point; nothing is assigned unless everything fits.
+  to disk, then renames it over the target (``os.replace``, atomic on POSIX and Windows).  An
+  exception or a ``KeyboardInterrupt`` mid-way leaves the previous file untouched and removes
+  the temporary.
+* **Checked before read.**  ``load`` first reads only the archive's directory and each
+  member's ``.npy`` header (magic string, dtype, shape: NumPy's format, ``numpy.lib.format``),
+  which are a few hundred bytes at the start of each member.  The names must be exactly the
+  module's (else ``KeyError``); every declared shape must equal the module's and every dtype
+  must be of the same kind (floating for parameters; floating or integer, as the module holds,
+  for buffers), else ``ValueError``.  Only then is any data decompressed, so a small file that
+  declares a huge array, or hides gigabytes of compressed zeros under another name, is refused
+  at once without allocating.
+* **No pickle.**  Object arrays (which could run code when unpickled) are refused from the
+  header; data is read with ``allow_pickle=False``.  Nothing is assigned unless everything
+  fits.
 
 The archive holds one array per parameter under its dotted name (``"0.weight"``), readable by
 ``numpy.load`` anywhere.
@@ -23,18 +31,17 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import zipfile
+import zlib
 
 import numpy as np
 
 from .module import Module
 
 __all__ = ["save", "load"]
-
-_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
-
 
 def _write_arrays(file, arrays: dict) -> None:
     """Write ``arrays`` as an uncompressed ``.npz`` archive into the open binary ``file``."""
@@ -44,8 +51,9 @@ def _write_arrays(file, arrays: dict) -> None:
 def save(module, path) -> None:
     """Write ``module.state_dict()`` to ``path`` (a ``.npz`` archive), atomically.
 
-    The file is written exactly at ``path`` (no suffix is added).  If anything fails, the
-    previous content of ``path`` (if any) is left as it was.
+    The file is written exactly at ``path`` (no suffix is added).  If anything fails or the
+    save is interrupted, the previous content of ``path`` (if any) is left as it was and the
+    temporary file is removed.
     """
     if not isinstance(module, Module):
         raise TypeError(f"save needs an ad.nn.Module, got {type(module).__name__}")
@@ -55,63 +63,132 @@ def save(module, path) -> None:
     temporary = os.path.join(
         directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     )
-    # O_EXCL: never clobber another file; mode 0o666 minus the umask, like a plain open()
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
     try:
-        with os.fdopen(descriptor, "wb") as file:
+        with open(temporary, "xb") as file:  # "x": never clobber another file
             _write_arrays(file, state)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temporary):
+        with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         raise
 
 
-def _read_arrays(path) -> dict:
-    """The arrays of the ``.npz`` file at ``path``, refusing pickled (object) entries."""
-    unreadable = (zipfile.BadZipFile, OSError, EOFError, ValueError)
+# ----------------------------------------------------------------------------------------------
+# Loading: names, then headers, then data
+# ----------------------------------------------------------------------------------------------
+
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError)
+_KINDS = {"f": "floating-point", "i": "integer", "u": "integer"}
+
+
+def _not_a_checkpoint(path, reason):
+    return ValueError(
+        f"{path!r} is not an autodiff checkpoint (a .npz archive of named arrays written by "
+        f"ad.nn.save): {reason}"
+    )
+
+
+def _open_archive(path) -> zipfile.ZipFile:
+    """The zip archive at ``path``; anything else is refused as not a checkpoint."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except unreadable as error:
-        raise ValueError(f"{path!r} is not a readable .npz archive of arrays: {error}") from error
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(
-            f"{path!r} holds a single array, not a .npz archive of named parameters"
+        with open(path, "rb") as file:
+            magic = file.read(6)
+    except OSError as error:
+        raise ValueError(f"cannot read {path!r}: {error}") from error
+    if magic == b"\x93NUMPY":
+        raise _not_a_checkpoint(path, "it holds a single array (numpy.save), not named entries")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise _not_a_checkpoint(path, f"it is not a zip archive ({error})") from None
+
+
+def _entries(archive) -> dict:
+    """``{entry name: zip member}``: NumPy's ``.npz`` naming, ``name.npy`` holds ``name``."""
+    return {member.filename.removesuffix(".npy"): member for member in archive.infolist()}
+
+
+def _check_names(entries, expected, describe) -> None:
+    missing = [name for name in expected if name not in entries]
+    unexpected = [name for name in entries if name not in expected]
+    if missing or unexpected:
+        parts = ([f"missing {missing}"] if missing else []) + (
+            [f"unexpected {unexpected}"] if unexpected else [])
+        raise KeyError(
+            f"{describe}: {'; '.join(parts)}. The module's entries are {list(expected)}"
         )
-    arrays = {}
-    with archive:
-        for name in archive.files:
-            try:
-                arrays[name] = archive[name]
-            except unreadable as error:
-                if "allow_pickle" in str(error):
-                    raise ValueError(
-                        f"entry {name!r} of {path!r} is an object array (pickled Python "
-                        "objects); it is refused because unpickling can run arbitrary code. "
-                        "Parameter files hold floating-point arrays only."
-                    ) from None
-                raise ValueError(
-                    f"entry {name!r} of {path!r} cannot be read (a damaged file?): {error}"
-                ) from error
-    return arrays
+
+
+def _declared(archive, member, name, path):
+    """``(shape, dtype)`` from the ``.npy`` header at the start of ``member``; no data is read."""
+    try:
+        with archive.open(member) as stream:
+            version = np.lib.format.read_magic(stream)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+            else:
+                raise ValueError(f".npy format version {version} is not supported")
+    except _UNREADABLE as error:
+        raise ValueError(
+            f"entry {name!r} of {path!r} is not a readable .npy array (a damaged file?): {error}"
+        ) from None
+    return shape, dtype
+
+
+def _check_header(name, shape, dtype, expected, describe) -> None:
+    """Refuse a declared ``(shape, dtype)`` that differs from the module's array ``expected``."""
+    if dtype.hasobject:
+        raise ValueError(
+            f"{describe}: entry {name!r} is an object array (pickled Python objects); it is "
+            "refused because unpickling can run arbitrary code. Checkpoints hold numeric arrays "
+            "only."
+        )
+    wanted_kind = _KINDS.get(expected.dtype.kind, expected.dtype.name)
+    if shape != expected.shape or _KINDS.get(dtype.kind) != wanted_kind:
+        raise ValueError(
+            f"{describe}: entry {name!r} declares shape {shape} and dtype {dtype}, but the module "
+            f"expects shape {expected.shape} and a {wanted_kind} dtype ({expected.dtype})"
+        )
+
+
+def _read(archive, member, name, path) -> np.ndarray:
+    try:
+        with archive.open(member) as stream:
+            return np.lib.format.read_array(stream, allow_pickle=False)
+    except _UNREADABLE as error:
+        raise ValueError(
+            f"entry {name!r} of {path!r} cannot be read (a damaged file?): {error}"
+        ) from None
 
 
 def load(module, path):
     """Load parameters saved by :func:`save` into ``module`` (in place); returns ``module``.
 
-    Raises ``KeyError`` naming missing or unexpected parameter names, ``ValueError`` for a
-    shape mismatch, an object array or a file that is not a ``.npz`` archive, and
-    ``TypeError`` for a non-floating array; the module is unchanged when anything is refused.
+    Decided from the archive's directory and the ``.npy`` headers before any data is read:
+    ``KeyError`` names missing or unexpected entries; ``ValueError`` names an entry whose
+    declared shape or dtype differs from the module's (giving both), an object array, a
+    damaged entry, or a file that is not an autodiff checkpoint at all.  The module is
+    unchanged when anything is refused.
     """
     if not isinstance(module, Module):
         raise TypeError(f"load needs an ad.nn.Module, got {type(module).__name__}")
     path = os.fspath(path)
-    arrays = _read_arrays(path)
+    describe = f"cannot load {path!r} into {type(module).__name__}"
+    expected = module.state_dict()
+    with _open_archive(path) as archive:
+        entries = _entries(archive)
+        _check_names(entries, expected, describe)
+        for name, member in entries.items():
+            shape, dtype = _declared(archive, member, name, path)
+            _check_header(name, shape, dtype, expected[name], describe)
+        arrays = {name: _read(archive, member, name, path) for name, member in entries.items()}
     try:
         module.load_state_dict(arrays, strict=True)
     except (KeyError, ValueError, TypeError) as error:
         message = error.args[0] if error.args else str(error)
-        raise type(error)(f"cannot load {path!r} into {type(module).__name__}: {message}") from None
+        raise type(error)(f"{describe}: {message}") from None
     return module
