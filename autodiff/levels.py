@@ -8,6 +8,10 @@ older level as a constant; the primal computation is handed down to the older le
 tagging of ForwardDiff.jl and the trace levels of autograd/JAX, and it is why perturbations of
 different transforms never mix (the "perturbation confusion" of Siskind & Pearlmutter).
 
+While a transform's level is open, module state is *held* (:func:`hold_module_state`): network
+layers with state (batch-norm statistics, dropout masks) see one fixed network, however often the
+transform runs the function.
+
 A level closes when its transform returns.  A value of a closed level that is used later (kept in
 a closure, a generator, a module attribute) raises :class:`EscapedTracerError` instead of being
 confused with a newer level.
@@ -21,6 +25,7 @@ computations recorded at one level stay apart.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 
@@ -31,6 +36,8 @@ __all__ = [
     "manual_level",
     "no_grad",
     "recording_threshold",
+    "hold_module_state",
+    "held_module_state",
 ]
 
 _ids = itertools.count(1)
@@ -53,15 +60,19 @@ class Level:
     """
 
     kind = "level"
-    __slots__ = ("id", "active", "manual", "__weakref__")
+    __slots__ = ("id", "active", "manual", "_hold_token", "__weakref__")
 
     def __init__(self, manual: bool = False):
         self.id = new_level_id()
         self.active = True
         self.manual = manual
+        self._hold_token = None if manual else _start_holding()
 
     def close(self) -> None:
         self.active = False
+        if self._hold_token is not None:
+            _held_state.reset(self._hold_token)
+            self._hold_token = None
 
     def escaped(self, what: str = "value") -> EscapedTracerError:
         return EscapedTracerError(
@@ -117,3 +128,49 @@ class no_grad:
     def __exit__(self, *exc):
         _no_grad_below.reset(self._token)
         return False
+
+
+# ----------------------------------------------------------------------------------------------
+# module state held fixed inside a transform
+# ----------------------------------------------------------------------------------------------
+
+# the store shared by everything that runs inside the outermost holding scope (None: a plain call)
+_held_state: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "autodiff_held_module_state", default=None
+)
+
+
+def _start_holding():
+    """Open a holding scope unless one is open already: the token to close it, or ``None``."""
+    if _held_state.get() is not None:
+        return None
+    return _held_state.set({})
+
+
+def held_module_state() -> dict | None:
+    """The store of the open holding scope, or ``None`` in a plain call.
+
+    Stateful layers read it: batch normalisation updates its running statistics only when it is
+    ``None``; dropout keeps the mask it drew first in the store and reuses it for the rest of the
+    scope.
+    """
+    return _held_state.get()
+
+
+@contextlib.contextmanager
+def hold_module_state():
+    """Context manager (and decorator): run a function several times as one fixed network.
+
+    Inside it, batch normalisation never updates its running statistics and each dropout layer
+    draws one mask and reuses it, so repeated evaluations (finite differences, Jacobian chunks,
+    the curvature products of a Hessian-free step re-running its closure) all see the same
+    function.  Every transform holds module state while it runs, and so do
+    ``ad.nn.functional_call`` and ``ad.testing.check_grads``; nested scopes share the outermost
+    one's store.
+    """
+    token = _start_holding()
+    try:
+        yield _held_state.get()
+    finally:
+        if token is not None:
+            _held_state.reset(token)

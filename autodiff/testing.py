@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .check import DEFAULT_STEP, ad_gradient, call_with, ravel, to_float64
+from .levels import hold_module_state
 from .pytree import flatten, unflatten
 from .rules.primitive import dtype_of
 from .transforms import hvp, jvp, vjp
@@ -159,6 +160,7 @@ def _check_dtypes(what, computed, like, problems) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
+@hold_module_state()  # finite differences need one network: no dropout redraw, no statistics
 def check_grads(
     f, x, modes=_MODES, order: int = 2, *, atol=None, rtol=None, eps=None, seed: int = 0
 ) -> None:

@@ -5,6 +5,11 @@ A ``Var`` over an array is the tensor (one reverse-mode engine); a :class:`Param
 """
 
 from . import data, functional, init
+from .containers import ModuleDict, ModuleList
+from .dropout import Dropout
+from .embedding import Embedding
+from .losses import CrossEntropyLoss, MSELoss, NLLLoss
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .data import DataLoader, Standardizer, load_digits, train_val_test_split
 from .layers import (
     Flatten,
@@ -44,6 +49,16 @@ __all__ = [
     "LogSoftmax",
     "Flatten",
     "Identity",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "LayerNorm",
+    "Dropout",
+    "Embedding",
+    "ModuleList",
+    "ModuleDict",
+    "CrossEntropyLoss",
+    "MSELoss",
+    "NLLLoss",
     "save",
     "load",
     "fit",

@@ -30,6 +30,7 @@ from ..forward.taylor import first_order_rule
 from ..rules import elementwise as ew
 from ..rules import structure as st
 from ..rules.primitive import Primitive, Traced, dtype_of, ndim_of, primal_value, shape_of
+from ..validation import probability
 from ..values import as_float_value
 
 __all__ = [
@@ -404,13 +405,19 @@ _cross_entropy = Primitive(
 )
 
 
-def cross_entropy(logits, labels, reduction="mean"):
+def cross_entropy(logits, labels, reduction="mean", *, weight=None, label_smoothing=0.0):
     """Softmax cross-entropy ``-log softmax(logits)[label]`` (seed 001, eq. 7), fused and stable.
 
     ``logits``: ``(N, C)`` (or ``(C,)``, or ``(N, ..., C)``), class axis last; ``labels``: 0-based
     integers of shape ``logits.shape[:-1]``.  Per sample the loss is ``logsumexp(x) - x[label]``
     and its gradient ``softmax(x) - onehot(label)``; ``reduction`` averages (default) or sums
     over the samples, or keeps them (``"none"``).
+
+    As in torch, ``weight`` (``(C,)``, one per class) scales each sample's loss by the weight of
+    its label, and the mean divides by the sum of those weights; ``label_smoothing = eps`` mixes
+    the target with the uniform distribution (Szegedy et al., "Rethinking the Inception
+    Architecture for Computer Vision", CVPR 2016, section 7):
+    ``(1 - eps) w_y (-log p_y) + (eps / C) sum_c w_c (-log p_c)``.
 
     >>> import numpy as np
     >>> float(cross_entropy(np.array([[1e4, 0.0, -1e4]]), np.array([1])))
@@ -421,20 +428,63 @@ def cross_entropy(logits, labels, reduction="mean"):
     labels = _checked_labels(labels, shape_of(logits))
     if reduction == "mean" and labels.size == 0:
         raise ValueError("the mean cross-entropy of an empty batch is undefined; pass samples")
-    return _cross_entropy(logits, labels=labels, reduction=reduction)
+    smoothing = probability(label_smoothing, "label_smoothing")
+    if weight is None and smoothing == 0.0:
+        return _cross_entropy(logits, labels=labels, reduction=reduction)
+    n_classes = shape_of(logits)[-1]
+    weight = _class_weights(weight, n_classes, logits)
+    log_probabilities = log_softmax(logits)
+    losses = _weighted_picks(log_probabilities, labels, weight)
+    if smoothing:
+        spread = log_probabilities if weight is None else ew.multiply(log_probabilities, weight)
+        uniform = ew.negative(st.reduce_sum(spread, axis=-1))
+        losses = ew.add(ew.multiply(losses, 1.0 - smoothing),
+                        ew.multiply(uniform, smoothing / n_classes))
+    return _weighted_reduce(losses, labels, weight, reduction)
 
 
-def nll_loss(log_probabilities, labels, reduction="mean"):
+def _class_weights(weight, n_classes, like):
+    """``weight`` as a constant ``(C,)`` array in ``like``'s dtype (``None`` stays ``None``)."""
+    if weight is None:
+        return None
+    if isinstance(weight, Traced):
+        raise TypeError("class weights must be a plain array, not a traced value")
+    weight = np.asarray(as_float_value(weight, "class weights"), dtype=dtype_of(like))
+    if weight.shape != (n_classes,):
+        raise ValueError(
+            f"class weights must have shape ({n_classes},), one per class, got {weight.shape}"
+        )
+    return weight
+
+
+def _weighted_picks(log_probabilities, labels, weight):
+    """``-w[label] * log_probabilities[label]`` per sample (``w = 1`` without weights)."""
+    index = tuple(np.indices(labels.shape, sparse=True)) + (labels,)
+    picked = ew.negative(log_probabilities[index])
+    return picked if weight is None else ew.multiply(picked, weight[labels])
+
+
+def _weighted_reduce(losses, labels, weight, reduction):
+    """torch's reductions of weighted losses: the mean divides by the sum of the labels'
+    weights."""
+    if reduction != "mean" or weight is None:
+        return _reduce(losses, reduction)
+    return ew.divide(api.sum(losses), weight[labels].sum())
+
+
+def nll_loss(log_probabilities, labels, reduction="mean", *, weight=None):
     """Negative log-likelihood ``-log_probabilities[label]`` per sample (class axis last).
 
     ``nll_loss(log_softmax(x), y)`` equals ``cross_entropy(x, y)``; the entries are picked by
-    indexing, so a ``-inf`` log-probability of another class never meets a zero weight.
+    indexing, so a ``-inf`` log-probability of another class never meets a zero weight.  Class
+    ``weight`` s act as in :func:`cross_entropy` (torch's convention).
     """
     _check_reduction(reduction)
     log_probabilities = _value(log_probabilities, "nll_loss input")
     labels = _checked_labels(labels, shape_of(log_probabilities))
-    index = tuple(np.indices(labels.shape, sparse=True)) + (labels,)
-    return _reduce(ew.negative(log_probabilities[index]), reduction)
+    weight = _class_weights(weight, shape_of(log_probabilities)[-1], log_probabilities)
+    return _weighted_reduce(_weighted_picks(log_probabilities, labels, weight), labels, weight,
+                            reduction)
 
 
 def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):

@@ -8,7 +8,9 @@ over an array is the tensor: there is one reverse-mode engine.
 
 A :class:`Module` finds its parameters from its attributes: a :class:`Parameter`, a sub-module,
 or a list/tuple of sub-modules.  Names are dotted paths (``"layers.0.weight"``), as in
-``torch.nn.Module.named_parameters``.
+``torch.nn.Module.named_parameters``.  A *buffer* (:meth:`Module.register_buffer`) is state that
+is not trained, such as batch normalisation's running statistics: a plain array, saved and loaded
+with the parameters, converted by :meth:`Module.to`, never traced.
 
 :func:`functional_call` runs a module as a pure function of a pytree of parameter values
 (a dict ``name -> array``, as :meth:`Module.named_parameters` names them).  The values may be
@@ -33,11 +35,13 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections import namedtuple
 
 import numpy as np
 
+from ..levels import hold_module_state
 from ..reverse.var import Var
 from ..rules.primitive import Traced, dtype_of, shape_of
 
@@ -149,6 +153,36 @@ class Parameter(Var):
         return f"Parameter({self._primal_!r})"
 
 
+def _buffer_array(value, what: str) -> np.ndarray:
+    """A buffer's new value: a plain floating or integer array (never traced)."""
+    if isinstance(value, Traced):
+        raise TypeError(
+            f"{what} must be a plain array, got a traced {type(value).__name__}: module state "
+            "never holds traced values (take ad.stop_gradient(value) or its .value first)"
+        )
+    array = np.array(value, copy=True)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.floating)
+                                   or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"{what} must be a floating or integer array, got dtype {array.dtype}")
+    return array
+
+
+def _loaded_buffer(value, current: np.ndarray, name: str) -> np.ndarray:
+    """``value`` checked against the buffer it replaces (shape and kind) and cast to its dtype."""
+    array = _buffer_array(value, f"state dict entry {name!r}")
+    if array.shape != current.shape:
+        raise ValueError(
+            f"state dict entry {name!r} has shape {array.shape}, but the buffer has shape "
+            f"{current.shape}"
+        )
+    if np.issubdtype(current.dtype, np.floating) != np.issubdtype(array.dtype, np.floating):
+        raise TypeError(
+            f"state dict entry {name!r} has dtype {array.dtype}, but the buffer holds "
+            f"{current.dtype} values"
+        )
+    return array.astype(current.dtype, copy=False)
+
+
 def _adopted(array: np.ndarray) -> np.ndarray:
     """``array`` itself if it owns its data (made read-only), else a read-only copy."""
     if not (array.flags.owndata and array.flags.c_contiguous):
@@ -191,11 +225,16 @@ class Module:
 
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
 
     # -- attributes ------------------------------------------------------------------------------
     def __setattr__(self, name, value):
         parameters = self.__dict__.get("_parameters")
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            buffers[name] = _buffer_array(value, f"buffer {name!r} of {type(self).__name__}")
+            return
         if isinstance(value, Parameter):
             if parameters is None:
                 raise RuntimeError(
@@ -233,17 +272,46 @@ class Module:
                 replacement = substitutes.get(id(parameter), parameter)
                 return replacement
             return parameter
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            substitutes = _SUBSTITUTES.get()
+            if substitutes is not None:
+                return substitutes.get((id(self), name), buffers[name])
+            return buffers[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name):
         parameters = self.__dict__.get("_parameters")
+        buffers = self.__dict__.get("_buffers")
         if parameters is not None and name in parameters:
             del parameters[name]
+        elif buffers is not None and name in buffers:
+            del buffers[name]
         else:
             object.__delattr__(self, name)
 
     def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self.__dict__.get("_parameters", {})))
+        own = set(self.__dict__.get("_parameters", {})) | set(self.__dict__.get("_buffers", {}))
+        return sorted(set(super().__dir__()) | own)
+
+    def register_buffer(self, name: str, value) -> None:
+        """Add state that is not trained, e.g. running statistics: ``self.<name>`` from now on.
+
+        ``value`` is a plain array (floating, or integer for counters); it is part of
+        :meth:`state_dict`, converted by :meth:`to` when floating, and re-assigned with
+        ``self.<name> = new_array``.  A buffer never holds a traced value.
+        """
+        buffers = self.__dict__.get("_buffers")
+        if buffers is None:
+            raise RuntimeError(
+                f"cannot register buffer {name!r} before Module.__init__() ran: call "
+                f"super().__init__() first in the __init__ of {type(self).__name__}"
+            )
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"a buffer name must be an identifier, got {name!r}")
+        if name in self.__dict__ or name in self._parameters:
+            raise KeyError(f"{type(self).__name__} already has an attribute {name!r}")
+        buffers[name] = _buffer_array(value, f"buffer {name!r} of {type(self).__name__}")
 
     # -- traversal -------------------------------------------------------------------------------
     def named_children(self):
@@ -302,6 +370,17 @@ class Module:
         """The parameters (an iterator, each once), ready for an optimizer."""
         return (parameter for _, parameter in self.named_parameters(recurse=recurse))
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        """``(dotted name, array)`` for the buffers (running statistics), each module once."""
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for name, buffer in module._buffers.items():
+                yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self, recurse: bool = True):
+        """The buffers' arrays (an iterator)."""
+        return (buffer for _, buffer in self.named_buffers(recurse=recurse))
+
     # -- modes and gradients ---------------------------------------------------------------------
     def train(self, mode: bool = True):
         """Set training mode on this module and every sub-module; returns ``self``."""
@@ -324,8 +403,9 @@ class Module:
                 parameter.grad = np.zeros_like(parameter.value)
 
     def to(self, dtype):
-        """Convert every parameter to floating ``dtype`` (e.g. ``np.float32``); returns ``self``.
+        """Convert every parameter and floating buffer to ``dtype`` (e.g. ``np.float32``).
 
+        Returns ``self``.
         Gradients are cleared; an optimizer built before the conversion still refers to the same
         Parameter objects but its state (if any) keeps the old dtype, so build it afterwards.
         """
@@ -334,19 +414,26 @@ class Module:
             raise TypeError(f"module.to(dtype) needs a floating dtype, got {dtype}")
         for parameter in self.parameters():
             parameter._replace(parameter.value.astype(dtype))
+        for module in self.modules():
+            for name, buffer in module._buffers.items():
+                if np.issubdtype(buffer.dtype, np.floating):
+                    module._buffers[name] = buffer.astype(dtype)
         return self
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """``{dotted name: array}``: copies of the parameter values, in ``named_parameters`` order."""
-        return {name: np.array(parameter.value) for name, parameter in self.named_parameters()}
+        """``{dotted name: array}``: copies of the parameter values, then of the buffers."""
+        state = {name: np.array(parameter.value) for name, parameter in self.named_parameters()}
+        state.update((name, np.array(buffer)) for name, buffer in self.named_buffers())
+        return state
 
     def load_state_dict(self, state_dict, strict: bool = True) -> LoadResult:
         """Copy arrays from ``state_dict`` (``{name: array}``) into the parameters.
 
         Everything is checked before anything is assigned: with ``strict=True`` the names must be
         exactly those of :meth:`state_dict`; every loaded array must be a floating-point array of
-        the parameter's shape (it is cast to the parameter's dtype).  Returns
+        the parameter's shape (it is cast to the parameter's dtype); a buffer's array must have the
+        buffer's shape and kind (floating or integer).  Returns
         ``LoadResult(missing_keys, unexpected_keys)`` (both empty when strict).
         """
         if not hasattr(state_dict, "keys"):
@@ -354,8 +441,9 @@ class Module:
                 f"load_state_dict needs a mapping name -> array, got {type(state_dict).__name__}"
             )
         own = dict(self.named_parameters())
-        missing = [name for name in own if name not in state_dict]
-        unexpected = [name for name in state_dict if name not in own]
+        own_buffers = dict(self._named_buffer_owners())
+        missing = [name for name in [*own, *own_buffers] if name not in state_dict]
+        unexpected = [name for name in state_dict if name not in own and name not in own_buffers]
         if strict and (missing or unexpected):
             parts = []
             if missing:
@@ -364,7 +452,8 @@ class Module:
                 parts.append(f"unexpected {unexpected}")
             raise KeyError(
                 f"state dict does not match {type(self).__name__}: {'; '.join(parts)}. "
-                f"The model's parameters are {list(own)}; pass strict=False to load a subset."
+                f"The model's entries are {[*own, *own_buffers]}; pass strict=False to load a "
+                "subset."
             )
         arrays = {}
         for name, parameter in own.items():
@@ -377,9 +466,23 @@ class Module:
                     f"shape {parameter.value.shape}"
                 )
             arrays[name] = array.astype(parameter.value.dtype, copy=True)
+        buffer_arrays = {}
+        for name, (module, attribute) in own_buffers.items():
+            if name in state_dict:
+                current = module._buffers[attribute]
+                buffer_arrays[name] = _loaded_buffer(state_dict[name], current, name)
         for name, array in arrays.items():
             own[name].value = array
+        for name, array in buffer_arrays.items():
+            module, attribute = own_buffers[name]
+            module._buffers[attribute] = array
         return LoadResult(missing, unexpected)
+
+    def _named_buffer_owners(self):
+        """``(dotted name, (module, attribute))`` for every buffer."""
+        for module_name, module in self.named_modules():
+            for name in module._buffers:
+                yield (f"{module_name}.{name}" if module_name else name), (module, name)
 
     # -- calling ---------------------------------------------------------------------------------
     def __call__(self, *inputs, **kwargs):
@@ -453,8 +556,9 @@ class Sequential(Module):
 def functional_call(module, params, *inputs, strict: bool = False, **kwargs):
     """``module(*inputs)`` with the parameters named in ``params`` replaced by its values.
 
-    ``params`` is a dict ``{dotted name: array}`` (the names of ``module.named_parameters()``);
-    its values may be plain arrays or traced values of a transform, so
+    ``params`` is a dict ``{dotted name: array}`` (the names of ``module.named_parameters()``,
+    and of ``module.named_buffers()`` for running statistics: ``module.state_dict()`` fits); its
+    values may be plain arrays or traced values of a transform, so
 
     ``ad.grad(lambda p: loss(ad.nn.functional_call(model, p, x), y))(params)``
 
@@ -462,7 +566,9 @@ def functional_call(module, params, *inputs, strict: bool = False, **kwargs):
     function is a Hessian-vector product over all of them.  Parameters not named in ``params``
     are used as constants (their current ``.value``; with ``strict=True`` every parameter must be
     named).  The module itself is not modified: substitution is scoped to this call (and its
-    thread or task), so the module never holds a traced value.
+    thread or task), so the module never holds a traced value.  Module state is held
+    (:func:`autodiff.levels.hold_module_state`): batch normalisation uses the batch's statistics
+    in training mode but leaves its running statistics alone, and dropout masks stay fixed.
     """
     if not isinstance(module, Module):
         raise TypeError(f"functional_call needs a Module, got {type(module).__name__}")
@@ -472,17 +578,18 @@ def functional_call(module, params, *inputs, strict: bool = False, **kwargs):
             f"{type(params).__name__}"
         )
     own = dict(module.named_parameters())
-    unknown = [name for name in params if name not in own]
+    own_buffers = dict(module._named_buffer_owners())
+    unknown = [name for name in params if name not in own and name not in own_buffers]
     if unknown:
         raise KeyError(
             f"functional_call got unknown parameter name(s) {unknown}; {type(module).__name__} "
-            f"has {list(own)}"
+            f"has {[*own, *own_buffers]}"
         )
     if strict:
         missing = [name for name in own if name not in params]
         if missing:
             raise KeyError(f"functional_call(strict=True) is missing parameter(s) {missing}")
-    substitutes = dict(_SUBSTITUTES.get() or {})
+    parameters, values = [], []
     for name, parameter in own.items():
         if name in params:
             value = params[name]
@@ -497,9 +604,38 @@ def functional_call(module, params, *inputs, strict: bool = False, **kwargs):
                 raise TypeError(f"params[{name!r}] must be floating-point, got {dtype_of(value)}")
         else:
             value = parameter.value
-        substitutes[id(parameter)] = value
+        parameters.append(parameter)
+        values.append(value)
+    buffers = []
+    for name, (owner, attribute) in own_buffers.items():
+        if name in params:
+            value = params[name]
+            if not isinstance(value, Traced):
+                value = _loaded_buffer(value, owner._buffers[attribute], f"params[{name!r}]")
+            elif shape_of(value) != owner._buffers[attribute].shape:
+                raise ValueError(
+                    f"params[{name!r}] has shape {shape_of(value)}, but the buffer has shape "
+                    f"{owner._buffers[attribute].shape}"
+                )
+            buffers.append(((owner, attribute), value))
+    with substituted_parameters(parameters, values, buffers), hold_module_state():
+        return module(*inputs, **kwargs)
+
+
+@contextlib.contextmanager
+def substituted_parameters(parameters, values, buffers=()):
+    """Inside the block, every module reads each parameter as the matching entry of ``values``.
+
+    ``parameters`` are :class:`Parameter` objects, ``values`` arrays or traced values of their
+    shapes; ``buffers`` are optional ``((module, buffer name), value)`` pairs, read likewise.  This is :func:`functional_call`'s mechanism for code that holds parameters rather
+    than one module: an optimizer re-running a user's closure (``ad.optim.HessianFree``) with
+    the parameters replaced by traced values.  Scoped to the block (and its thread or task).
+    """
+    substitutes = dict(_SUBSTITUTES.get() or {})
+    substitutes.update((id(parameter), value) for parameter, value in zip(parameters, values))
+    substitutes.update(((id(owner), attribute), value) for (owner, attribute), value in buffers)
     token = _SUBSTITUTES.set(substitutes)
     try:
-        return module(*inputs, **kwargs)
+        yield
     finally:
         _SUBSTITUTES.reset(token)
