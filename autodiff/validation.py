@@ -20,6 +20,7 @@ Traceback (most recent call last):
 ValueError: Invalid learning rate: -1 (lr must be finite and >= 0)
 """
 
+import argparse
 import math
 import numbers
 
@@ -34,6 +35,7 @@ __all__ = [
     "nonnegative_int",
     "flag",
     "choice",
+    "argparse_type",
 ]
 
 
@@ -118,3 +120,30 @@ def choice(value, name, options, what=None):
         return value
     listed = ", ".join(repr(option) for option in options)
     raise _invalid(value, name, what, f"must be one of {listed}")
+
+
+def argparse_type(check, name, convert=int):
+    """An ``argparse`` ``type=`` callable: ``check(convert(text), name)``.
+
+    Text that ``convert`` cannot read is handed to ``check`` as it is, which refuses it by name;
+    every refusal becomes ``argparse.ArgumentTypeError``, so argparse prints its usage and a
+    one-line error naming the option, and exits with status 2.
+
+    >>> parser = argparse.ArgumentParser(prog="train")
+    >>> _ = parser.add_argument("--epochs", type=argparse_type(positive_int, "epochs"))
+    >>> parser.parse_args(["--epochs", "3"]).epochs
+    3
+    """
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = text
+        try:
+            return check(value, name)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = f"{check.__name__} {name}"
+    return parse

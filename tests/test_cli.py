@@ -1,6 +1,7 @@
 """The ``autodiff`` command line: sub-commands, the survey trace by default, safe formulas."""
 
 import argparse
+import importlib.metadata
 import math
 import re
 import subprocess
@@ -9,6 +10,7 @@ import unicodedata
 
 import pytest
 
+import autodiff
 from autodiff import cli
 
 
@@ -92,23 +94,62 @@ def test_trace_graph_prints_dot(capsys):
     assert out.startswith("digraph autodiff {") and "adjoint 1.716" in out
 
 
+LONG_SUM = "+".join(["x1"] * 500)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["x1 ^ 2", "--at", "1"], "use \\*\\*"),
-        (["__import__('os').system('echo hacked')", "--at", "1"], "Attribute"),
-        (["x1 * x3", "--at", "1", "2"], "uses x3"),
-        (["x1 * x2"], "--at"),
-        (["x1", "--at", "1", "--wrt", "2"], "--wrt 2"),
+        (["x1 ^ 2", "--at", "1"], r"FORMULA: .*use \*\*"),
+        (["__import__('os').system('echo hacked')", "--at", "1"], "FORMULA: Attribute"),
+        (["+" * 1990 + "x1", "--at", "1"], "FORMULA: the formula is nested too deeply"),
+        (["9**9**9**9 + x1", "--at", "1"],
+         "FORMULA: cannot be evaluated at x1 = 1: OverflowError"),
+        (["1/0 + x1", "--at", "1"], "FORMULA: cannot be evaluated at x1 = 1: ZeroDivisionError"),
+        (["maximum(x1)", "--at", "1"], r"FORMULA: maximum\(\) takes 2 arguments, got 1"),
+        (["sin(sin)", "--at", "1"], "FORMULA: 'sin' is a function, not a value"),
+        (["sin(x1"], "FORMULA: cannot parse 'sin\\(x1'"),  # a formula error, not "give --at"
+        (["x1 * x2"], r"--at: give the point, one value per variable x1..x2 \(2 values\)"),
+        (["x1 * x3", "--at", "1", "2"], r"--at: got 2 value\(s\), but the formula uses x1..x3"),
+        (["x1", "--at", "1", "2"], r"--at: got 2 value\(s\), but the formula uses x1: give 1"),
+        (["x1", "--at", "one"], "--at: Invalid at: 'one'"),
+        (["x1", "--at", "1", "--wrt", "2"], "--wrt: the formula has no x2, only x1$"),
+        (["x1", "--at", "1", "--wrt", "0"], "--wrt: Invalid wrt: 0"),
+        (["x1", "--at", "1", "--precision", "-2"], "--precision: Invalid precision: -2"),
     ],
+    ids=["xor", "attribute", "too-deep", "overflow", "division", "arity", "function-value",
+         "syntax-without-at", "no-at", "missing-at", "extra-at", "at-text", "wrt-range",
+         "wrt-zero", "precision"],
 )
-def test_trace_errors_name_the_cause(capsys, argv, message):
+def test_trace_errors_are_one_line_naming_the_option(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["trace", *argv])
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
-    assert "hacked" not in captured.out
-    assert re.search(message, captured.err), captured.err
+    assert captured.out == "" and "Traceback" not in captured.err
+    errors = [line for line in captured.err.splitlines() if "error:" in line]
+    assert len(errors) == 1, captured.err
+    assert re.search(rf"^autodiff trace: error: argument {message}", errors[0]), errors[0]
+
+
+def test_a_long_sum_is_traced_not_a_recursion_error(capsys):
+    status, out = run(capsys, "trace", LONG_SUM, "--at", "1")
+    assert status == 0
+    assert re.search(nfc(r"^x̄1\s+= \S+\s+= 500$"), out, re.M), out[-300:]
+
+
+@pytest.mark.parametrize("installed, shown", [("9.9.9", "9.9.9"), (None, autodiff.__version__)])
+def test_version_is_the_installed_one_else_the_packages(capsys, monkeypatch, installed, shown):
+    def version(name):
+        if installed is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"autodiff {shown}\n"
 
 
 def test_compare_prints_the_grid_and_the_crossover(capsys):
@@ -120,11 +161,13 @@ def test_compare_prints_the_grid_and_the_crossover(capsys):
     assert re.search(r"^n = 5\s+[FR]$", out, re.M), out
 
 
-@pytest.mark.parametrize("sizes", [["0"], ["-3"], ["x"]])
+@pytest.mark.parametrize("sizes", [["0"], ["-3"], ["x"], ["2.5"]])
 def test_compare_rejects_sizes_that_are_not_positive_integers(capsys, sizes):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["compare", "--sizes", *sizes])
     assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert re.search(rf"argument --sizes: Invalid size: '?{re.escape(sizes[0])}", error), error
 
 
 def test_a_new_command_plugs_into_the_registry(capsys):

@@ -3,9 +3,12 @@
 Used by ``autodiff trace``.  The text is parsed with :mod:`ast` and every node is checked against
 a whitelist before anything runs: numbers, the variables ``x1 .. xn``, ``pi`` and ``e``, the
 operators ``+ - * / ** @`` and calls of the listed NumPy functions by name.  Attribute access,
-subscripts, keywords, strings, comprehensions, lambdas and every other name are refused, and
-integer literals become floats (so ``9**9**9`` cannot build a huge integer).  The checked tree is
-evaluated with no builtins.
+subscripts, keywords, strings, comprehensions, lambdas, every other name, a function used as a
+value (``sin(sin)``) and a call with the wrong number of arguments (``maximum(x1)``) are refused;
+integer literals become floats (so ``9**9**9`` cannot build a huge integer: evaluating
+``9**9**9**9`` raises ``OverflowError`` instead).  The check walks the tree iteratively, so long
+formulas (a sum of 500 terms) need no deep recursion.  The checked tree is evaluated with no
+builtins.
 """
 
 from __future__ import annotations
@@ -41,54 +44,87 @@ _HINTS = {
 }
 
 
+_TOO_DEEP = "the formula is nested too deeply for Python to compile; split it up"
+
+
 class ExpressionError(ValueError):
     """The formula is not one ``autodiff trace`` accepts; the message says which part."""
 
 
-class _Checker(ast.NodeTransformer):
-    """Validate every node; turn integer literals into floats; collect variable numbers."""
+def _arity(function) -> int:
+    """How many arguments a formula function takes (NumPy ufuncs say ``nin``)."""
+    return function.nin if isinstance(function, np.ufunc) else function.arity
 
-    def __init__(self):
-        self.variables: set[int] = set()
 
-    def generic_visit(self, node):
-        allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant,
-                   ast.Load) + _OPERATORS
-        if not isinstance(node, allowed):
-            hint = _HINTS.get(type(node), "only numbers, x1..xn, + - * / ** @ and functions "
-                              f"({', '.join(sorted(FUNCTIONS))}) are allowed")
-            raise ExpressionError(f"{type(node).__name__} is not allowed in a formula: {hint}")
-        return super().generic_visit(node)
+_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant,
+            ast.Load) + _OPERATORS
 
-    def visit_Constant(self, node):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ExpressionError(f"only real numbers are allowed as constants, not {node.value!r}")
-        return ast.copy_location(ast.Constant(float(node.value)), node)
 
-    def visit_Name(self, node):
-        match = VARIABLE.fullmatch(node.id)
-        if match:
-            self.variables.add(int(match.group(1)))
-        elif node.id not in CONSTANTS and node.id not in FUNCTIONS:
-            raise ExpressionError(
-                f"unknown name {node.id!r}: variables are x1, x2, ...; constants pi, e; "
-                f"functions {', '.join(sorted(FUNCTIONS))}"
-            )
-        return node
+def _check(tree) -> set[int]:
+    """Validate every node of ``tree``, turn integer literals into floats, and return the
+    variable numbers used.
 
-    def visit_Call(self, node):
-        if not isinstance(node.func, ast.Name):
-            self.generic_visit(node.func)  # refuses attributes, lambdas, ... with a hint
-            raise ExpressionError(f"call functions by name, not {ast.unparse(node.func)!r}")
-        if node.func.id not in FUNCTIONS:
-            raise ExpressionError(
-                f"{node.func.id!r} is not a known function; use one of "
-                f"{', '.join(sorted(FUNCTIONS))}"
-            )
-        if node.keywords:
-            raise ExpressionError(f"{node.func.id}() takes no keyword arguments here")
-        node.args = [self.visit(arg) for arg in node.args]
-        return node
+    The walk is iterative (:func:`ast.walk`), so a long sum such as ``x1 + x1 + ... + x1`` does
+    not exhaust Python's recursion limit.  It visits a call before its arguments, which is how
+    a function name used as a value (``sin(sin)``) is told from the function being called.
+    """
+    variables: set[int] = set()
+    called = set()  # id() of the Name nodes in call position
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise _not_allowed(node)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise ExpressionError(
+                    f"only real numbers are allowed as constants, not {node.value!r}")
+            node.value = float(node.value)
+        elif isinstance(node, ast.Call):
+            _check_call(node)
+            called.add(id(node.func))
+        elif isinstance(node, ast.Name):
+            match = VARIABLE.fullmatch(node.id)
+            if match:
+                variables.add(int(match.group(1)))
+            elif node.id in FUNCTIONS and id(node) not in called:
+                raise ExpressionError(
+                    f"{node.id!r} is a function, not a value: call it, e.g. {node.id}(x1)")
+            elif node.id not in CONSTANTS and node.id not in FUNCTIONS:
+                raise ExpressionError(
+                    f"unknown name {node.id!r}: variables are x1, x2, ...; constants pi, e; "
+                    f"functions {', '.join(sorted(FUNCTIONS))}"
+                )
+    return variables
+
+
+def _not_allowed(node) -> ExpressionError:
+    hint = _HINTS.get(type(node), "only numbers, x1..xn, + - * / ** @ and functions "
+                      f"({', '.join(sorted(FUNCTIONS))}) are allowed")
+    return ExpressionError(f"{type(node).__name__} is not allowed in a formula: {hint}")
+
+
+def _check_call(node) -> None:
+    """A call must name a known function, without keywords, with its number of arguments."""
+    if not isinstance(node.func, ast.Name):
+        if not isinstance(node.func, _ALLOWED):
+            raise _not_allowed(node.func)
+        raise ExpressionError(f"call functions by name, not {ast.unparse(node.func)!r}")
+    name = node.func.id
+    if name not in FUNCTIONS:
+        raise ExpressionError(
+            f"{name!r} is not a known function; use one of {', '.join(sorted(FUNCTIONS))}"
+        )
+    if node.keywords:
+        raise ExpressionError(f"{name}() takes no keyword arguments here")
+    arity = _arity(FUNCTIONS[name])
+    if len(node.args) != arity:
+        raise ExpressionError(
+            f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {len(node.args)}"
+        )
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``text`` quoted for an error message, cut to ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
 
 
 def parse_expression(text: str, n_inputs: int | None = None):
@@ -106,19 +142,22 @@ def parse_expression(text: str, n_inputs: int | None = None):
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
-        raise ExpressionError(f"cannot parse {text!r}: {error.msg}") from None
-    checker = _Checker()
-    tree = ast.fix_missing_locations(checker.visit(tree))
-    used = max(checker.variables, default=0)
+        raise ExpressionError(f"cannot parse {_shown(text)}: {error.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(_TOO_DEEP) from None
+    used = max(_check(tree), default=0)
     n = used if n_inputs is None else int(n_inputs)
     if n < 1:
-        raise ExpressionError(f"the formula {text!r} uses no variable x1, x2, ...")
+        raise ExpressionError(f"the formula {_shown(text)} uses no variable x1, x2, ...")
     if used > n:
         raise ExpressionError(
             f"the formula uses x{used} but only {n} value(s) were given; give one value per "
             "variable x1..xn"
         )
-    code = compile(tree, "<formula>", "eval")
+    try:
+        code = compile(tree, "<formula>", "eval")
+    except (RecursionError, MemoryError):
+        raise ExpressionError(_TOO_DEEP) from None
     names = ["x" + str(i) for i in range(1, n + 1)]
 
     def formula(*xs):
