@@ -50,9 +50,9 @@ import numpy as np
 
 from . import numpy_api as api
 from .rules import elementwise as ew
-from .rules import structure as st
+from .rules import indexing, linalg, shapes
 from .rules.elementwise import ELEMENTWISE, Elementwise
-from .rules.primitive import REGISTRY, Primitive, dtype_of, shape_of
+from .rules.primitive import NO_TAYLOR, REGISTRY, Primitive, dtype_of, shape_of
 
 __all__ = ["CustomPrimitive", "CustomElementwise", "primitive", "elementwise", "unregister"]
 
@@ -197,11 +197,11 @@ def _zeros(shape, like):
 
 def _flat_batch(direction, batch, value):
     """``direction`` reshaped to ``(prod(batch),) + value.shape`` (one row per direction)."""
-    return st.reshape(direction, (_size(batch),) + shape_of(value))
+    return shapes.reshape(direction, (_size(batch),) + shape_of(value))
 
 
 def _unflat_batch(rows, batch, shape):
-    return st.reshape(rows, tuple(batch) + tuple(shape))
+    return shapes.reshape(rows, tuple(batch) + tuple(shape))
 
 
 def _as_like(result, like):
@@ -231,7 +231,7 @@ class CustomPrimitive(Primitive):
         self.materialize_zeros = materialize_zeros
         jvp = self._jvp_given if jvp_rule is not None else self._jvp_derived
         vjp = self._vjp_given if vjp_rule is not None else self._vjp_derived
-        super().__init__(name, _single_output(impl, name), jvp, vjp)
+        super().__init__(name, _single_output(impl, name), jvp, vjp, taylor=NO_TAYLOR)
 
     def __call__(self, *args, **params):
         if self.n_inputs is not None and len(args) != self.n_inputs:
@@ -261,7 +261,7 @@ class CustomPrimitive(Primitive):
         rows = [
             self._checked_tangent(
                 self.jvp_rule(
-                    primals, [None if t is None else st.getitem(t, k) for t in flat], out, **params
+                    primals, [None if t is None else indexing.getitem(t, k) for t in flat], out, **params
                 ),
                 (),
                 out,
@@ -299,9 +299,9 @@ class CustomPrimitive(Primitive):
             t, x = tangents[i], primals[i]
             batch = _batch_shape(t, x)
             n = _size(shape_of(x))
-            term = st.matmul(
-                st.reshape(t, (_size(batch), n)),
-                st.transpose(st.reshape(row, (m, n)), (1, 0)),
+            term = linalg.matmul(
+                shapes.reshape(t, (_size(batch), n)),
+                shapes.transpose(shapes.reshape(row, (m, n)), (1, 0)),
             )
             total = term if total is None else ew.add(total, term)
         if total is None:
@@ -319,7 +319,7 @@ class CustomPrimitive(Primitive):
         flat = _flat_batch(cotangent, batch, out)
         per_direction = [
             self._checked_cotangents(
-                self.vjp_rule(st.getitem(flat, k), primals, out, **params), primals, wanted, ()
+                self.vjp_rule(indexing.getitem(flat, k), primals, out, **params), primals, wanted, ()
             )
             for k in range(_size(batch))
         ]
@@ -361,7 +361,7 @@ class CustomPrimitive(Primitive):
         """``(u^T J)_k = <u, J e_k>``: one JVP per input element ``k``, then a matrix product."""
         batch = _batch_shape(cotangent, out)
         m = _size(shape_of(out))
-        u = st.reshape(cotangent, (_size(batch), m))
+        u = shapes.reshape(cotangent, (_size(batch), m))
         results = []
         for i in wanted:
             x = primals[i]
@@ -372,7 +372,7 @@ class CustomPrimitive(Primitive):
             if columns is None:
                 results.append(None)
                 continue
-            product = st.matmul(u, st.transpose(st.reshape(columns, (n, m)), (1, 0)))
+            product = linalg.matmul(u, shapes.transpose(shapes.reshape(columns, (n, m)), (1, 0)))
             results.append(_unflat_batch(product, batch, shape_of(x)))
         return results
 
@@ -528,7 +528,9 @@ def elementwise(name, impl, partials, *, arity=None, replace: bool = False):
         _require_callable(partial, f"partials[{i}]", name)
         _check_accepts(partial, arity + 1, f"partials[{i}]", name, f"({arguments}, out)")
     _claim_name(name, replace)
-    prim = CustomElementwise(name, _single_output(impl, name), partials, arity)
+    prim = CustomElementwise(
+        name, _single_output(impl, name), partials, arity, taylor=NO_TAYLOR, domain=None
+    )
     _CUSTOM_NAMES.add(name)
     return prim
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import numpy_api as api
 from .rules import elementwise as ew
-from .rules import structure as st
+from .rules import indexing
 from .rules.primitive import Traced, bind, dtype_of, primal_value
 
 __all__ = ["ArrayLike"]
@@ -177,7 +177,7 @@ class ArrayLike(Traced):
 
     # -- indexing --------------------------------------------------------------------------------
     def __getitem__(self, index):
-        return st.getitem(self, index=_normalize_index(index))
+        return indexing.getitem(self, index=_normalize_index(index))
 
     def __setitem__(self, index, value):
         raise TypeError(

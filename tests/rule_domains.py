@@ -1,15 +1,13 @@
-"""Test declarations for every primitive of the rule table, and the exact references.
+"""The test suite's view of the rule table's declarations, and the exact references.
 
-Every name in ``autodiff.rules.primitive.REGISTRY`` must be declared here, or the table test
-fails: a new primitive cannot skip it.
-
-* An elementwise primitive declares :class:`ElementwiseSpec`: the SymPy expression of the same
-  function, its *safe domain* (intervals per argument where the rule is accurate to ~1e-12
-  relative, away from singularities and kinks), an optional ``valid`` condition on drawn points
-  (distance from ties and kinks), and points *outside* the domain where NumPy gives ``nan``.
-* Any other primitive declares one or more :class:`ArrayCase` calls: input shapes, how the
-  primitive is called on them (axis, keepdims, indices, ...), and how inputs are sampled so that
-  they stay at least ``10 h`` away from any kink (ties of ``max``/``min``).
+Every primitive declares its own test domain where it is declared (``autodiff.rules``): an
+elementwise primitive a :class:`~autodiff.rules.primitive.Domain` (its function in SymPy's
+syntax, the intervals where its rule is accurate to ~1e-12, a ``valid`` condition keeping points
+away from kinks, points outside the domain where NumPy gives ``nan``); any other primitive, and
+every NumPy entry point written with primitives, :class:`~autodiff.rules.primitive.Case` calls
+(input shapes, how it is called, how inputs are sampled so they stay at least ``10 h`` from any
+kink).  This module reads them from ``REGISTRY`` and ``ENTRY_POINT_CASES``, so a primitive
+without a declaration fails the table test.
 
 The exact derivatives come from SymPy, differentiated symbolically and evaluated with mpmath at 50
 digits; ``Heaviside``/``DiracDelta`` (from ``Max``, ``Min``, ``sign``) are evaluated away from
@@ -30,7 +28,7 @@ import sympy as sp
 
 import autodiff
 from autodiff.rules.elementwise import Elementwise
-from autodiff.rules.primitive import REGISTRY
+from autodiff.rules.primitive import ENTRY_POINT_CASES, REGISTRY
 
 # Import every module of the package, so primitives declared anywhere are registered before the
 # table test collects its parameters.  A module that fails to import is recorded (and reported by
@@ -45,14 +43,9 @@ for _module in pkgutil.walk_packages(autodiff.__path__, "autodiff.", onerror=lam
         IMPORT_FAILURES[_module.name] = f"{type(error).__name__}: {error}"
 
 
-def both_signs(lo: float, hi: float) -> tuple:
-    """``[-hi, -lo]`` and ``[lo, hi]``: a domain kept away from zero."""
-    return ((-hi, -lo), (lo, hi))
-
-
 @dataclass(frozen=True)
 class ElementwiseSpec:
-    """How to test one elementwise primitive against SymPy."""
+    """How to test one elementwise primitive against SymPy (from its declared ``Domain``)."""
 
     sympy: Callable  # SymPy expression of the function, from one symbol per argument
     domain: tuple  # per argument: a tuple of (lo, hi) intervals to draw from
@@ -62,14 +55,6 @@ class ElementwiseSpec:
     @property
     def arity(self) -> int:
         return len(self.domain)
-
-
-def _unary(fn, *intervals, **kw):
-    return ElementwiseSpec(fn, (tuple(intervals),), **kw)
-
-
-def _binary(fn, a_intervals, b_intervals, **kw):
-    return ElementwiseSpec(fn, (tuple(a_intervals), tuple(b_intervals)), **kw)
 
 
 class Expm1(sp.Function):
@@ -86,86 +71,35 @@ class Log1p(sp.Function):
         return 1 / (1 + self.args[0])
 
 
-def _distance_to_integers(x):
-    return np.abs(np.asarray(x) - np.round(x))
+# Functions SymPy lacks, and whatever a declaration's reference may name.
+_SYMPY_NAMES = {"Expm1": Expm1, "Log1p": Log1p, **{k: getattr(sp, k) for k in dir(sp)}}
 
 
-_WIDE = ((-10.0, 10.0),)
-_AWAY_FROM_ZERO = both_signs(0.1, 10.0)
+def _sympy_function(reference: str, arity: int) -> Callable:
+    """``"a, b -> atan2(a, b)"`` as a function of ``arity`` SymPy symbols."""
+    names, expression = (part.strip() for part in reference.split("->"))
+    names = [n.strip() for n in names.split(",")]
+    if len(names) != arity:
+        raise AssertionError(f"reference {reference!r} names {len(names)} arguments, not {arity}")
 
-# Domains are where the rule's formula is accurate to ~1e-12 relative.  Where a limit is set
-# by the standard formula's conditioning rather than by the function, the comment says so.
+    def build(*symbols):
+        return sp.sympify(expression, locals={**_SYMPY_NAMES, **dict(zip(names, symbols))})
+
+    return build
+
+
+def _spec(prim) -> ElementwiseSpec:
+    domain = prim.domain
+    return ElementwiseSpec(
+        _sympy_function(domain.reference, prim.arity), domain.intervals, domain.valid,
+        domain.outside,
+    )
+
+
 ELEMENTWISE_SPECS: dict[str, ElementwiseSpec] = {
-    # arithmetic
-    "add": _binary(lambda a, b: a + b, _WIDE, _WIDE),
-    "subtract": _binary(lambda a, b: a - b, _WIDE, _WIDE),
-    "multiply": _binary(lambda a, b: a * b, _WIDE, _WIDE),
-    "divide": _binary(lambda a, b: a / b, _WIDE, _AWAY_FROM_ZERO),
-    "power": _binary(
-        lambda a, b: a**b, ((0.1, 10.0),), ((-3.0, 3.0),), outside=((-1.0, 0.5), (-8.0, 1 / 3))
-    ),
-    "negative": _unary(lambda x: -x, *_WIDE),
-    "reciprocal": _unary(lambda x: 1 / x, *_AWAY_FROM_ZERO),
-    "square": _unary(lambda x: x**2, *_WIDE),
-    "absolute": _unary(sp.Abs, *both_signs(1e-2, 10.0)),
-    # exponentials and logarithms
-    "exp": _unary(sp.exp, (-20.0, 20.0)),
-    # expm1' = expm1(x) + 1 (as JAX and PyTorch): for x << 0 the sum cancels, so x >= -5
-    "expm1": _unary(Expm1, (-5.0, 20.0)),
-    "exp2": _unary(lambda x: 2**x, (-20.0, 20.0)),
-    "log": _unary(sp.log, (1e-3, 1e3), outside=((-1.0,), (-1e-3,))),
-    "log1p": _unary(Log1p, (-0.9, 1e3), outside=((-2.0,),)),
-    "log2": _unary(lambda x: sp.log(x, 2), (1e-3, 1e3), outside=((-1.0,),)),
-    "log10": _unary(lambda x: sp.log(x, 10), (1e-3, 1e3), outside=((-1.0,),)),
-    "sqrt": _unary(sp.sqrt, (1e-3, 1e3), outside=((-1.0,),)),
-    "cbrt": _unary(lambda x: sp.sign(x) * sp.Abs(x) ** sp.Rational(1, 3), *both_signs(1e-3, 1e3)),
-    # trigonometric and hyperbolic
-    "sin": _unary(sp.sin, *_WIDE),
-    "cos": _unary(sp.cos, *_WIDE),
-    "tan": _unary(sp.tan, (-1.4, 1.4)),
-    "arcsin": _unary(sp.asin, (-0.9, 0.9), outside=((2.0,), (-2.0,))),
-    "arccos": _unary(sp.acos, (-0.9, 0.9), outside=((2.0,), (-2.0,))),
-    "arctan": _unary(sp.atan, (-100.0, 100.0)),
-    "sinh": _unary(sp.sinh, *_WIDE),
-    "cosh": _unary(sp.cosh, *_WIDE),
-    # tanh' = 1 - tanh^2 (as everyone): 1 - y^2 cancels for |x| large, so |x| <= 3
-    "tanh": _unary(sp.tanh, (-3.0, 3.0)),
-    "arcsinh": _unary(sp.asinh, (-100.0, 100.0)),
-    "arccosh": _unary(sp.acosh, (1.1, 100.0), outside=((0.5,), (-2.0,))),
-    "arctanh": _unary(sp.atanh, (-0.9, 0.9), outside=((2.0,), (-2.0,))),
-    "arctan2": _binary(sp.atan2, _AWAY_FROM_ZERO, _AWAY_FROM_ZERO),
-    "hypot": _binary(lambda a, b: sp.sqrt(a**2 + b**2), _AWAY_FROM_ZERO, _AWAY_FROM_ZERO),
-    "logaddexp": _binary(
-        lambda a, b: sp.log(sp.exp(a) + sp.exp(b)), ((-30.0, 30.0),), ((-30.0, 30.0),)
-    ),
-    # piecewise: drawn at least 1e-3 (>> 10 h) from ties and kinks
-    "maximum": _binary(sp.Max, _WIDE, _WIDE, valid=lambda a, b: np.abs(a - b) > 1e-3),
-    "minimum": _binary(sp.Min, _WIDE, _WIDE, valid=lambda a, b: np.abs(a - b) > 1e-3),
-    "clip": ElementwiseSpec(
-        lambda x, lo, hi: sp.Min(sp.Max(x, lo), hi),
-        (_WIDE, ((-5.0, -0.5),), ((0.5, 5.0),)),
-        valid=lambda x, lo, hi: (np.abs(x - lo) > 1e-3) & (np.abs(x - hi) > 1e-3),
-    ),
-    "sign": _unary(sp.sign, *both_signs(1e-2, 10.0)),
-    "floor": _unary(sp.floor, *_WIDE, valid=lambda x: _distance_to_integers(x) > 1e-3),
-    "ceil": _unary(sp.ceiling, *_WIDE, valid=lambda x: _distance_to_integers(x) > 1e-3),
-    # away from half-integers, round-half-to-even is floor(x + 1/2)
-    "rint": _unary(
-        lambda x: sp.floor(x + sp.Rational(1, 2)),
-        *_WIDE,
-        valid=lambda x: _distance_to_integers(np.asarray(x) + 0.5) > 1e-3,
-    ),
-    "trunc": _unary(
-        lambda x: sp.sign(x) * sp.floor(sp.Abs(x)),
-        *_WIDE,
-        valid=lambda x: _distance_to_integers(x) > 1e-3,
-    ),
-    # functions NumPy lacks
-    # sigmoid' = y (1 - y) (seed 000): 1 - y cancels for x >> 0, so x <= 5
-    "sigmoid": _unary(lambda x: 1 / (1 + sp.exp(-x)), (-20.0, 5.0)),
-    # softplus'' = sigmoid' has the same limit
-    "softplus": _unary(lambda x: sp.log(1 + sp.exp(x)), (-20.0, 5.0)),
-    "erf": _unary(sp.erf, (-5.0, 5.0)),
+    name: _spec(prim)
+    for name, prim in REGISTRY.items()
+    if isinstance(prim, Elementwise) and prim.domain is not None
 }
 
 
@@ -314,169 +248,28 @@ def sample_inputs(case: ArrayCase, rng: np.random.Generator, dtype=np.float64) -
     return inputs
 
 
-def _p(**params):
-    """A call of the primitive with fixed keyword parameters."""
-    return lambda prim, *xs: prim(*xs, **params)
+def _entry_point_name(fn) -> str:
+    module = getattr(fn, "__module__", None) or "numpy"
+    return f"{module.split('.')[0]}.{fn.__name__}" if module != "numpy" else fn.__name__
 
 
-_MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
-_COND = np.array([[True, False, True, False], [False, True, True, False], [True, False, False, True]])
-
-
-def _reductions(name, sample="normal"):
-    cases = [ArrayCase(name, "vector", ((5,),), _p(), sample)]
-    for axis in (None, 0, 1, -1, (0, 1)):
-        for keepdims in (False, True):
-            cases.append(
-                ArrayCase(name, f"axis={axis}-keepdims={keepdims}", ((3, 4),),
-                          _p(axis=axis, keepdims=keepdims), sample)
-            )
-    cases.append(ArrayCase(name, "3d-axis=(0,2)", ((2, 3, 4),), _p(axis=(0, 2)), sample))
-    cases.append(ArrayCase(name, "row-(1,n)", ((1, 4),), _p(axis=0), sample))
-    return cases
-
-
-def _getitem(label, index, shape=(3, 4)):
-    return ArrayCase("getitem", label, (shape,), lambda prim, x: prim(x, index=index))
+def _numpy_call(target, case):
+    return lambda _, *inputs: case.call(target, *inputs)
 
 
 ARRAY_CASES: list[ArrayCase] = [
-    *_reductions("sum"),
-    ArrayCase("sum", "scalar", ((),), _p()),
-    *_reductions("max", "separated"),
-    *_reductions("min", "separated"),
-    *_reductions("prod"),
-    *_reductions("prod", "zeros")[::3],
-    *_reductions("logsumexp"),
-    ArrayCase("cumsum", "vector", ((5,),), _p(axis=0)),
-    ArrayCase("cumsum", "axis=0", ((3, 4),), _p(axis=0)),
-    ArrayCase("cumsum", "axis=1", ((3, 4),), _p(axis=1)),
-    ArrayCase("cumsum", "3d-axis=1", ((2, 3, 4),), _p(axis=1)),
-    ArrayCase("reshape", "matrix-to-matrix", ((3, 4),), _p(shape=(4, 3))),
-    ArrayCase("reshape", "vector-to-3d", ((12,),), _p(shape=(2, 3, 2))),
-    ArrayCase("reshape", "scalar-to-(1,1)", ((),), _p(shape=(1, 1))),
-    ArrayCase("reshape", "(1,n)-to-scalar", ((1, 1),), _p(shape=())),
-    ArrayCase("transpose", "matrix", ((3, 4),), _p(axes=(1, 0))),
-    ArrayCase("transpose", "3d", ((2, 3, 4),), _p(axes=(2, 0, 1))),
-    ArrayCase("transpose", "(1,n)", ((1, 4),), _p(axes=(1, 0))),
-    ArrayCase("broadcast_to", "scalar", ((),), _p(shape=(3, 4))),
-    ArrayCase("broadcast_to", "vector", ((4,),), _p(shape=(3, 4))),
-    ArrayCase("broadcast_to", "column", ((3, 1),), _p(shape=(3, 4))),
-    ArrayCase("broadcast_to", "(1,n)-to-3d", ((1, 4),), _p(shape=(2, 3, 4))),
-    ArrayCase("unbroadcast", "to-vector", ((3, 4),), _p(shape=(4,))),
-    ArrayCase("unbroadcast", "to-(1,n)", ((3, 4),), _p(shape=(1, 4))),
-    ArrayCase("unbroadcast", "to-column", ((3, 4),), _p(shape=(3, 1))),
-    ArrayCase("unbroadcast", "to-scalar", ((2, 3, 4),), _p(shape=())),
-    ArrayCase("unbroadcast", "n_batch=1", ((2, 3, 4),), _p(shape=(1, 4), n_batch=1)),
-    ArrayCase("matmul", "1d@1d", ((4,), (4,)), _p()),
-    ArrayCase("matmul", "1d@2d", ((3,), (3, 4)), _p()),
-    ArrayCase("matmul", "2d@1d", ((3, 4), (4,)), _p()),
-    ArrayCase("matmul", "2d@2d", ((3, 4), (4, 2)), _p()),
-    ArrayCase("matmul", "(1,n)@2d", ((1, 3), (3, 4)), _p()),
-    ArrayCase("matmul", "3d@2d", ((2, 3, 4), (4, 3)), _p()),
-    ArrayCase("matmul", "2d@3d", ((3, 4), (2, 4, 3)), _p()),
-    ArrayCase("matmul", "3d@3d", ((2, 3, 4), (2, 4, 2)), _p()),
-    ArrayCase("matmul", "stack-broadcast", ((1, 3, 4), (2, 4, 2)), _p()),
-    ArrayCase("matmul", "1d@3d", ((4,), (2, 4, 3)), _p()),
-    ArrayCase("matmul", "3d@1d", ((2, 3, 4), (4,)), _p()),
-    ArrayCase("concatenate", "axis=0", ((2, 3), (4, 3)), _p(axis=0)),
-    ArrayCase("concatenate", "axis=1", ((3, 2), (3, 4)), _p(axis=1)),
-    ArrayCase("concatenate", "three-vectors", ((2,), (3,), (1,)), _p(axis=0)),
-    _getitem("int", 1),
-    _getitem("negative-int", -1),
-    _getitem("int-int", (2, 1)),
-    _getitem("column", (slice(None), 2)),
-    _getitem("slices", (slice(1, None), slice(None, None, 2))),
-    _getitem("reversed", slice(None, None, -1), shape=(5,)),
-    _getitem("int-array-repeated", np.array([0, 2, 2]), shape=(5,)),
-    _getitem("int-arrays", (np.array([0, 2]), np.array([1, 3]))),
-    _getitem("int-array-slice", (np.array([2, 0, 2]), slice(1, 3))),
-    _getitem("bool-mask", _MASK),
-    _getitem("bool-row-mask", np.array([True, False, True])),
-    _getitem("ellipsis", (Ellipsis, 1)),
-    _getitem("ellipsis-3d", (0, Ellipsis, slice(1, 3)), shape=(2, 3, 4)),
-    _getitem("none", (None, slice(None), 1)),
-    _getitem("ellipsis-none", (Ellipsis, None)),
-    _getitem("scalar-of-vector", 3, shape=(5,)),
-    ArrayCase("scatter_add", "int-array-repeated", ((3,),),
-              lambda prim, y: prim(y, index=np.array([0, 2, 2]), shape=(5,))),
-    ArrayCase("scatter_add", "column", ((3,),),
-              lambda prim, y: prim(y, index=(slice(None), 1), shape=(3, 4))),
-    ArrayCase("scatter_add", "broadcast-value", ((),),
-              lambda prim, y: prim(y, index=(slice(1, None), slice(None, None, 2)), shape=(3, 4))),
-    ArrayCase("scatter_add", "bool-mask", ((7,),),
-              lambda prim, y: prim(y, index=_MASK, shape=(3, 4))),
-    ArrayCase("scatter_add", "int-arrays", ((2, 2),),
-              lambda prim, y: prim(y, index=(np.array([[0], [2]]), np.array([1, 1])), shape=(3, 4))),
-    ArrayCase("linear", "batch", ((5, 3), (4, 3), (4,)), _p()),
-    ArrayCase("linear", "no-bias", ((5, 3), (4, 3)), _p()),
-    ArrayCase("linear", "one-sample", ((3,), (4, 3), (4,)), _p()),
-    ArrayCase("linear", "3d-input", ((2, 5, 3), (4, 3), (4,)), _p()),
-    ArrayCase("relu", "matrix", ((3, 4),), _p(), "nonzero"),
-    ArrayCase("relu", "scalar", ((),), _p(), "nonzero"),
-    ArrayCase("leaky_relu", "matrix", ((3, 4),), _p(negative_slope=0.1), "nonzero"),
-    ArrayCase("leaky_relu", "vector", ((5,),), _p(negative_slope=0.01), "nonzero"),
-    *[
-        ArrayCase("cross_entropy", f"{reduction}", ((3, 4),),
-                  _p(labels=np.array([0, 3, 1]), reduction=reduction))
-        for reduction in ("mean", "sum", "none")
-    ],
-    ArrayCase("cross_entropy", "3d-mean", ((2, 3, 4),),
-              _p(labels=np.array([[0, 3, 1], [2, 2, 0]]), reduction="mean")),
-    ArrayCase("where", "same-shape", ((3, 4), (3, 4)), lambda prim, a, b: prim(_COND, a, b)),
-    ArrayCase("where", "broadcast", ((4,), (3, 1)), lambda prim, a, b: prim(_COND, a, b)),
-    ArrayCase("where", "constant-branch", ((3, 4),), lambda prim, a: prim(_COND, 0.0, a)),
-    ArrayCase("where", "scalar-branch", ((),), lambda prim, a: prim(_COND, a, 1.0)),
+    ArrayCase(name, case.label, case.shapes, case.call, case.sample)
+    for name, prim in REGISTRY.items()
+    for case in prim.cases
 ]
 
-# User-level NumPy calls written with primitives (numpy_api composites): no rule of their own,
-# swept like the primitives.
+# User-level NumPy calls written with primitives (entry points declared with ``implements``): no
+# rule of their own, swept like the primitives.
 NUMPY_CASES: list[ArrayCase] = [
-    ArrayCase("numpy", "mean", ((3, 4),), lambda _, x: np.mean(x)),
-    ArrayCase("numpy", "mean-axis=0-keepdims", ((3, 4),), lambda _, x: np.mean(x, 0, keepdims=True)),
-    ArrayCase("numpy", "mean-axis=(0,2)", ((2, 3, 4),), lambda _, x: np.mean(x, axis=(0, 2))),
-    ArrayCase("numpy", "sum-axis=1", ((3, 4),), lambda _, x: np.sum(x, axis=1)),
-    ArrayCase("numpy", "prod", ((3, 4),), lambda _, x: np.prod(x, axis=0)),
-    ArrayCase("numpy", "max", ((3, 4),), lambda _, x: np.max(x, axis=1), "separated"),
-    ArrayCase("numpy", "cumsum-flat", ((3, 4),), lambda _, x: np.cumsum(x)),
-    ArrayCase("numpy", "dot-1d-1d", ((4,), (4,)), lambda _, a, b: np.dot(a, b)),
-    ArrayCase("numpy", "dot-2d-1d", ((3, 4), (4,)), lambda _, a, b: np.dot(a, b)),
-    ArrayCase("numpy", "dot-1d-2d", ((3,), (3, 4)), lambda _, a, b: np.dot(a, b)),
-    ArrayCase("numpy", "dot-2d-2d", ((3, 4), (4, 3)), lambda _, a, b: np.dot(a, b)),
-    ArrayCase("numpy", "dot-scalar", ((), (3, 4)), lambda _, a, b: np.dot(a, b)),
-    ArrayCase("numpy", "dot-3d-1d", ((2, 3, 4), (4,)), lambda _, a, b: np.dot(a, b)),
-    ArrayCase("numpy", "dot-1d-3d", ((3,), (2, 3, 4)), lambda _, a, b: np.dot(a, b)),
-    ArrayCase("numpy", "dot-3d-3d", ((2, 1, 3), (2, 3, 2)), lambda _, a, b: np.dot(a, b)),
-    ArrayCase("numpy", "matmul-operator", ((3, 4), (4, 2)), lambda _, a, b: a @ b),
-    ArrayCase("numpy", "outer", ((3,), (4,)), lambda _, a, b: np.outer(a, b)),
-    ArrayCase("numpy", "outer-matrices", ((2, 2), (3,)), lambda _, a, b: np.outer(a, b)),
-    ArrayCase("numpy", "transpose", ((2, 3, 4),), lambda _, x: np.transpose(x)),
-    ArrayCase("numpy", "T", ((3, 4),), lambda _, x: x.T),
-    ArrayCase("numpy", "moveaxis", ((2, 3, 4),), lambda _, x: np.moveaxis(x, 0, -1)),
-    ArrayCase("numpy", "moveaxis-many", ((2, 3, 4),), lambda _, x: np.moveaxis(x, [0, 1], [2, 0])),
-    ArrayCase("numpy", "swapaxes", ((2, 3, 4),), lambda _, x: np.swapaxes(x, 0, 2)),
-    ArrayCase("numpy", "reshape-minus-one", ((3, 4),), lambda _, x: np.reshape(x, (2, -1))),
-    ArrayCase("numpy", "ravel", ((3, 4),), lambda _, x: np.ravel(x)),
-    ArrayCase("numpy", "squeeze", ((1, 4, 1),), lambda _, x: np.squeeze(x)),
-    ArrayCase("numpy", "squeeze-axis", ((1, 4, 1),), lambda _, x: np.squeeze(x, axis=2)),
-    ArrayCase("numpy", "expand_dims", ((3, 4),), lambda _, x: np.expand_dims(x, 1)),
-    ArrayCase("numpy", "expand_dims-last", ((3,),), lambda _, x: np.expand_dims(x, -1)),
-    ArrayCase("numpy", "broadcast_to", ((1, 4),), lambda _, x: np.broadcast_to(x, (3, 4))),
-    ArrayCase("numpy", "concatenate", ((2, 3), (1, 3)), lambda _, a, b: np.concatenate([a, b])),
-    ArrayCase("numpy", "concatenate-axis=-1", ((3, 2), (3, 1)),
-              lambda _, a, b: np.concatenate([a, b], axis=-1)),
-    ArrayCase("numpy", "stack", ((3,), (3,)), lambda _, a, b: np.stack([a, b])),
-    ArrayCase("numpy", "stack-axis=1", ((3, 2), (3, 2)), lambda _, a, b: np.stack([a, b], axis=1)),
-    ArrayCase("numpy", "stack-scalars", ((), ()), lambda _, a, b: autodiff.stack([a, b])),
-    ArrayCase("numpy", "where", ((3, 4), (3, 4)), lambda _, a, b: np.where(_COND, a, b)),
-    ArrayCase("numpy", "where-guard", ((3, 4),),
-              lambda _, x: np.where(x > 0, np.sqrt(np.where(x > 0, x, 1.0)), 0.0)),
-    ArrayCase("numpy", "clip", ((3, 4),), lambda _, x: np.clip(x, -0.5, 0.5), "separated"),
-    ArrayCase("numpy", "maximum-broadcast", ((3, 4), (4,)),
-              lambda _, a, b: np.maximum(a, b + 0.05), "separated"),
-    ArrayCase("numpy", "logsumexp", ((3, 4),), lambda _, x: autodiff.logsumexp(x, axis=1)),
-    ArrayCase("numpy", "getitem-list", ((5,),), lambda _, x: x[[0, 3, 3]]),
-    ArrayCase("numpy", "getitem-mask-of-primal", ((3, 4),), lambda _, x: x[x > 0]),
+    ArrayCase("numpy", f"{_entry_point_name(target)}-{case.label}", case.shapes,
+              _numpy_call(target, case), case.sample)
+    for target, (_, cases) in ENTRY_POINT_CASES.items()
+    for case in cases
 ]
 
 
@@ -490,25 +283,18 @@ def registered_elementwise() -> list[str]:
 
 
 def missing_declarations() -> list[str]:
-    """Registered primitives with no test declaration here."""
-    declared_arrays = {case.primitive for case in ARRAY_CASES}
+    """Registered primitives with no test declaration (a ``Domain`` or ``Case`` calls)."""
     return sorted(
         n for n, p in REGISTRY.items()
-        if (n not in ELEMENTWISE_SPECS if isinstance(p, Elementwise) else n not in declared_arrays)
+        if (getattr(p, "domain", None) is None if isinstance(p, Elementwise) else not p.cases)
     )
-
-
-def stale_declarations() -> list[str]:
-    """Declarations naming primitives that are no longer registered."""
-    declared = set(ELEMENTWISE_SPECS) | {case.primitive for case in ARRAY_CASES}
-    return sorted(declared - set(REGISTRY))
 
 
 def elementwise_spec(name: str) -> ElementwiseSpec:
     if name not in ELEMENTWISE_SPECS:
         raise AssertionError(
-            f"elementwise primitive {name!r} has no test declaration: add an ElementwiseSpec "
-            "(SymPy expression, safe domain) to ELEMENTWISE_SPECS in tests/rule_domains.py"
+            f"elementwise primitive {name!r} has no test declaration: give its declaration a "
+            "domain=Domain(...) (SymPy reference, safe domain)"
         )
     return ELEMENTWISE_SPECS[name]
 
@@ -517,8 +303,8 @@ def array_cases(name: str) -> list[ArrayCase]:
     cases = [case for case in ARRAY_CASES if case.primitive == name]
     if not cases:
         raise AssertionError(
-            f"primitive {name!r} has no test declaration: add ArrayCase calls for it to "
-            "ARRAY_CASES in tests/rule_domains.py"
+            f"primitive {name!r} has no test declaration: give its declaration cases=(Case(...), "
+            "...)"
         )
     return cases
 

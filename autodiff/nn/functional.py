@@ -2,17 +2,9 @@
 
 Every function takes plain arrays or traced values (``Var``, ``Dual``, ``Parameter``) and is
 built from primitives, so ``grad``, ``hvp`` and ``jacfwd(grad(...))`` differentiate through it.
-Three operations are primitives of their own (declared here, each with a JVP and a VJP written
-with primitives, so they differentiate again):
-
-* ``relu`` -- one node; ``relu'(0) = 0`` (API.md's kink table), i.e. the gradient is masked by
-  ``x > 0`` exactly as in seed 004's table (``g_i = g_{i+1} * I(z_i > 0)``);
-* ``leaky_relu`` -- seed 004, eq. (14): ``alpha v`` for ``v <= 0``, ``v`` otherwise, so
-  ``leaky_relu'(0) = alpha``;
-* ``cross_entropy`` -- softmax and negative log-likelihood fused: the value is
-  ``logsumexp(x) - x[label]`` (seed 000's stabilisation: shift by the max), the VJP is
-  ``(softmax(x) - onehot(label)) * g``.  Finite values and gradients for logits of any
-  magnitude (``1e4`` included); a ``-inf`` logit has probability 0 and gradient 0.
+``linear``, ``relu``, ``leaky_relu`` and ``cross_entropy`` are primitives of their own (declared
+in :mod:`autodiff.rules.network`: ``relu'(0) = 0``, ``leaky_relu'(0) = alpha``, a fused and
+stable softmax cross-entropy); this module checks arguments and applies reductions.
 
 Conventions: the class axis is the last one (logits ``(N, C)``, or ``(C,)`` for one sample, or
 ``(N, ..., C)``); labels are 0-based integers of shape ``logits.shape[:-1]``; losses take
@@ -26,12 +18,14 @@ import numbers
 import numpy as np
 
 from .. import numpy_api as api
-from ..forward.taylor import first_order_rule
 from ..rules import elementwise as ew
-from ..rules import structure as st
-from ..rules.primitive import Primitive, Traced, dtype_of, ndim_of, primal_value, shape_of
+from ..rules import network, reductions
+from ..rules.primitive import Traced, dtype_of, ndim_of, primal_value, shape_of
 from ..validation import probability
 from ..values import as_float_value
+from .conv import conv1d, conv2d
+from .normalization import batch_norm, layer_norm
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 __all__ = [
     "linear",
@@ -48,6 +42,13 @@ __all__ = [
     "cross_entropy",
     "nll_loss",
     "binary_cross_entropy_with_logits",
+    "conv1d",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "batch_norm",
+    "layer_norm",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -71,88 +72,6 @@ def _reduce(losses, reduction):
     return losses
 
 
-def _batch_axes(t, x) -> int:
-    """Number of leading batch axes of a tangent / cotangent ``t`` of a value shaped like ``x``."""
-    return ndim_of(t) - ndim_of(x)
-
-
-# ----------------------------------------------------------------------------------------------
-# dense layer: a primitive of its own
-# ----------------------------------------------------------------------------------------------
-# For x of shape lead + (in,), W (out, in), b (out,):  y = x W^T + b, of shape lead + (out,).
-# Seed 004's table: the backward pass multiplies by the transposed weights,
-#   x_bar = g W,   W_bar = sum over samples of g^T x,   b_bar = sum over samples of g.
-# One node instead of transpose + matmul + add, and W_bar comes out C-contiguous (out, in),
-# the layout of W, so the optimizer's update runs on matching layouts.
-
-
-def _linear_impl(x, weight, bias=None):
-    out = np.matmul(x, np.transpose(weight))
-    if bias is None:
-        return out
-    if isinstance(out, np.ndarray) and out.dtype == np.result_type(out, bias):
-        out += bias  # the fresh product is ours: add in place
-        return out
-    return out + bias
-
-
-def _samples_flat(x, lead, n_features):
-    """``x`` (batch + lead + (n,)) as batch + (prod(lead), n)."""
-    shape = shape_of(x)
-    n_batch = len(shape) - len(lead) - 1
-    return st.reshape(x, shape[:n_batch] + (int(np.prod(lead, dtype=int)), n_features))
-
-
-def _swap_last_two(x):
-    n = ndim_of(x)
-    return st.transpose(x, tuple(range(n - 2)) + (n - 1, n - 2))
-
-
-def _linear_jvp(primals, tangents, out):
-    x, weight = primals[0], primals[1]
-    lead = shape_of(x)[:-1]
-    out_features, in_features = shape_of(weight)
-    live = next((t, p) for t, p in zip(tangents, primals) if t is not None)
-    batch = shape_of(live[0])[: _batch_axes(live[0], live[1])]
-    total = None
-    if tangents[0] is not None:  # tx W^T
-        total = st.matmul(tangents[0], st.transpose(weight, (1, 0)))
-    if tangents[1] is not None:  # x tW^T, tW of shape batch + (out, in)
-        product = st.matmul(_samples_flat(x, lead, in_features), _swap_last_two(tangents[1]))
-        term = st.reshape(product, batch + lead + (out_features,))
-        total = term if total is None else ew.add(total, term)
-    if len(tangents) > 2 and tangents[2] is not None:  # tb, broadcast over the samples
-        term = st.reshape(tangents[2], batch + (1,) * len(lead) + (out_features,))
-        if total is None:
-            return st.broadcast_to(term, batch + lead + (out_features,))
-        total = ew.add(total, term)
-    return total
-
-
-def _linear_vjp(g, primals, out, wanted):
-    x, weight = primals[0], primals[1]
-    lead = shape_of(x)[:-1]
-    n_batch = _batch_axes(g, out)
-    results = []
-    for i in wanted:
-        if i == 0:  # g W
-            results.append(st.matmul(g, weight))
-        elif i == 1:  # g^T x summed over the samples: (out, in), batch axes leading
-            if n_batch == 0 and len(lead) == 1:  # the common case: a plain batch of rows
-                g_flat, x_flat = g, x
-            else:
-                g_flat = _samples_flat(g, lead, shape_of(weight)[0])
-                x_flat = _samples_flat(x, lead, shape_of(weight)[1])
-            results.append(st.matmul(_swap_last_two(g_flat), x_flat))
-        else:  # g summed over the samples
-            sample_axes = tuple(range(n_batch, n_batch + len(lead)))
-            results.append(st.reduce_sum(g, axis=sample_axes) if sample_axes else g)
-    return results
-
-
-_linear = Primitive("linear", _linear_impl, _linear_jvp, _linear_vjp)
-
-
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias``: weight ``(out, in)`` as in torch, ``x`` of shape ``(..., in)``.
 
@@ -169,10 +88,10 @@ def linear(x, weight, bias=None):
             f"the last axis must have {w_shape[1]} features"
         )
     if bias is None:
-        return _linear(x, weight)
+        return network.linear(x, weight)
     if shape_of(bias) != (w_shape[0],):
         raise ValueError(f"linear: bias must have shape ({w_shape[0]},), got {shape_of(bias)}")
-    return _linear(x, weight, bias)
+    return network.linear(x, weight, bias)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -180,56 +99,9 @@ def linear(x, weight, bias=None):
 # ----------------------------------------------------------------------------------------------
 
 
-def _relu_impl(x):
-    if type(x) is float:
-        return x if x > 0.0 else 0.0
-    return np.maximum(x, 0)[()]
-
-
-def _relu_slope(x):
-    """``I(x > 0)`` in x's dtype: relu'(0) = 0."""
-    return np.asarray(primal_value(x) > 0, dtype=dtype_of(x))
-
-
-def _relu_jvp(primals, tangents, out):
-    return ew.multiply(_relu_slope(primals[0]), tangents[0])
-
-
-def _relu_vjp(g, primals, out, wanted):
-    return [ew.multiply(_relu_slope(primals[0]), g)]
-
-
-_relu = Primitive("relu", _relu_impl, _relu_jvp, _relu_vjp)
-_relu.taylor = first_order_rule(_relu)  # piecewise linear: the series is linear too
-
-
 def relu(x):
     """``max(x, 0)``, with ``relu'(0) = 0``."""
-    return _relu(_value(x, "relu input"))
-
-
-def _leaky_impl(x, negative_slope):
-    if type(x) is float:
-        return x if x > 0.0 else negative_slope * x
-    x = np.asarray(x)
-    return np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)[()]
-
-
-def _leaky_slope(x, negative_slope):
-    """1 where x > 0, ``negative_slope`` where x <= 0 (so leaky_relu'(0) = alpha)."""
-    return np.where(primal_value(x) > 0, 1.0, negative_slope).astype(dtype_of(x), copy=False)
-
-
-def _leaky_jvp(primals, tangents, out, negative_slope):
-    return ew.multiply(_leaky_slope(primals[0], negative_slope), tangents[0])
-
-
-def _leaky_vjp(g, primals, out, wanted, negative_slope):
-    return [ew.multiply(_leaky_slope(primals[0], negative_slope), g)]
-
-
-_leaky_relu = Primitive("leaky_relu", _leaky_impl, _leaky_jvp, _leaky_vjp)
-_leaky_relu.taylor = first_order_rule(_leaky_relu)
+    return network.relu(_value(x, "relu input"))
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -237,7 +109,7 @@ def leaky_relu(x, negative_slope=0.01):
     ``negative_slope``."""
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
         raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
-    return _leaky_relu(_value(x, "leaky_relu input"), negative_slope=float(negative_slope))
+    return network.leaky_relu(_value(x, "leaky_relu input"), negative_slope=float(negative_slope))
 
 
 def sigmoid(x):
@@ -291,120 +163,6 @@ def softmax(x, axis=-1):
 # ----------------------------------------------------------------------------------------------
 
 
-def _checked_labels(labels, logits_shape) -> np.ndarray:
-    """Integer labels of shape ``logits_shape[:-1]`` in ``0 .. C-1`` (as ``np.intp``)."""
-    if isinstance(labels, Traced):
-        raise TypeError("labels must be integer class indices, not a traced value")
-    labels = np.asarray(labels)
-    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-        if np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)):
-            hint = " (they look like whole numbers: pass labels.astype(int))"
-        else:
-            hint = ""
-        raise TypeError(f"labels must be integers (0-based class indices), got {labels.dtype}"
-                        + hint)
-    if len(logits_shape) == 0:
-        raise ValueError("logits must have a class axis (the last one); got a scalar")
-    if labels.shape != tuple(logits_shape[:-1]):
-        raise ValueError(
-            f"labels have shape {labels.shape}, expected {tuple(logits_shape[:-1])} (the logits' "
-            f"shape {tuple(logits_shape)} without its last, class axis)"
-        )
-    n_classes = logits_shape[-1]
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(
-            f"labels must lie in 0 .. {n_classes - 1} (0-based, {n_classes} classes); got values "
-            f"from {labels.min()} to {labels.max()}"
-        )
-    return labels.astype(np.intp, copy=False)
-
-
-def _label_index(labels):
-    """The index picking ``x[..., label]`` for every sample (``(arange(N), labels)`` for 2-D)."""
-    if labels.ndim == 1:
-        return np.arange(labels.shape[0]), labels
-    return tuple(np.indices(labels.shape, sparse=True)) + (labels,)
-
-
-def _logsumexp_last(x):
-    """Stable ``log sum exp`` over the last axis of an array (keeps the axis)."""
-    shift = x.max(axis=-1, keepdims=True)
-    finite = np.isfinite(shift)
-    if not finite.all():  # a row of -inf (or an inf): no shift there
-        shift = np.where(finite, shift, 0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.exp(x - shift).sum(axis=-1, keepdims=True)) + shift
-
-
-def _cross_entropy_impl(logits, labels, reduction):
-    logits = np.asarray(logits)
-    with np.errstate(invalid="ignore"):
-        losses = _logsumexp_last(logits)[..., 0] - logits[_label_index(labels)]
-    if reduction == "none":
-        return losses[()]
-    total = np.sum(losses)
-    return (total / losses.size if reduction == "mean" else total)[()]
-
-
-def _one_hot(labels, n_classes, dtype):
-    encoded = np.zeros(labels.shape + (n_classes,), dtype=dtype)
-    encoded[_label_index(labels)] = 1
-    return encoded
-
-
-def _softmax_minus_one_hot(logits, labels):
-    """``softmax(logits) - onehot(labels)``, written with primitives (it is differentiated)."""
-    probabilities = ew.exp(ew.subtract(logits, st.logsumexp(logits, axis=-1, keepdims=True)))
-    return ew.subtract(probabilities, _one_hot(labels, shape_of(logits)[-1], dtype_of(logits)))
-
-
-def _sample_count(logits) -> int:
-    return int(np.prod(shape_of(logits)[:-1], dtype=int))
-
-
-def _cross_entropy_jvp(primals, tangents, out, labels, reduction):
-    (logits,), (t,) = primals, tangents
-    n_batch = _batch_axes(t, logits)
-    per_sample = st.reduce_sum(ew.multiply(_softmax_minus_one_hot(logits, labels), t), axis=-1)
-    if reduction == "none":
-        return per_sample
-    sample_axes = tuple(range(n_batch, n_batch + ndim_of(logits) - 1))
-    total = st.reduce_sum(per_sample, axis=sample_axes) if sample_axes else per_sample
-    return ew.divide(total, float(_sample_count(logits))) if reduction == "mean" else total
-
-
-def _cross_entropy_vjp_arrays(g, logits, labels, reduction):
-    """The VJP on plain (untraced) arrays, computed in place: the training step's hot path."""
-    with np.errstate(invalid="ignore"):
-        residual = np.exp(logits - _logsumexp_last(logits))
-    residual[_label_index(labels)] -= 1
-    if reduction == "none":
-        residual *= np.asarray(g)[..., None]
-    else:
-        residual *= g / logits[..., 0].size if reduction == "mean" else g
-    return residual
-
-
-def _cross_entropy_vjp(g, primals, out, wanted, labels, reduction):
-    (logits,) = primals
-    n_batch = _batch_axes(g, out)
-    if n_batch == 0 and not isinstance(logits, Traced) and not isinstance(g, Traced):
-        return [_cross_entropy_vjp_arrays(g, np.asarray(logits), labels, reduction)]
-    g_shape = shape_of(g)
-    if reduction == "none":  # g: batch + samples -> batch + samples + (1,)
-        scale = st.reshape(g, g_shape + (1,))
-    else:  # g: batch -> batch + (1,) * ndim(logits)
-        if reduction == "mean":
-            g = ew.divide(g, float(_sample_count(logits)))
-        scale = st.reshape(g, g_shape[:n_batch] + (1,) * ndim_of(logits))
-    return [ew.multiply(_softmax_minus_one_hot(logits, labels), scale)]
-
-
-_cross_entropy = Primitive(
-    "cross_entropy", _cross_entropy_impl, _cross_entropy_jvp, _cross_entropy_vjp
-)
-
-
 def cross_entropy(logits, labels, reduction="mean", *, weight=None, label_smoothing=0.0):
     """Softmax cross-entropy ``-log softmax(logits)[label]`` (seed 001, eq. 7), fused and stable.
 
@@ -425,19 +183,19 @@ def cross_entropy(logits, labels, reduction="mean", *, weight=None, label_smooth
     """
     _check_reduction(reduction)
     logits = _value(logits, "cross_entropy logits")
-    labels = _checked_labels(labels, shape_of(logits))
+    labels = network.checked_labels(labels, shape_of(logits))
     if reduction == "mean" and labels.size == 0:
         raise ValueError("the mean cross-entropy of an empty batch is undefined; pass samples")
     smoothing = probability(label_smoothing, "label_smoothing")
     if weight is None and smoothing == 0.0:
-        return _cross_entropy(logits, labels=labels, reduction=reduction)
+        return network.cross_entropy(logits, labels=labels, reduction=reduction)
     n_classes = shape_of(logits)[-1]
     weight = _class_weights(weight, n_classes, logits)
     log_probabilities = log_softmax(logits)
     losses = _weighted_picks(log_probabilities, labels, weight)
     if smoothing:
         spread = log_probabilities if weight is None else ew.multiply(log_probabilities, weight)
-        uniform = ew.negative(st.reduce_sum(spread, axis=-1))
+        uniform = ew.negative(reductions.reduce_sum(spread, axis=-1))
         losses = ew.add(ew.multiply(losses, 1.0 - smoothing),
                         ew.multiply(uniform, smoothing / n_classes))
     return _weighted_reduce(losses, labels, weight, reduction)
@@ -481,7 +239,7 @@ def nll_loss(log_probabilities, labels, reduction="mean", *, weight=None):
     """
     _check_reduction(reduction)
     log_probabilities = _value(log_probabilities, "nll_loss input")
-    labels = _checked_labels(labels, shape_of(log_probabilities))
+    labels = network.checked_labels(labels, shape_of(log_probabilities))
     weight = _class_weights(weight, shape_of(log_probabilities)[-1], log_probabilities)
     return _weighted_reduce(_weighted_picks(log_probabilities, labels, weight), labels, weight,
                             reduction)

@@ -1,15 +1,30 @@
 """The one rule table: every primitive with its value, JVP, VJP and Taylor rules.
 
-``REGISTRY`` maps each primitive's name to it; :mod:`.elementwise` declares partials,
-:mod:`.structure` the array primitives with explicit linear rules.
+``REGISTRY`` maps each primitive's name to it.  Each primitive is declared once, beside its
+siblings, in the module of its family; the declaration carries everything about it: the value,
+its partials (elementwise) or JVP/VJP (structural), its Taylor rule (or ``NO_TAYLOR``), the
+NumPy callables it answers for, and its test domain (see :mod:`.primitive`).
+
+* :mod:`.elementwise` -- arithmetic, exponentials, trigonometry, piecewise functions;
+* :mod:`.reductions`  -- sum, max, min, prod, cumsum, logsumexp;
+* :mod:`.shapes`      -- reshape, transpose, broadcasting, concatenation;
+* :mod:`.indexing`    -- getitem, scatter-add, where;
+* :mod:`.linalg`      -- matrix products;
+* :mod:`.network`     -- the dense layer, ReLU, leaky ReLU, fused cross-entropy;
+* :mod:`.series`      -- Taylor-series algebra used by the Taylor rules.
 """
 
-from . import elementwise, structure
+from . import elementwise, indexing, linalg, network, reductions, series, shapes
 from .primitive import MINUS_ONE, ONE, REGISTRY, Primitive, Traced, bind, primal_value
 
 __all__ = [
     "elementwise",
-    "structure",
+    "indexing",
+    "linalg",
+    "network",
+    "reductions",
+    "series",
+    "shapes",
     "Primitive",
     "Traced",
     "bind",

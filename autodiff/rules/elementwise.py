@@ -26,8 +26,20 @@ import operator
 
 import numpy as np
 
-from . import structure
-from .primitive import MINUS_ONE, ONE, Primitive, Traced, bind, dtype_of, primal_value, shape_of
+from . import indexing, series, shapes
+from .primitive import (
+    MINUS_ONE,
+    ONE,
+    Case,
+    Domain,
+    Primitive,
+    Traced,
+    bind,
+    both_signs,
+    dtype_of,
+    primal_value,
+    shape_of,
+)
 
 __all__ = ["Elementwise", "ELEMENTWISE"]
 
@@ -84,7 +96,7 @@ def _align_tangent(t, x_ndim: int, out_ndim: int):
         return t
     t_shape = shape_of(t)
     batch = t_shape[: len(t_shape) - x_ndim]
-    return structure.reshape(t, batch + (1,) * (out_ndim - x_ndim) + t_shape[len(batch):])
+    return shapes.reshape(t, batch + (1,) * (out_ndim - x_ndim) + t_shape[len(batch):])
 
 
 def _scaled(partial, v):
@@ -102,12 +114,15 @@ class Elementwise(Primitive):
     derivative is zero wherever it exists (``sign``, ``floor``, ...).
     """
 
-    __slots__ = ("partials", "arity")
+    __slots__ = ("partials", "arity", "domain")
 
-    def __init__(self, name, impl, partials, arity, taylor=None):
-        super().__init__(name, impl, self._jvp, self._vjp, taylor)
+    def __init__(self, name, impl, partials, arity, *, taylor, domain, numpy=(), cases=()):
+        super().__init__(
+            name, impl, self._jvp, self._vjp, taylor=taylor, numpy=numpy, cases=cases
+        )
         self.partials = partials
         self.arity = arity
+        self.domain = domain
         ELEMENTWISE[name] = self
 
     def __call__(self, *args):
@@ -136,7 +151,7 @@ class Elementwise(Primitive):
         n_batch = len(total_shape) - out_ndim
         if n_batch < 0 or total_shape[n_batch:] != out_shape:
             batch = tangent_batch(tangents, primals)
-            total = structure.broadcast_to(total, batch + out_shape)
+            total = shapes.broadcast_to(total, batch + out_shape)
         return total
 
     def _scalar_jvp(self, primals, tangents, out):
@@ -179,7 +194,7 @@ class Elementwise(Primitive):
                 c_shape = shape_of(c)
                 n_batch = len(shape_of(cotangent)) - np.ndim(primal_value(out))
                 if c_shape[n_batch:] != x_shape or len(c_shape) < n_batch + len(x_shape):
-                    c = structure.unbroadcast(c, x_shape, n_batch)
+                    c = shapes.unbroadcast(c, x_shape, n_batch)
             results.append(c)
         return results
 
@@ -201,30 +216,75 @@ def tangent_batch(tangents, primals) -> tuple:
     return ()
 
 
-def _unary(name, math_fn, numpy_fn, partial=None):
-    impl = _scalar_first(math_fn, numpy_fn, 1) if math_fn is not None else _float_preserving(
-        numpy_fn
-    )
-    return Elementwise(name, impl, (partial,) if partial is not None else (), 1)
+def _impl(math_fn, numpy_fn, arity):
+    if math_fn is None:
+        return _float_preserving(numpy_fn)
+    return _scalar_first(math_fn, numpy_fn, arity)
 
 
-def _binary(name, math_fn, numpy_fn, partial_a, partial_b):
-    impl = _scalar_first(math_fn, numpy_fn, 2) if math_fn is not None else _float_preserving(
-        numpy_fn
+def _unary(name, math_fn, numpy_fn, partial, *, taylor, domain, numpy=None):
+    """A unary primitive: ``numpy_fn`` on arrays (``math_fn`` on floats where given); it
+    answers for ``numpy_fn`` when that is a ufunc, or for the callables in ``numpy``."""
+    return Elementwise(
+        name,
+        _impl(math_fn, numpy_fn, 1),
+        (partial,) if partial is not None else (),
+        1,
+        taylor=taylor,
+        domain=domain,
+        numpy=_answers(numpy_fn, numpy),
     )
-    return Elementwise(name, impl, (partial_a, partial_b), 2)
+
+
+def _binary(name, math_fn, numpy_fn, partial_a, partial_b, *, taylor, domain, numpy=None,
+            cases=()):
+    return Elementwise(
+        name,
+        _impl(math_fn, numpy_fn, 2),
+        (partial_a, partial_b),
+        2,
+        taylor=taylor,
+        domain=domain,
+        numpy=_answers(numpy_fn, numpy),
+        cases=cases,
+    )
+
+
+def _answers(numpy_fn, numpy):
+    if numpy is not None:
+        return numpy
+    return (numpy_fn,) if isinstance(numpy_fn, np.ufunc) else ()
+
+
+def _distance_to_integers(x):
+    return np.abs(np.asarray(x) - np.round(x))
+
+
+def _untied(a, b):
+    return np.abs(a - b) > 1e-3
+
+
+# Test domains: where each rule's formula is accurate to ~1e-12 relative.  Where a limit is set
+# by the standard formula's conditioning rather than by the function, the comment says so.
+_WIDE = ((-10.0, 10.0),)
+_AWAY_FROM_ZERO = both_signs(0.1, 10.0)
 
 
 # ----------------------------------------------------------------------------------------------
 # arithmetic
 # ----------------------------------------------------------------------------------------------
 
-add = _binary("add", operator.add, np.add, lambda a, b, y: ONE, lambda a, b, y: ONE)
+add = _binary(
+    "add", operator.add, np.add, lambda a, b, y: ONE, lambda a, b, y: ONE,
+    taylor=series.FIRST_ORDER, domain=Domain("a, b -> a + b", (_WIDE, _WIDE)),
+)
 subtract = _binary(
-    "subtract", operator.sub, np.subtract, lambda a, b, y: ONE, lambda a, b, y: MINUS_ONE
+    "subtract", operator.sub, np.subtract, lambda a, b, y: ONE, lambda a, b, y: MINUS_ONE,
+    taylor=series.FIRST_ORDER, domain=Domain("a, b -> a - b", (_WIDE, _WIDE)),
 )
 multiply = _binary(
-    "multiply", operator.mul, np.multiply, lambda a, b, y: b, lambda a, b, y: a
+    "multiply", operator.mul, np.multiply, lambda a, b, y: b, lambda a, b, y: a,
+    taylor=series.multiply, domain=Domain("a, b -> a * b", (_WIDE, _WIDE)),
 )
 # d(a/b)/db = -a/b**2 = -y/b: computed from the quotient itself, never as a * (1/b).
 divide = _binary(
@@ -233,6 +293,8 @@ divide = _binary(
     np.divide,
     lambda a, b, y: reciprocal(b),
     lambda a, b, y: negative(divide(y, b)),
+    taylor=series.divide,
+    domain=Domain("a, b -> a / b", (_WIDE, _AWAY_FROM_ZERO)),
 )
 
 
@@ -252,8 +314,8 @@ def _power_d_exponent(a, b, y):
     at_zero = primal_value(a) == 0
     if not np.any(at_zero):
         return multiply(y, log(a))
-    safe_a = structure.where(at_zero, 1.0, a)
-    return structure.where(at_zero, 0.0, multiply(y, log(safe_a)))
+    safe_a = indexing.where(at_zero, 1.0, a)
+    return indexing.where(at_zero, 0.0, multiply(y, log(safe_a)))
 
 
 def _power_impl(a, b):
@@ -263,16 +325,36 @@ def _power_impl(a, b):
     return np.power(a, b)
 
 
-power = _binary("power", math.pow, _power_impl, _power_d_base, _power_d_exponent)
-negative = _unary("negative", operator.neg, np.negative, lambda x, y: MINUS_ONE)
+power = _binary(
+    "power", math.pow, _power_impl, _power_d_base, _power_d_exponent,
+    taylor=series.power,
+    domain=Domain(
+        "a, b -> a**b", (((0.1, 10.0),), ((-3.0, 3.0),)), outside=((-1.0, 0.5), (-8.0, 1 / 3))
+    ),
+    numpy=(np.power,),
+)
+negative = _unary(
+    "negative", operator.neg, np.negative, lambda x, y: MINUS_ONE,
+    taylor=series.FIRST_ORDER, domain=Domain("x -> -x", (_WIDE,)),
+)
 reciprocal = _unary(
     "reciprocal",
     lambda x: 1.0 / x,
     lambda x: np.divide(1.0, x),  # np.reciprocal truncates integers: 1 / 2 -> 0
     lambda x, y: negative(square(y)),
+    taylor=series.reciprocal,
+    domain=Domain("x -> 1/x", (_AWAY_FROM_ZERO,)),
+    numpy=(np.reciprocal,),
 )
-square = _unary("square", lambda x: x * x, np.square, lambda x, y: multiply(2.0, x))
-absolute = _unary("absolute", abs, np.absolute, lambda x, y: sign(x))
+square = _unary(
+    "square", lambda x: x * x, np.square, lambda x, y: multiply(2.0, x),
+    taylor=series.square, domain=Domain("x -> x**2", (_WIDE,)),
+)
+absolute = _unary(
+    "absolute", abs, np.absolute, lambda x, y: sign(x),
+    taylor=series.FIRST_ORDER, domain=Domain("x -> Abs(x)", (both_signs(1e-2, 10.0),)),
+    numpy=(np.absolute, np.fabs),
+)
 
 # ----------------------------------------------------------------------------------------------
 # exponentials and logarithms
@@ -304,71 +386,125 @@ def _nan_outside_domain(partial):
     return guarded
 
 
-exp = _unary("exp", math.exp, np.exp, lambda x, y: y)
-expm1 = _unary("expm1", math.expm1, np.expm1, lambda x, y: add(y, 1.0))
-exp2 = _unary("exp2", lambda x: 2.0**x, np.exp2, lambda x, y: multiply(y, _LN2))
-log = _unary("log", math.log, np.log, _nan_outside_domain(lambda x, y: reciprocal(x)))
+exp = _unary(
+    "exp", math.exp, np.exp, lambda x, y: y,
+    taylor=series.exp, domain=Domain("x -> exp(x)", (((-20.0, 20.0),),)),
+)
+# expm1' = expm1(x) + 1 (as JAX and PyTorch): for x << 0 the sum cancels, so x >= -5
+# (Expm1 and Log1p are the test suite's cancellation-free SymPy functions)
+expm1 = _unary(
+    "expm1", math.expm1, np.expm1, lambda x, y: add(y, 1.0),
+    taylor=series.expm1, domain=Domain("x -> Expm1(x)", (((-5.0, 20.0),),)),
+)
+exp2 = _unary(
+    "exp2", lambda x: 2.0**x, np.exp2, lambda x, y: multiply(y, _LN2),
+    taylor=series.exp2, domain=Domain("x -> 2**x", (((-20.0, 20.0),),)),
+)
+log = _unary(
+    "log", math.log, np.log, _nan_outside_domain(lambda x, y: reciprocal(x)),
+    taylor=series.log,
+    domain=Domain("x -> log(x)", (((1e-3, 1e3),),), outside=((-1.0,), (-1e-3,))),
+)
 log1p = _unary(
-    "log1p", math.log1p, np.log1p, _nan_outside_domain(lambda x, y: reciprocal(add(x, 1.0)))
+    "log1p", math.log1p, np.log1p, _nan_outside_domain(lambda x, y: reciprocal(add(x, 1.0))),
+    taylor=series.log1p,
+    domain=Domain("x -> Log1p(x)", (((-0.9, 1e3),),), outside=((-2.0,),)),
 )
 log2 = _unary(
-    "log2", math.log2, np.log2, _nan_outside_domain(lambda x, y: reciprocal(multiply(x, _LN2)))
+    "log2", math.log2, np.log2, _nan_outside_domain(lambda x, y: reciprocal(multiply(x, _LN2))),
+    taylor=series.log2,
+    domain=Domain("x -> log(x, 2)", (((1e-3, 1e3),),), outside=((-1.0,),)),
 )
 log10 = _unary(
     "log10",
     math.log10,
     np.log10,
     _nan_outside_domain(lambda x, y: reciprocal(multiply(x, _LN10))),
+    taylor=series.log10,
+    domain=Domain("x -> log(x, 10)", (((1e-3, 1e3),),), outside=((-1.0,),)),
 )
-sqrt = _unary(
-    "sqrt", math.sqrt, np.sqrt, lambda x, y: divide(0.5, y)
-)  # sqrt'(0) = inf, as the maths says
+sqrt = _unary(  # sqrt'(0) = inf, as the maths says
+    "sqrt", math.sqrt, np.sqrt, lambda x, y: divide(0.5, y),
+    taylor=series.sqrt, domain=Domain("x -> sqrt(x)", (((1e-3, 1e3),),), outside=((-1.0,),)),
+)
 cbrt = _unary(
-    "cbrt", None, np.cbrt, lambda x, y: reciprocal(multiply(3.0, square(y)))
+    "cbrt", None, np.cbrt, lambda x, y: reciprocal(multiply(3.0, square(y))),
+    taylor=series.cbrt,
+    domain=Domain("x -> sign(x)*Abs(x)**Rational(1, 3)", (both_signs(1e-3, 1e3),)),
 )
 
 # ----------------------------------------------------------------------------------------------
 # trigonometric and hyperbolic
 # ----------------------------------------------------------------------------------------------
 
-sin = _unary("sin", math.sin, np.sin, lambda x, y: cos(x))
-cos = _unary("cos", math.cos, np.cos, lambda x, y: negative(sin(x)))
-tan = _unary("tan", math.tan, np.tan, lambda x, y: add(1.0, square(y)))
+sin = _unary(
+    "sin", math.sin, np.sin, lambda x, y: cos(x),
+    taylor=series.sin, domain=Domain("x -> sin(x)", (_WIDE,)),
+)
+cos = _unary(
+    "cos", math.cos, np.cos, lambda x, y: negative(sin(x)),
+    taylor=series.cos, domain=Domain("x -> cos(x)", (_WIDE,)),
+)
+tan = _unary(
+    "tan", math.tan, np.tan, lambda x, y: add(1.0, square(y)),
+    taylor=series.tan, domain=Domain("x -> tan(x)", (((-1.4, 1.4),),)),
+)
 arcsin = _unary(
     "arcsin",
     math.asin,
     np.arcsin,
     lambda x, y: reciprocal(sqrt(subtract(1.0, square(x)))),
+    taylor=series.arcsin,
+    domain=Domain("x -> asin(x)", (((-0.9, 0.9),),), outside=((2.0,), (-2.0,))),
 )
 arccos = _unary(
     "arccos",
     math.acos,
     np.arccos,
     lambda x, y: negative(reciprocal(sqrt(subtract(1.0, square(x))))),
+    taylor=series.arccos,
+    domain=Domain("x -> acos(x)", (((-0.9, 0.9),),), outside=((2.0,), (-2.0,))),
 )
 arctan = _unary(
-    "arctan", math.atan, np.arctan, lambda x, y: reciprocal(add(1.0, square(x)))
+    "arctan", math.atan, np.arctan, lambda x, y: reciprocal(add(1.0, square(x))),
+    taylor=series.arctan, domain=Domain("x -> atan(x)", (((-100.0, 100.0),),)),
 )
-sinh = _unary("sinh", math.sinh, np.sinh, lambda x, y: cosh(x))
-cosh = _unary("cosh", math.cosh, np.cosh, lambda x, y: sinh(x))
-tanh = _unary("tanh", math.tanh, np.tanh, lambda x, y: subtract(1.0, square(y)))
+sinh = _unary(
+    "sinh", math.sinh, np.sinh, lambda x, y: cosh(x),
+    taylor=series.sinh, domain=Domain("x -> sinh(x)", (_WIDE,)),
+)
+cosh = _unary(
+    "cosh", math.cosh, np.cosh, lambda x, y: sinh(x),
+    taylor=series.cosh, domain=Domain("x -> cosh(x)", (_WIDE,)),
+)
+# tanh' = 1 - tanh^2 (as everyone): 1 - y^2 cancels for |x| large, so |x| <= 3
+tanh = _unary(
+    "tanh", math.tanh, np.tanh, lambda x, y: subtract(1.0, square(y)),
+    taylor=series.tanh, domain=Domain("x -> tanh(x)", (((-3.0, 3.0),),)),
+)
 arcsinh = _unary(
     "arcsinh",
     math.asinh,
     np.arcsinh,
     lambda x, y: reciprocal(sqrt(add(square(x), 1.0))),
+    taylor=series.arcsinh,
+    domain=Domain("x -> asinh(x)", (((-100.0, 100.0),),)),
 )
 arccosh = _unary(
     "arccosh",
     math.acosh,
     np.arccosh,
     _nan_outside_domain(lambda x, y: reciprocal(sqrt(subtract(square(x), 1.0)))),
+    taylor=series.arccosh,
+    domain=Domain("x -> acosh(x)", (((1.1, 100.0),),), outside=((0.5,), (-2.0,))),
 )
 arctanh = _unary(
     "arctanh",
     math.atanh,
     np.arctanh,
     _nan_outside_domain(lambda x, y: reciprocal(subtract(1.0, square(x)))),
+    taylor=series.arctanh,
+    domain=Domain("x -> atanh(x)", (((-0.9, 0.9),),), outside=((2.0,), (-2.0,))),
 )
 
 
@@ -382,6 +518,8 @@ arctan2 = _binary(
     np.arctan2,
     lambda a, b, y: divide(b, _atan2_denominator(a, b)),
     lambda a, b, y: negative(divide(a, _atan2_denominator(a, b))),
+    taylor=series.arctan2,
+    domain=Domain("a, b -> atan2(a, b)", (_AWAY_FROM_ZERO, _AWAY_FROM_ZERO)),
 )
 
 
@@ -393,20 +531,44 @@ def _hypot_partial(which):
         at_origin = primal_value(y) == 0
         if not np.any(at_origin):
             return divide(x, y)
-        safe_y = structure.where(at_origin, 1.0, y)
-        return structure.where(at_origin, 0.0, divide(x, safe_y))
+        safe_y = indexing.where(at_origin, 1.0, y)
+        return indexing.where(at_origin, 0.0, divide(x, safe_y))
 
     return partial
 
 
-hypot = _binary("hypot", math.hypot, np.hypot, _hypot_partial(0), _hypot_partial(1))
-# d logaddexp(a, b)/da = e^a / (e^a + e^b) = exp(a - y): bounded by 1, never overflows.
+hypot = _binary(
+    "hypot", math.hypot, np.hypot, _hypot_partial(0), _hypot_partial(1),
+    taylor=series.hypot,
+    domain=Domain("a, b -> sqrt(a**2 + b**2)", (_AWAY_FROM_ZERO, _AWAY_FROM_ZERO)),
+)
+def _logaddexp_partial(which):
+    """d logaddexp(a, b)/da = e^a / (e^a + e^b) = exp(a - y): bounded by 1, never overflows.
+
+    Where the *other* argument is ``-inf`` the function is the identity in this one, so the
+    partial is exactly 1, also at ``a = -inf`` (where ``a - y`` would be ``-inf + inf = nan``).
+    """
+
+    def partial(a, b, y):
+        mine, other = (a, b) if which == 0 else (b, a)
+        other_absent = primal_value(other) == -np.inf
+        if not np.any(other_absent):
+            return exp(subtract(mine, y))
+        safe_mine = indexing.where(other_absent, 0.0, mine)
+        safe_y = indexing.where(other_absent, 0.0, y)
+        return indexing.where(other_absent, 1.0, exp(subtract(safe_mine, safe_y)))
+
+    return partial
+
+
 logaddexp = _binary(
     "logaddexp",
     None,
     np.logaddexp,
-    lambda a, b, y: exp(subtract(a, y)),
-    lambda a, b, y: exp(subtract(b, y)),
+    _logaddexp_partial(0),
+    _logaddexp_partial(1),
+    taylor=series.logaddexp,
+    domain=Domain("a, b -> log(exp(a) + exp(b))", (((-30.0, 30.0),), ((-30.0, 30.0),))),
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -434,6 +596,9 @@ maximum = _binary(
     np.maximum,
     lambda a, b, y: _selection_weight(a, b, True),
     lambda a, b, y: _selection_weight(b, a, True),
+    taylor=series.FIRST_ORDER,
+    domain=Domain("a, b -> Max(a, b)", (_WIDE, _WIDE), valid=_untied),
+    cases=(Case("broadcast", ((3, 4), (4,)), lambda fn, a, b: fn(a, b + 0.05), "separated"),),
 )
 minimum = _binary(
     "minimum",
@@ -441,6 +606,8 @@ minimum = _binary(
     np.minimum,
     lambda a, b, y: _selection_weight(a, b, False),
     lambda a, b, y: _selection_weight(b, a, False),
+    taylor=series.FIRST_ORDER,
+    domain=Domain("a, b -> Min(a, b)", (_WIDE, _WIDE), valid=_untied),
 )
 
 
@@ -467,14 +634,47 @@ clip = Elementwise(
         ),
     ),
     3,
+    taylor=series.FIRST_ORDER,
+    domain=Domain(
+        "x, lo, hi -> Min(Max(x, lo), hi)",
+        (_WIDE, ((-5.0, -0.5),), ((0.5, 5.0),)),
+        valid=lambda x, lo, hi: (np.abs(x - lo) > 1e-3) & (np.abs(x - hi) > 1e-3),
+    ),
 )
 
 # zero derivative wherever differentiable: the tangent is the symbolic zero
-sign = _unary("sign", None, np.sign)
-floor = _unary("floor", None, np.floor)
-ceil = _unary("ceil", None, np.ceil)
-rint = _unary("rint", None, np.rint)
-trunc = _unary("trunc", None, np.trunc)
+# (drawn at least 1e-3, >> 10 h, from the jumps)
+sign = _unary(
+    "sign", None, np.sign, None,
+    taylor=series.LOCALLY_CONSTANT, domain=Domain("x -> sign(x)", (both_signs(1e-2, 10.0),)),
+)
+floor = _unary(
+    "floor", None, np.floor, None,
+    taylor=series.LOCALLY_CONSTANT,
+    domain=Domain("x -> floor(x)", (_WIDE,), valid=lambda x: _distance_to_integers(x) > 1e-3),
+)
+ceil = _unary(
+    "ceil", None, np.ceil, None,
+    taylor=series.LOCALLY_CONSTANT,
+    domain=Domain("x -> ceiling(x)", (_WIDE,), valid=lambda x: _distance_to_integers(x) > 1e-3),
+)
+# away from half-integers, round-half-to-even is floor(x + 1/2)
+rint = _unary(
+    "rint", None, np.rint, None,
+    taylor=series.LOCALLY_CONSTANT,
+    domain=Domain(
+        "x -> floor(x + Rational(1, 2))",
+        (_WIDE,),
+        valid=lambda x: _distance_to_integers(np.asarray(x) + 0.5) > 1e-3,
+    ),
+)
+trunc = _unary(
+    "trunc", None, np.trunc, None,
+    taylor=series.LOCALLY_CONSTANT,
+    domain=Domain(
+        "x -> sign(x)*floor(Abs(x))", (_WIDE,), valid=lambda x: _distance_to_integers(x) > 1e-3
+    ),
+)
 
 # ----------------------------------------------------------------------------------------------
 # functions NumPy lacks
@@ -508,14 +708,22 @@ def _erf_impl(x):
 
 
 # sigma'(x) = sigma(x) (1 - sigma(x))  (seed 000)
+# sigmoid' = y (1 - y): 1 - y cancels for x >> 0, so the test domain stops at 5
 sigmoid = Elementwise(
-    "sigmoid", _sigmoid_impl, (lambda x, y: multiply(y, subtract(1.0, y)),), 1
+    "sigmoid", _sigmoid_impl, (lambda x, y: multiply(y, subtract(1.0, y)),), 1,
+    taylor=series.sigmoid, domain=Domain("x -> 1/(1 + exp(-x))", (((-20.0, 5.0),),)),
 )
-softplus = Elementwise("softplus", _softplus_impl, (lambda x, y: sigmoid(x),), 1)
+# softplus'' = sigmoid' has the same limit
+softplus = Elementwise(
+    "softplus", _softplus_impl, (lambda x, y: sigmoid(x),), 1,
+    taylor=series.softplus, domain=Domain("x -> log(1 + exp(x))", (((-20.0, 5.0),),)),
+)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 erf = Elementwise(
     "erf",
     _erf_impl,
     (lambda x, y: multiply(_TWO_OVER_SQRT_PI, exp(negative(square(x)))),),
     1,
+    taylor=series.erf,
+    domain=Domain("x -> erf(x)", (((-5.0, 5.0),),)),
 )

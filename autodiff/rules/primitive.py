@@ -22,6 +22,9 @@ Conventions shared by every rule:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
 __all__ = [
@@ -36,6 +39,21 @@ __all__ = [
     "ndim_of",
     "dtype_of",
     "REGISTRY",
+    "NO_TAYLOR",
+    "normalize_axes",
+    "both_signs",
+    "batch_ndim",
+    "zeros",
+    "Domain",
+    "Case",
+    "call_with",
+    "UFUNCS",
+    "FUNCTIONS",
+    "PRIMAL_UFUNCS",
+    "PRIMAL_FUNCTIONS",
+    "ENTRY_POINT_CASES",
+    "implements",
+    "on_primals",
 ]
 
 REGISTRY: dict[str, "Primitive"] = {}
@@ -76,8 +94,120 @@ def bind(prim: "Primitive", *args, **params):
     return level.process(prim, args, params)
 
 
+# ----------------------------------------------------------------------------------------------
+# the declaration format
+# ----------------------------------------------------------------------------------------------
+
+
+class _NoTaylor:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_TAYLOR"
+
+
+#: ``taylor=NO_TAYLOR``: the primitive has no Taylor rule; Taylor mode names it in its error.
+#: (The other choices, rule functions and the markers ``FIRST_ORDER`` / ``LOCALLY_CONSTANT``,
+#: live in :mod:`autodiff.rules.series`.)
+NO_TAYLOR = _NoTaylor()
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where an elementwise primitive is tested, and the exact function it must reproduce.
+
+    ``reference`` is the function in SymPy's syntax with its argument names, ``"a, b ->
+    atan2(a, b)"``; the test suite differentiates it symbolically (SymPy is a test
+    dependency only).  ``intervals`` gives, per argument, the ``(lo, hi)`` intervals to draw
+    from: where the rule's formula is accurate to ~1e-12 relative, away from singularities.
+    ``valid(*args)`` (elementwise on arrays) keeps drawn points away from kinks and ties;
+    ``outside`` lists argument tuples outside the function's domain, where NumPy's value is
+    ``nan`` and so must every derivative be.
+    """
+
+    reference: str
+    intervals: tuple
+    valid: Callable | None = None
+    outside: tuple = ()
+
+
+def both_signs(lo: float, hi: float) -> tuple:
+    """``[-hi, -lo]`` and ``[lo, hi]``: a test domain kept away from zero."""
+    return ((-hi, -lo), (lo, hi))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test call of an array primitive or a NumPy entry point on inputs of given shapes.
+
+    ``call(fn, *inputs)`` evaluates it, ``fn`` being the declared primitive (or NumPy entry
+    point) itself, so the declaration exercises exactly the rule it names.  ``sample`` says how
+    inputs are drawn: ``"normal"``, ``"separated"`` (entries at least 0.1 apart: no ties within
+    10 h for max/min/sort), ``"nonzero"`` (at least 0.1 from zero, the kink of relu),
+    ``"zeros"`` (exact zeros included) or ``"positive"`` (in ``[0.5, 2]``); ``"spd"`` draws
+    symmetric positive-definite matrices for the last two axes.
+    """
+
+    label: str
+    shapes: tuple
+    call: Callable
+    sample: str = "normal"
+
+
+def call_with(**params) -> Callable:
+    """A :class:`Case` call that passes fixed keyword parameters: ``call_with(axis=0)``."""
+    return lambda fn, *inputs: fn(*inputs, **params)
+
+
+#: NumPy's ufuncs answered by a primitive or an entry point: ``np.sin -> sin``.
+UFUNCS: dict = {}
+#: NumPy's (and SciPy's) functions answered by a primitive or an entry point.
+FUNCTIONS: dict = {}
+#: Integer- and bool-valued NumPy functions: they run on primal values (no derivative).
+PRIMAL_UFUNCS: set = set()
+PRIMAL_FUNCTIONS: set = set()
+#: The test cases of each NumPy entry point that is not itself a primitive, by callable.
+ENTRY_POINT_CASES: dict = {}
+
+
+def _answer_for(callables, handler) -> None:
+    for fn in callables:
+        table = UFUNCS if isinstance(fn, np.ufunc) else FUNCTIONS
+        if fn in table:
+            raise ValueError(f"{_callable_name(fn)} is already answered by {table[fn]!r}")
+        table[fn] = handler
+
+
+def _callable_name(fn) -> str:
+    module = getattr(fn, "__module__", None) or "numpy"
+    return f"{module}.{getattr(fn, '__name__', repr(fn))}"
+
+
+def implements(*callables, cases=()):
+    """Decorator: the NumPy (or SciPy) ``callables`` are answered by the decorated function.
+
+    For entry points written with primitives (``np.mean`` is ``sum / count``): they need no
+    rule of their own; ``cases`` are their test calls, swept by the table test and the
+    differential tests like every primitive's.
+    """
+
+    def register(fn):
+        _answer_for(callables, fn)
+        for target in callables:
+            ENTRY_POINT_CASES[target] = (fn, tuple(cases))
+        return fn
+
+    return register
+
+
+def on_primals(*callables) -> None:
+    """Declare integer- or bool-valued NumPy functions: they run on primal values."""
+    for fn in callables:
+        (PRIMAL_UFUNCS if isinstance(fn, np.ufunc) else PRIMAL_FUNCTIONS).add(fn)
+
+
 class Primitive:
-    """A differentiable operation, declared once for every mode.
+    """A differentiable operation, declared once for every mode and every test.
 
     Parameters
     ----------
@@ -94,28 +224,50 @@ class Primitive:
     taylor:
         ``taylor(primals, series, order, **params)`` -> the output's Taylor coefficients
         ``0..order`` (leading axis), ``series[i]`` those of input ``i`` (``None`` for a
-        constant); see :mod:`autodiff.forward.taylor`.  ``None`` if not declared (Taylor mode
-        then names this primitive in its error).
+        constant); see :mod:`autodiff.rules.series`, which also has the markers
+        ``FIRST_ORDER`` (linear / locally linear) and ``LOCALLY_CONSTANT``; or ``NO_TAYLOR``
+        (Taylor mode then names this primitive in its error).  Required: every primitive
+        decides.
+    numpy:
+        The NumPy / SciPy callables this primitive answers for as they are (``np.sin``).
+    cases:
+        Test calls (:class:`Case`) for an array primitive; elementwise primitives declare a
+        :class:`Domain` instead.
     """
 
-    __slots__ = ("name", "impl", "jvp", "vjp", "taylor", "linear", "__dict__")
+    __slots__ = ("name", "impl", "jvp", "vjp", "taylor", "cases")
 
-    def __init__(self, name, impl, jvp=None, vjp=None, taylor=None, linear=False):
+    def __init__(self, name, impl, jvp=None, vjp=None, *, taylor, numpy=(), cases=()):
         self.name = name
         self.impl = impl
         self.jvp = jvp
         self.vjp = vjp
-        self.taylor = taylor
-        self.linear = linear
+        self.taylor = _resolve_taylor(self, taylor)
+        self.cases = tuple(cases)
         if name in REGISTRY:
             raise ValueError(f"a primitive named {name!r} is already registered")
         REGISTRY[name] = self
+        _answer_for(numpy, self)
 
     def __call__(self, *args, **params):
         return bind(self, *args, **params)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+def _resolve_taylor(prim, taylor):
+    if taylor is NO_TAYLOR:
+        return None
+    completed = getattr(taylor, "for_primitive", None)  # series.FIRST_ORDER, series.unary(...)
+    if completed is not None:
+        return completed(prim)
+    if not callable(taylor):
+        raise TypeError(
+            f"primitive {prim.name!r}: taylor must be a rule function, a marker of "
+            f"autodiff.rules.series or NO_TAYLOR, got {taylor!r}"
+        )
+    return taylor
 
 
 class ParametrizedPrimitive(Primitive):
@@ -127,9 +279,9 @@ class ParametrizedPrimitive(Primitive):
 
     __slots__ = ("n_operands", "param_names")
 
-    def __init__(self, name, impl, jvp=None, vjp=None, taylor=None, linear=False, *,
-                 n_operands, param_names):
-        super().__init__(name, impl, jvp, vjp, taylor, linear)
+    def __init__(self, name, impl, jvp=None, vjp=None, *, taylor, n_operands, param_names,
+                 numpy=(), cases=()):
+        super().__init__(name, impl, jvp, vjp, taylor=taylor, numpy=numpy, cases=cases)
         self.n_operands = n_operands
         self.param_names = tuple(param_names)
 
@@ -164,3 +316,29 @@ def ndim_of(x) -> int:
 def dtype_of(x):
     value = primal_value(x)
     return value.dtype if isinstance(value, np.ndarray) else np.result_type(value)
+
+
+def normalize_axes(axis, ndim: int) -> tuple:
+    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of positions."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(a, ndim)
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def batch_ndim(t, x) -> int:
+    """Number of leading batch axes of tangent/cotangent ``t`` of a value shaped like ``x``."""
+    return ndim_of(t) - ndim_of(x)
+
+
+def zeros(shape, like):
+    """A zero array of ``shape`` in ``like``'s dtype."""
+    return np.zeros(shape, dtype=dtype_of(like))

@@ -1,0 +1,73 @@
+"""NumPy on traced values: the entry points users call through NumPy's protocols.
+
+``np.sin(d)`` on a ``Dual`` or ``Var`` reaches ``__array_ufunc__``, ``np.sum(d)`` reaches
+``__array_function__``; both look the NumPy callable up in the tables of
+:mod:`autodiff.rules.primitive`.  Primitives answer for their NumPy callables in their own
+declarations (``np.sin`` is the ``sin`` primitive); the entry points written with primitives
+(``mean`` is ``sum / count``, ``moveaxis`` a transpose, ...) live in the modules of this package,
+one per family, each declared with :func:`~autodiff.rules.primitive.implements` and its test
+calls.  :mod:`.protocol` holds the refusals and the functions that run on primal values.
+"""
+
+from ..rules.primitive import FUNCTIONS, PRIMAL_FUNCTIONS, PRIMAL_UFUNCS, UFUNCS
+from .products import dot, inner, matmul, outer
+from .protocol import call_on_primals, unsupported
+from .reductions import cumsum, logsumexp, max, mean, min, prod, sum
+from .selection import clip, positive, round, stop_gradient, where
+from .shapes import (
+    array,
+    atleast_1d,
+    atleast_2d,
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    hstack,
+    moveaxis,
+    ravel,
+    reshape,
+    squeeze,
+    stack,
+    swapaxes,
+    transpose,
+    vstack,
+)
+
+__all__ = [
+    "UFUNCS",
+    "PRIMAL_UFUNCS",
+    "FUNCTIONS",
+    "PRIMAL_FUNCTIONS",
+    "unsupported",
+    "call_on_primals",
+    "sum",
+    "mean",
+    "prod",
+    "max",
+    "min",
+    "cumsum",
+    "logsumexp",
+    "dot",
+    "matmul",
+    "outer",
+    "inner",
+    "transpose",
+    "moveaxis",
+    "swapaxes",
+    "reshape",
+    "ravel",
+    "squeeze",
+    "expand_dims",
+    "broadcast_to",
+    "atleast_1d",
+    "atleast_2d",
+    "concatenate",
+    "stack",
+    "vstack",
+    "hstack",
+    "array",
+    "where",
+    "clip",
+    "round",
+    "positive",
+    "stop_gradient",
+]

@@ -1,0 +1,89 @@
+"""How NumPy's protocols reach the rule table: refusals, and functions run on primal values.
+
+Three outcomes, kept apart (three kinds of "no derivative"):
+
+* a differentiable function: a primitive or an entry point written with primitives (the
+  tables ``UFUNCS`` / ``FUNCTIONS`` of :mod:`autodiff.rules.primitive`, filled by the
+  declarations);
+* an integer- or bool-valued function (comparisons, ``argmax``, ``shape``, ...): it runs on the
+  primal values and its result is a plain array (declared here with ``on_primals``);
+* anything else: ``TypeError`` naming the function, never a silently dropped derivative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..rules.primitive import on_primals, primal_value
+
+
+def unsupported(name: str) -> TypeError:
+    return TypeError(
+        f"autodiff has no derivative rule for NumPy's {name!r}, so it cannot be applied to a "
+        "traced value (Dual/Var) without silently losing the derivative. Write it with "
+        "supported operations, apply it to ad.stop_gradient(x) if you want it treated as a "
+        "constant, or declare it as a primitive with autodiff.custom.primitive."
+    )
+
+
+def _primal_args(args, kwargs):
+    return (
+        [_deep_primal(a) for a in args],
+        {k: _deep_primal(v) for k, v in kwargs.items()},
+    )
+
+
+def _deep_primal(value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_deep_primal(v) for v in value)
+    return primal_value(value)
+
+
+def call_on_primals(func, args, kwargs):
+    """Run an integer/bool-valued function on the primal values."""
+    args, kwargs = _primal_args(args, kwargs)
+    return func(*args, **kwargs)
+
+
+on_primals(
+    np.greater,
+    np.greater_equal,
+    np.less,
+    np.less_equal,
+    np.equal,
+    np.not_equal,
+    np.isfinite,
+    np.isinf,
+    np.isnan,
+    np.signbit,
+    np.logical_and,
+    np.logical_or,
+    np.logical_not,
+    np.logical_xor,
+    np.floor_divide,
+)
+on_primals(
+    np.shape,
+    np.ndim,
+    np.size,
+    np.argmax,
+    np.argmin,
+    np.argsort,
+    np.argwhere,
+    np.nonzero,
+    np.flatnonzero,
+    np.count_nonzero,
+    np.all,
+    np.any,
+    np.isclose,
+    np.allclose,
+    np.array_equal,
+    np.searchsorted,
+    np.zeros_like,
+    np.ones_like,
+    np.empty_like,
+    np.full_like,
+    np.result_type,
+    np.iscomplexobj,
+    np.isrealobj,
+)
