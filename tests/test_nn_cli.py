@@ -68,18 +68,56 @@ def test_plot_without_matplotlib_is_a_clear_message(capsys, tmp_path, monkeypatc
     assert "needs matplotlib" in err and "pip install" in err
 
 
-def test_a_missing_directory_is_reported_before_training(capsys, tmp_path):
-    status, out, err = run(capsys, "--save", str(tmp_path / "no" / "model.npz"))
-    assert status == 2 and out == "" and "does not exist" in err
-
-
-@pytest.mark.parametrize("arguments", [["--optimizer", "lbfgs"], ["--epochs", "0"],
-                                       ["--lr", "-1"], ["--hidden", "x"]])
-def test_bad_options_are_usage_errors(capsys, arguments):
+def refused(capsys, *arguments):
+    """The one error line of ``autodiff train`` refusing ``arguments`` before any training."""
     with pytest.raises(SystemExit) as raised:
         main(["train", *arguments])
-    assert raised.value.code == 2
-    assert "usage" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert raised.value.code == 2 and out == "", out  # nothing trained, nothing printed
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (lambda tmp: ["--save", str(tmp / "no" / "model.npz")], "--save: .*does not exist"),
+    (lambda tmp: ["--save", str(tmp)], "--save: .* is a directory; give a file name"),
+    (lambda tmp: ["--plot", str(tmp)], "--plot: .* is a directory"),
+    (lambda tmp: ["--save", str(tmp / "model.npz"), "--plot", str(tmp / "model.npz")],
+     "--save and --plot both name"),
+], ids=["missing-directory", "save-to-directory", "plot-to-directory", "same-file"])
+def test_bad_output_paths_are_refused_before_training(capsys, tmp_path, arguments, message):
+    """Issue 10: --save <directory> trained fully and then lost the weights."""
+    line = refused(capsys, *arguments(tmp_path))
+    assert re.search(rf"^autodiff train: error: arguments? {message}", line), line
+
+
+def test_an_unwritable_directory_is_refused_before_training(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(train_cli.os, "access", lambda path, mode: False)
+    line = refused(capsys, "--save", str(tmp_path / "model.npz"))
+    assert line.endswith("model.npz is not writable"), line
+
+
+@pytest.mark.parametrize("name, message", [("curve.txt", "cannot write .txt; use one of .*png"),
+                                           ("curves", "cannot write a file without a suffix")])
+def test_an_unsupported_plot_format_is_refused_before_training(capsys, tmp_path, name, message):
+    """Issue 10: --plot curve.txt failed only after training."""
+    pytest.importorskip("matplotlib")
+    line = refused(capsys, "--plot", str(tmp_path / name))
+    assert re.search(rf"argument --plot: .*{message}", line), line
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--optimizer", "lbfgs"], "--optimizer: invalid choice"),
+    (["--epochs", "0"], "--epochs: Invalid epochs: 0"),
+    (["--lr", "-1"], "--lr: Invalid lr: -1.0"),
+    (["--lr", "nan"], "--lr: Invalid lr: nan"),
+    (["--hidden", "x"], "--hidden: Invalid hidden: 'x'"),
+    (["--seed", "-1"], "--seed: Invalid seed: -1"),
+])
+def test_bad_options_are_usage_errors(capsys, arguments, message):
+    line = refused(capsys, *arguments)
+    assert line.startswith(f"autodiff train: error: argument {message}"), line
 
 
 def test_train_is_listed_in_the_help(capsys):

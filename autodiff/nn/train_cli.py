@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from ..validation import argparse_type, nonnegative_int, positive_float, positive_int
+
 __all__ = ["OPTIMIZERS", "configure_train_parser", "run_train"]
 
 # name -> (optimizer class name in autodiff.optim, default learning rate, fixed options)
@@ -33,26 +35,6 @@ OPTIMIZERS = {
 }
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
 def configure_train_parser(parser: argparse.ArgumentParser) -> None:
     """Add ``autodiff train``'s options to ``parser``."""
     parser.add_argument(
@@ -61,19 +43,20 @@ def configure_train_parser(parser: argparse.ArgumentParser) -> None:
         "momentum 0.9",
     )
     parser.add_argument(
-        "--lr", type=_positive_float, default=None,
+        "--lr", type=argparse_type(positive_float, "lr", float), default=None,
         help="learning rate (default: " + ", ".join(
             f"{name} {lr:g}" for name, (_, lr, _) in OPTIMIZERS.items()) + ")",
     )
-    parser.add_argument("--batch-size", type=_positive_int, default=32,
+    parser.add_argument("--batch-size", type=argparse_type(positive_int, "batch_size"), default=32,
                         help="mini-batch size (default 32)")
-    parser.add_argument("--epochs", type=_positive_int, default=30,
+    parser.add_argument("--epochs", type=argparse_type(positive_int, "epochs"), default=30,
                         help="passes over the training images (default 30)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=argparse_type(nonnegative_int, "seed"), default=0,
                         help="seed of the split, the initialisation and the shuffling (default 0)")
-    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=[128], metavar="WIDTH",
+    parser.add_argument("--hidden", type=argparse_type(positive_int, "hidden"), nargs="+",
+                        default=[128], metavar="WIDTH",
                         help="hidden layer widths (default 128: a 64-128-10 MLP)")
-    parser.add_argument("--patience", type=_positive_int, default=None,
+    parser.add_argument("--patience", type=argparse_type(positive_int, "patience"), default=None,
                         help="early stopping: stop after this many epochs without a lower "
                         "validation loss and keep the best weights (default: off)")
     parser.add_argument("--save", metavar="PATH", help="write the trained weights to PATH (.npz)")
@@ -117,32 +100,66 @@ def _plot_curves(history, path, title):
     plt.close(figure)
 
 
-def _matplotlib_missing() -> bool:
+def _plot_formats():
+    """The file suffixes matplotlib can save to (``{"png", "pdf", ...}``), or ``None`` when
+    matplotlib is not installed."""
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib.backend_bases
     except ImportError:
-        return True
-    return False
+        return None
+    return set(matplotlib.backend_bases.FigureCanvasBase.get_supported_filetypes())
+
+
+def _check_output_path(option: str, path: str) -> None:
+    """Refuse, before any training, an output path that cannot be written as a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"argument {option}: {path} is a directory; give a file name, e.g. "
+                         f"{os.path.join(path, 'model.npz' if option == '--save' else 'curves.png')}")
+    if not os.path.isdir(directory):
+        raise ValueError(f"argument {option}: {path}: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"argument {option}: {path} is not writable")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path and the plot format, checked before the data are even loaded."""
+    for option, path in (("--save", args.save), ("--plot", args.plot)):
+        if path is not None:
+            _check_output_path(option, path)
+    if args.save is not None and args.plot is not None and \
+            os.path.abspath(args.save) == os.path.abspath(args.plot):
+        raise ValueError(f"arguments --save and --plot both name {args.save}; give two files")
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train and report; returns the exit status (1 if ``--plot`` cannot be honoured)."""
+    """Train and report; returns the exit status (1 if matplotlib, needed by ``--plot``, is
+    missing).
+
+    Every output path (``--save``, ``--plot``) and the plot's file format are checked before the
+    data are loaded; a bad one raises ``ValueError`` naming the option, which ``autodiff``'s
+    ``main`` prints as a one-line error with exit status 2.
+    """
     from .. import optim
     from . import functional as F
     from .data import DataLoader, Standardizer, load_digits, train_val_test_split
     from .serialization import save
     from .training import evaluate, fit
 
-    for option, path in (("--save", args.save), ("--plot", args.plot)):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            print(f"autodiff train: error: {option} {path}: the directory does not exist",
-                  file=sys.stderr)
-            return 2
-    if args.plot and _matplotlib_missing():
-        print("autodiff train: error: --plot needs matplotlib, which is not installed; install "
-              "it with  pip install 'autodiff[plot]'  (or pip install matplotlib), or drop --plot",
-              file=sys.stderr)
-        return 1
+    _check_outputs(args)
+    if args.plot is not None:
+        formats = _plot_formats()
+        if formats is None:
+            print("autodiff train: error: --plot needs matplotlib, which is not installed; "
+                  "install it with  pip install 'autodiff[plot]'  (or pip install matplotlib), "
+                  "or drop --plot", file=sys.stderr)
+            return 1
+        suffix = os.path.splitext(args.plot)[1].lstrip(".").lower()
+        if suffix not in formats:
+            raise ValueError(f"argument --plot: {args.plot}: matplotlib cannot write "
+                             f"{'.' + suffix if suffix else 'a file without a suffix'}; use one "
+                             f"of {', '.join('.' + name for name in sorted(formats))}")
     class_name, default_lr, options = OPTIMIZERS[args.optimizer]
     lr = default_lr if args.lr is None else args.lr
     rng = np.random.default_rng(args.seed)
