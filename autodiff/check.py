@@ -1,27 +1,27 @@
 """``check_grad``: how far an AD gradient is from central differences, as one number.
 
-Seed 004 ("How to check correctness of backpropagation") compares the algorithm-determined
-derivative ``G_e`` with a finite-difference estimate ``G_a`` through a ratio that should stay
-below ``1e-6`` (``1e-3`` with ReLU kinks about).  :func:`check_grad` computes its symmetric,
+Aggarwal (*Neural Networks and Deep Learning*, 2018, §3.3, "How to check correctness of
+backpropagation") compares the algorithm-determined derivative ``G_e`` with a finite-difference
+estimate ``G_a`` through a ratio that should stay below ``1e-6`` (``1e-3`` with ReLU kinks
+about).  :func:`check_grad` computes its symmetric,
 whole-gradient form
 
     rho = ||G_e - G_a|| / (||G_e|| + ||G_a||),
 
 with ``G_e`` the gradient by reverse mode and ``G_a`` central differences in float64,
 ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every coordinate ``i`` (error ``O(h^2)`` instead of the
-one-sided ``O(h)`` of the seed's eq. 12).  ``rho`` is symmetric in the two gradients, lies in
+one-sided ``O(h)`` difference in Aggarwal's §3.3).  ``rho`` is symmetric in the two gradients, lies in
 ``[0, 1]``, and is ``0`` when both are zero.
 
-The helpers below (pytrees as flat float64 vectors, evaluation at perturbed points) are shared
-with :mod:`autodiff.testing`.
+The helpers below (evaluation at perturbed points) are shared with :mod:`autodiff.testing`; the
+pytree is a flat float64 vector in :mod:`autodiff.flat`'s layout.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from .flat import ravel, ravel_pytree
 from .pytree import flatten, unflatten
 from .rules.primitive import primal_value
 from .transforms import grad
@@ -47,29 +47,6 @@ def to_float64(tree):
     )
 
 
-def ravel(tree) -> np.ndarray:
-    """All leaves of ``tree`` as one flat float64 vector (traced leaves by their primals)."""
-    leaves, _ = flatten(tree)
-    if not leaves:
-        return np.zeros(0)
-    return np.concatenate(
-        [np.ravel(np.asarray(primal_value(leaf), dtype=np.float64)) for leaf in leaves]
-    )
-
-
-def unravel_like(tree, vector):
-    """The inverse of :func:`ravel`: ``vector`` cut back into ``tree``'s leaves and shapes."""
-    leaves, treedef = flatten(tree)
-    parts, offset = [], 0
-    for leaf in leaves:
-        shape = np.shape(leaf)
-        size = math.prod(shape)
-        chunk = vector[offset:offset + size]
-        parts.append(float(chunk[0]) if isinstance(leaf, float) else chunk.reshape(shape))
-        offset += size
-    return unflatten(treedef, parts)
-
-
 def _argnums(x):
     return tuple(range(len(x))) if isinstance(x, tuple) else 0
 
@@ -87,16 +64,15 @@ def central_difference_gradient(f, x, eps=None) -> np.ndarray:
     eps = DEFAULT_STEP if eps is None else float(eps)
     if not eps > 0:
         raise ValueError(f"the finite-difference step eps must be positive, got {eps!r}")
-    template = to_float64(x)
-    point = ravel(template)
+    point, spec = ravel_pytree(x, "x", np.float64)
     estimate = np.empty_like(point)
     for i in range(point.size):
         h = eps * max(1.0, abs(point[i]))
         shifted = point.copy()
         shifted[i] = point[i] + h
-        upper = _scalar_value(call_with(f, unravel_like(template, shifted)))
+        upper = _scalar_value(call_with(f, spec.unravel(shifted)))
         shifted[i] = point[i] - h
-        lower = _scalar_value(call_with(f, unravel_like(template, shifted)))
+        lower = _scalar_value(call_with(f, spec.unravel(shifted)))
         estimate[i] = (upper - lower) / (2 * h)
     return estimate
 
@@ -124,7 +100,7 @@ def check_grad(f, x, eps=None) -> float:
         Relative finite-difference step (default: the cube root of float64's machine
         epsilon, about 6e-6).
 
-    Returns the ratio as a float; seed 004's rule of thumb: below ``1e-6`` is right, around
+    Returns the ratio as a float; Aggarwal's rule of thumb (§3.3): below ``1e-6`` is right, around
     ``1e-3`` is expected only near kinks.
 
     >>> import numpy as np, autodiff as ad

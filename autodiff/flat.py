@@ -195,7 +195,8 @@ def ravel(tree, dtype=np.float64) -> np.ndarray:
 def _concatenate(leaves, dtype, batch):
     if not leaves:
         return np.zeros(batch + (0,), dtype)
+    arrays = [np.asarray(primal_value(leaf), dtype=dtype) for leaf in leaves]
+    # each leaf's own entries, counted (a -1 cannot be resolved for an empty batch)
     return np.concatenate(
-        [np.reshape(np.asarray(primal_value(leaf), dtype=dtype), batch + (-1,)) for leaf in leaves],
-        axis=-1,
+        [a.reshape(batch + (math.prod(a.shape[len(batch):]),)) for a in arrays], axis=-1
     )

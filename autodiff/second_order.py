@@ -1,33 +1,60 @@
-"""``hvp_operator``: the Hessian at a fixed point as a reusable linear operator.
+"""The Hessian at a fixed point as a reusable linear operator: ``hvp_operator`` and its class.
 
-Conjugate gradients and Newton-CG (seed 004: "find an algorithm that works with the projection
-``Hv``") apply the Hessian at one point to many vectors.  ``ad.hvp(f, x, v)`` redoes the forward
-pass, the reverse sweep and every partial derivative for each ``v``; here ``grad f`` is
-:func:`~autodiff.linearize.linearize` d once at ``x`` (forward over reverse, recorded), and each
-product replays only the linear tangent operations of that sweep::
+Conjugate gradients and Newton-CG apply the Hessian at one point to many vectors: the "Hessian-free"
+approach of Martens, "Deep learning via Hessian-free optimization" (ICML 2010), §2, which needs
+only the products ``H v``, never ``H`` itself.  ``ad.hvp(f, x, v)`` redoes the forward pass, the
+reverse sweep and every partial derivative for each ``v``; :func:`hvp_operator` instead
+:func:`~autodiff.linearize.linearize` s ``grad f`` once at ``x`` (forward over reverse,
+recorded), and each product replays only the linear tangent operations of that sweep::
 
     H v = d/de grad f(x + e v) |_(e=0)
 
-The operator speaks two dialects: called on ``v`` shaped like ``x`` (a pytree) it returns ``H v``
-of the same shape; ``matvec`` takes and returns flat vectors of length ``n`` (the total size of
-``x``), so it drops into ``scipy.sparse.linalg`` (``cg(op, b)``, ``LinearOperator(op.shape,
-matvec=op.matvec, dtype=op.dtype)``).
+:class:`HvpOperator` is the one operator class: the optimizers' products (from autodiff, from a
+hand-written ``hessp`` or from a dense Hessian) are instances of it too.  It speaks two
+dialects: called on ``v`` shaped like ``x`` (a pytree) it returns ``H v`` of the same shape;
+on flat vectors of length ``n`` (the total size of ``x``, in :mod:`autodiff.flat`'s layout) it
+returns flat vectors, and on an ``n x k`` matrix of columns it returns ``H V`` from one batched
+replay, so it drops into ``scipy.sparse.linalg`` (``cg(op, b)``, ``aslinearoperator(op)``).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 
+from .flat import FlatSpec, flat_spec
 from .linearize import linearize
-from .pytree import flatten, unflatten
-from .rules.primitive import Traced, dtype_of, shape_of
+from .pytree import flatten
+from .rules.primitive import Traced
 from .transforms import grad
 
 __all__ = ["hvp_operator", "HvpOperator"]
 
+#: ``diagonal()`` warns about its cost (``n`` products) above this size.
+DIAGONAL_WARNING_SIZE = 2000
+
+#: Unit vectors per batched replay in ``diagonal()``: enough to spread the Python overhead of a
+#: replay over many products, few enough that the ``k x n`` intermediates stay small.
+DIAGONAL_CHUNK_SIZE = 64
+
 
 class HvpOperator:
-    """``v -> H v`` for ``H`` the Hessian of scalar ``f`` at ``x`` (see :func:`hvp_operator`).
+    """``v -> H v`` for a symmetric ``n x n`` matrix ``H``, the Hessian of a scalar function at
+    a fixed point ``x`` (see :func:`hvp_operator`).
+
+    Parameters
+    ----------
+    spec:
+        The :class:`~autodiff.flat.FlatSpec` of ``x``: its structure, shapes, dtypes.
+    product:
+        ``v -> H v`` on trees shaped like ``x``.
+    batched_product:
+        ``vs -> H vs`` for trees whose leaves carry a leading axis of ``k`` directions, or
+        ``None`` (then ``k`` products are computed one by one).
+    gradient:
+        ``grad f(x)`` when it came for free (same structure as ``x``), else ``None``.
 
     Attributes
     ----------
@@ -36,37 +63,48 @@ class HvpOperator:
     dtype:
         The result dtype of ``x``'s leaves (float32 stays float32).
     count:
-        How many Hessian-vector products have been applied (a ``matmat`` of k columns counts k).
-    gradient:
-        ``grad f(x)``, a by-product of recording (same structure as ``x``).
+        How many Hessian-vector products have been applied (``k`` columns count ``k``).
+    on_products:
+        ``None``, or a callable told ``k`` after every ``k`` products (an optimizer's counter).
     """
 
-    def __init__(self, f, x):
-        argnums = tuple(range(len(x))) if isinstance(x, tuple) else 0
-        self.gradient, self._linear = linearize(grad(f, argnums), x)
-        leaves, self._treedef = flatten(x)
-        self._shapes = [shape_of(leaf) for leaf in leaves]
-        self._dtypes = [dtype_of(leaf) for leaf in leaves]
-        self._sizes = [int(np.prod(s, dtype=int)) for s in self._shapes]
-        n = sum(self._sizes)
-        self.shape = (n, n)
-        self.dtype = np.result_type(*self._dtypes) if leaves else np.dtype(np.float64)
+    def __init__(self, spec: FlatSpec, product, batched_product=None, gradient=None):
+        self.spec = spec
+        self._product = product
+        self._batched_product = batched_product
+        self.gradient = gradient
+        self.shape = (spec.size, spec.size)
+        self.dtype = spec.dtype
         self.count = 0
+        self.on_products = None
 
-    # -- x-shaped vectors --------------------------------------------------------------------
+    def _counted(self, k: int) -> None:
+        self.count += k
+        if self.on_products is not None:
+            self.on_products(k)
+
     def __call__(self, v):
-        """``H v`` for ``v`` with the structure and shapes of ``x``."""
-        self.count += 1
-        return self._linear(v)
+        """``H v`` for ``v`` shaped like ``x``; for a flat vector ``(n,)`` (or an ``n x k``
+        matrix of columns), the flat ``H v`` (or ``H V``, from one batched replay)."""
+        n = self.shape[0]
+        if isinstance(v, np.ndarray) and v.shape[:1] == (n,) and v.ndim <= 2:
+            return self.matvec(v) if v.ndim == 1 else self.matmat(v)
+        if not self.spec.matches(v):
+            raise ValueError(
+                f"v must be shaped like x (structure {self.spec.treedef!r}, shapes "
+                f"{list(self.spec.shapes)}), a flat vector of length {n} or an ({n}, k) matrix"
+            )
+        self._counted(1)
+        return self._product(v)
 
-    def curvature(self, v) -> float:
+    def curvature(self, v):
         """``v^T H v``: negative means a direction of negative curvature (not a minimum).
 
-        ``v`` may be shaped like ``x`` or a flat vector of length ``n``.
+        ``v`` may be shaped like ``x`` (traced values stay traced) or a flat vector of length
+        ``n``.
         """
-        if self._is_flat(v):
-            flat = np.asarray(v, dtype=self.dtype).reshape(-1)
-            return float(flat @ self.matvec(flat))
+        if isinstance(v, np.ndarray) and v.shape == (self.shape[0],):
+            return float(v @ self.matvec(v))
         products = flatten(self(v))[0]
         total = sum(np.sum(a * b) for a, b in zip(flatten(v)[0], products))
         return total if isinstance(total, Traced) else float(total)
@@ -81,8 +119,9 @@ class HvpOperator:
                 f"matvec expects a flat vector of shape ({n},) or ({n}, 1), got {v.shape}; "
                 "call the operator itself for a vector shaped like x"
             )
-        product = self._ravel(self(self._unravel(v.reshape(n), ())), ())
-        return product.reshape(v.shape)
+        self._counted(1)
+        product = self._product(self.spec.unravel(v.reshape(n)))
+        return self.spec.ravel(product, "H v").reshape(v.shape)
 
     rmatvec = matvec  # H is symmetric
 
@@ -92,10 +131,7 @@ class HvpOperator:
         n = self.shape[0]
         if V.ndim != 2 or V.shape[0] != n:
             raise ValueError(f"matmat expects an array of shape ({n}, k), got {V.shape}")
-        k = V.shape[1]
-        self.count += k
-        directions = self._unravel(np.ascontiguousarray(V.T), (k,))
-        return self._ravel(self._linear.batched(directions), (k,)).T
+        return self._rows_times_h(np.ascontiguousarray(V.T)).T
 
     rmatmat = matmat
 
@@ -106,32 +142,43 @@ class HvpOperator:
     def T(self):
         return self
 
-    # -- flat <-> x-shaped ---------------------------------------------------------------------
-    def _is_flat(self, v) -> bool:
-        leaves, treedef = flatten(v)
-        if treedef == self._treedef and [shape_of(leaf) for leaf in leaves] == self._shapes:
-            return False
-        if np.shape(v) in ((self.shape[0],), (self.shape[0], 1)):
-            return True
-        raise ValueError(
-            f"v must be shaped like x (structure {self._treedef!r}, shapes {self._shapes}) or a "
-            f"flat vector of length {self.shape[0]}"
-        )
+    def diagonal(self, chunk_size: int = DIAGONAL_CHUNK_SIZE):
+        """The exact diagonal ``H_ii``, shaped like ``x``, from ``n`` products ``H e_i``.
 
-    def _unravel(self, flat, batch):
-        leaves, offset = [], 0
-        for shape, size, dtype in zip(self._shapes, self._sizes, self._dtypes):
-            block = flat[..., offset:offset + size].astype(dtype, copy=False)
-            leaves.append(block.reshape(batch + shape))
-            offset += size
-        return unflatten(self._treedef, leaves)
+        The unit vectors go through batched replays of ``chunk_size`` at a time; the total
+        cost is still ``n`` products, so above ``n = 2000`` a ``UserWarning`` says so (an
+        estimate such as Bekas, Kokiopoulou & Saad's stochastic diagonal,
+        ``E[v * (H v)]`` over random signs ``v``, costs far fewer).
+        """
+        n = self.shape[0]
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+                or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        if n > DIAGONAL_WARNING_SIZE:
+            warnings.warn(
+                f"diagonal() of this {n} x {n} Hessian costs {n} Hessian-vector products "
+                f"({math.ceil(n / chunk_size)} batched replays of up to {chunk_size})",
+                UserWarning,
+                stacklevel=2,
+            )
+        pieces = []
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            rows = self._rows_times_h(np.eye(stop - start, n, start, dtype=self.dtype))
+            pieces.append(rows[np.arange(stop - start), np.arange(start, stop)])
+        return self.spec.unravel(np.concatenate(pieces) if pieces else np.zeros(0, self.dtype))
 
-    def _ravel(self, tree, batch):
-        leaves = flatten(tree)[0]
-        parts = [np.reshape(np.asarray(leaf, dtype=self.dtype), batch + (-1,)) for leaf in leaves]
-        if not parts:
-            return np.zeros(batch + (0,), self.dtype)
-        return np.concatenate(parts, axis=-1)
+    def _rows_times_h(self, rows):
+        """``rows @ H`` (= ``(H rows^T)^T``, H symmetric) for ``k`` flat row vectors ``(k, n)``."""
+        k = rows.shape[0]
+        self._counted(k)
+        if k == 0:
+            return np.zeros(rows.shape, self.dtype)
+        if self._batched_product is None:
+            return np.stack([self.spec.ravel(self._product(self.spec.unravel(row)), "H v")
+                             for row in rows])
+        products = self._batched_product(self.spec.unravel(rows, (k,)))
+        return self.spec.ravel(products, "H V", (k,))
 
     def __repr__(self) -> str:
         return f"HvpOperator(shape={self.shape}, dtype={self.dtype}, count={self.count})"
@@ -143,7 +190,9 @@ def hvp_operator(f, x) -> HvpOperator:
     Built on :func:`~autodiff.linearize.linearize` of ``grad f``: ``f`` and its reverse sweep run
     once, and each product replays only the recorded linear operations, several times cheaper
     than repeated :func:`~autodiff.hvp` calls.  ``x`` is one argument (a tuple means
-    ``f(*x)``), a pytree of floats / arrays.
+    ``f(*x)``; wrap a tuple-valued argument as ``(x,)``), a pytree of floats / arrays.
+    ``op(V)`` of an ``n x k`` matrix, ``op.matmat`` and ``op.diagonal()`` push many unit or
+    given directions through one batched replay.
 
     Example
     -------
@@ -152,7 +201,11 @@ def hvp_operator(f, x) -> HvpOperator:
     >>> op = ad.hvp_operator(f, np.zeros(3))      # H = 2 I
     >>> op(np.ones(3)), op.shape, op.curvature(np.ones(3))
     (array([2., 2., 2.]), (3, 3), 6.0)
+    >>> op.diagonal()
+    array([2., 2., 2.])
     >>> spla.cg(op, np.ones(3))[0]
     array([0.5, 0.5, 0.5])
     """
-    return HvpOperator(f, x)
+    argnums = tuple(range(len(x))) if isinstance(x, tuple) else 0
+    gradient, linear = linearize(grad(f, argnums), x)
+    return HvpOperator(flat_spec(x), linear, linear.batched, gradient)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .check import DEFAULT_STEP, ad_gradient, call_with, ravel, to_float64
+from .check import DEFAULT_STEP, ad_gradient, call_with, to_float64
+from .flat import ravel
 from .levels import hold_module_state
 from .pytree import flatten, unflatten
 from .rules.primitive import dtype_of

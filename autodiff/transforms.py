@@ -20,6 +20,7 @@ import numpy as np
 
 from . import numpy_api as api
 from .forward.dual import Dual, JvpLevel
+from .flat import FlatSpec
 from .forward.taylor import MissingTaylorRuleError, derivative_by_taylor
 from .levels import hold_module_state
 from .pytree import flatten, unflatten
@@ -234,18 +235,9 @@ def _select(args, argnums):
     return chosen, rebuild
 
 
-def _identity_seeds(leaves, start, stop):
-    """For directions ``start..stop`` of the flattened leaves: one seed block per leaf."""
-    seeds, offset = [], 0
-    for leaf in leaves:
-        shape = shape_of(leaf)
-        size = math.prod(shape)
-        block = np.zeros((stop - start, size), dtype=dtype_of(leaf))
-        rows = np.arange(max(start, offset), min(stop, offset + size))
-        block[rows - start, rows - offset] = 1
-        seeds.append(block.reshape((stop - start,) + shape))
-        offset += size
-    return seeds
+def _flat_layout(leaves, treedef):
+    """The :mod:`autodiff.flat` layout of checked leaves: its ``unit_vectors`` seed Jacobians."""
+    return FlatSpec(treedef, leaves, [dtype_of(leaf) for leaf in leaves], "x")
 
 
 def _chunks(total, chunk_size):
@@ -307,10 +299,10 @@ def jacfwd(f, argnums=0, chunk_size=None):
     def jacobian(*args):
         chosen, rebuild = _select(args, argnums)
         in_leaves, in_def = _input_leaves(chosen, "jacfwd input")
-        total = sum(math.prod(shape_of(leaf)) for leaf in in_leaves)
+        layout = _flat_layout(in_leaves, in_def)
         per_output, out_leaves, out_def = None, None, None
-        for start, stop in _chunks(total, chunk_size):
-            seeds = unflatten(in_def, _identity_seeds(in_leaves, start, stop))
+        for start, stop in _chunks(layout.size, chunk_size):
+            seeds = layout.unit_vectors(start, stop)
             chosen_tree = unflatten(in_def, in_leaves)
             out, tangents = make_jvp(
                 lambda c: f(*rebuild(c)), (chosen_tree,), (seeds,), batch=(stop - start,)
@@ -461,10 +453,11 @@ def jacrev(f, argnums=0, chunk_size=None):
         in_leaves, in_def = _input_leaves(chosen, "jacrev input")
         out, pullback = make_vjp(lambda c: f(*rebuild(c)), (unflatten(in_def, in_leaves),))
         out_leaves, out_def = flatten(out)
-        total = sum(math.prod(shape_of(o)) for o in out_leaves)
+        layout = _flat_layout(out_leaves, out_def)
+        total = layout.size
         per_input = [[] for _ in in_leaves]
         for start, stop in _chunks(total, chunk_size):
-            seeds = unflatten(out_def, _identity_seeds(out_leaves, start, stop))
+            seeds = layout.unit_vectors(start, stop)
             cotangents = flatten(pullback(seeds, batch=(stop - start,)))[0]
             for parts, c in zip(per_input, cotangents):
                 parts.append(c)

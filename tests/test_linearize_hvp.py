@@ -278,8 +278,8 @@ def test_operator_attributes_count_and_shapes():
     n = sum(np.size(leaf) for leaf in params.values())
     assert op.shape == (n, n) and op.dtype == np.float64 and op.count == 0
     flat = np.random.default_rng(9).normal(size=n)
-    tree = op._unravel(flat, ())
-    np.testing.assert_allclose(op.matvec(flat), op._ravel(ad.hvp(mlp_loss, params, tree), ()),
+    tree = op.spec.unravel(flat)
+    np.testing.assert_allclose(op.matvec(flat), op.spec.ravel(ad.hvp(mlp_loss, params, tree)),
                                rtol=1e-12, atol=1e-14)
     assert op.matvec(flat[:, None]).shape == (n, 1)
     assert op.matmat(np.eye(n)[:, :4]).shape == (n, 4)
@@ -310,3 +310,66 @@ def test_operator_with_several_arguments_and_float32():
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert op.matvec(np.ones(4)).dtype == np.float32
+
+
+def test_operator_takes_a_matrix_of_columns_in_one_batched_replay(monkeypatch):
+    # before: op(V) for V of shape (n, k) raised "direction v has shape (n, k)"
+    params = MLP_PARAMS
+    op = ad.hvp_operator(mlp_loss, params)
+    n = op.shape[0]
+    columns = np.random.default_rng(10).normal(size=(n, 5))
+    replays = []
+    batched = op._batched_product
+    monkeypatch.setattr(op, "_batched_product", lambda vs: replays.append(1) or batched(vs))
+    product = op(columns)
+    assert product.shape == (n, 5) and replays == [1] and op.count == 5
+    for j in range(5):
+        np.testing.assert_allclose(product[:, j], op.matvec(columns[:, j]), rtol=1e-12,
+                                   atol=1e-14)
+
+
+def test_operator_on_one_column_and_on_x_shaped_column_agree():
+    op = ad.hvp_operator(convex, np.linspace(-1.0, 1.0, 4)[:, None])  # x of shape (4, 1)
+    v = np.arange(4.0)[:, None]
+    np.testing.assert_array_equal(op(v), op.matmat(v))
+
+
+@pytest.mark.parametrize("x", [
+    np.linspace(-1.0, 1.0, 7),
+    {"a": np.linspace(0.0, 1.0, 3), "b": (np.ones((2, 2)), 0.5)},
+], ids=["vector", "pytree"])
+@pytest.mark.parametrize("chunk_size", [1, 3, 64])
+def test_diagonal_is_exact_and_shaped_like_x(x, chunk_size):
+    def f(p):
+        leaves = ad.pytree.flatten(p)[0]
+        flat = np.concatenate([np.reshape(leaf, (-1,)) for leaf in leaves])
+        return convex(flat) + np.sum(flat[:-1] ** 2 * flat[1:])
+
+    op = ad.hvp_operator(f, x)
+    diagonal = op.diagonal(chunk_size=chunk_size)
+    dense = op.matmat(np.eye(op.shape[0]))
+    np.testing.assert_allclose(op.spec.ravel(diagonal), np.diag(dense), rtol=1e-12, atol=1e-14)
+    assert ad.pytree.flatten(diagonal)[1] == ad.pytree.flatten(x)[1]
+    assert op.count == 2 * op.shape[0]
+
+
+def test_diagonal_warns_about_its_cost_above_2000_entries():
+    op = ad.hvp_operator(lambda x: np.sum(x ** 3), np.ones(2001))
+    with pytest.warns(UserWarning, match="2001 Hessian-vector products"):
+        diagonal = op.diagonal(chunk_size=1000)
+    np.testing.assert_allclose(diagonal, 6.0 * np.ones(2001))
+
+
+def test_diagonal_keeps_float32_and_checks_its_chunk_size():
+    op = ad.hvp_operator(lambda x: np.sum(x ** 3), np.ones(3, np.float32))
+    assert op.diagonal().dtype == np.float32
+    with pytest.raises(ValueError, match="chunk_size"):
+        op.diagonal(chunk_size=0)
+
+
+def test_operator_rejects_vectors_of_another_shape():
+    op = ad.hvp_operator(mlp_loss, MLP_PARAMS)
+    with pytest.raises(ValueError, match="shaped like x"):
+        op({"W1": np.ones(3)})
+    with pytest.raises(ValueError, match="shaped like x"):
+        op(np.ones(op.shape[0] + 1))

@@ -277,7 +277,9 @@ def _objective():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(method="bfgs"), ValueError, "unknown method 'bfgs'"),
+    (dict(method="Nelder-Mead"), ValueError, "unknown method 'Nelder-Mead'"),
+    (dict(method=None), TypeError, "method must be a string"),
+    (dict(method="L-BFGS-B", bounds=[(0, 1)] * 2), ValueError, "bounds are not supported"),
     (dict(method="lbfgs", memroy=5), TypeError, "no option 'memroy'"),
     (dict(method="lbfgs", memory=0), ValueError, "memory"),
     (dict(method="cg", beta="fr"), ValueError, "beta"),
@@ -286,7 +288,7 @@ def _objective():
     (dict(method="newton-cg", cg_maxiter=0), ValueError, "cg_maxiter"),
     (dict(tol=0.0), ValueError, "tol"),
     (dict(tol=np.nan), ValueError, "tol"),
-    (dict(maxiter=0), ValueError, "maxiter"),
+    (dict(maxiter=-1), ValueError, "maxiter"),
     (dict(callback=3), TypeError, "callback"),
 ])
 def test_bad_options_raise_clear_errors(kwargs, error, match):

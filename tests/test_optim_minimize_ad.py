@@ -6,17 +6,14 @@ Hessians that ``ad.value_and_grad``, ``ad.hvp_operator`` and ``ad.hessian`` supp
 structure of what comes back.
 """
 
-from collections import namedtuple
-
 import numpy as np
 import pytest
 from scipy.optimize import minimize as scipy_minimize
 from scipy.optimize import rosen, rosen_der, rosen_hess_prod
 
-import autodiff as ad
-from autodiff.optim import minimize, scipy_callables
+from autodiff.optim import ad_objective, minimize, scipy_callables
 from autodiff.optim.ad_objective import autodiff_objective
-from autodiff.optim.pytree import ravel_pytree
+from autodiff.flat import ravel_pytree
 from optim_problems import extended_rosenbrock_problem
 
 METHODS = ["newton-cg", "trust-ncg", "newton", "lbfgs", "cg", "gd"]
@@ -72,8 +69,9 @@ def test_the_start_is_not_modified():
 
 @pytest.mark.parametrize("x0, expected", [
     (2.0, 0.0),
-    ([1, 2], [0.0, 0.0]),
+    ([1, 2], np.array([0.0, 0.0])),  # a list of numbers is a vector, as in SciPy
     ((np.float64(1.0), None, [np.array(2.0)]), (0.0, None, [np.array(0.0)])),
+    ([np.float64(1.0), [2.0]], [0.0, [0.0]]),  # a nested list stays a pytree
 ])
 def test_structures_round_trip(x0, expected):
     def f(x):
@@ -125,7 +123,7 @@ def test_flat_objective_matches_the_analytic_derivatives():
     rng = np.random.default_rng(0)
     x = rng.standard_normal(6)
     v = rng.standard_normal(6)
-    objective = autodiff_objective(chained_rosenbrock, ravel_pytree(x)[1])
+    objective = autodiff_objective(chained_rosenbrock, ravel_pytree(x, dtype=np.float64)[1])
     value, gradient = objective.value_and_grad(x)
     assert value == pytest.approx(rosen(x))
     np.testing.assert_allclose(gradient, rosen_der(x), rtol=1e-12)
@@ -135,7 +133,7 @@ def test_flat_objective_matches_the_analytic_derivatives():
 def test_dense_hessian_of_a_pytree_is_assembled_in_raveling_order():
     # f(p) = Σ over the raveled vector z of  z_i z_j A_ij / 2  has Hessian A in raveled order
     tree = {"b": np.ones((2, 2)), "a": 0.5, "c": [np.arange(2.0)]}
-    z, spec = ravel_pytree(tree)
+    z, spec = ravel_pytree(tree, dtype=np.float64)
     rng = np.random.default_rng(1)
     matrix = rng.standard_normal((z.size, z.size))
     matrix = matrix + matrix.T
@@ -180,52 +178,6 @@ def test_empty_start_is_rejected():
         minimize(lambda x: 0.0, {"a": None, "b": []})
 
 
-# -- ravel_pytree ---------------------------------------------------------------------------
-
-Point = namedtuple("Point", "x y")
-
-
-@pytest.mark.parametrize("tree, expected", [
-    (1.5, [1.5]),
-    (np.arange(4.0).reshape(2, 2), [0.0, 1.0, 2.0, 3.0]),
-    ({"b": np.array([2.0, 3.0]), "a": 1.0}, [1.0, 2.0, 3.0]),
-    ([None, (1.0, {"z": 2.0, "y": [3.0]})], [1.0, 3.0, 2.0]),
-    (Point(np.float32(1.0), np.array([2, 3])), [1.0, 2.0, 3.0]),
-])
-def test_ravel_and_unravel(tree, expected):
-    z, spec = ravel_pytree(tree)
-    assert z.dtype == np.float64 and spec.size == len(expected)
-    np.testing.assert_array_equal(z, expected)
-    rebuilt = spec.unravel(z)
-    np.testing.assert_array_equal(ravel_pytree(rebuilt)[0], expected)
-    assert type(rebuilt) is type(tree)
-    np.testing.assert_array_equal(spec.ravel(rebuilt), z)
-
-
-def test_unravel_copies():
-    z, spec = ravel_pytree({"w": np.zeros(3)})
-    tree = spec.unravel(z)
-    tree["w"][0] = 5.0
-    assert z[0] == 0.0
-
-
-@pytest.mark.parametrize("other, match", [
-    ({"w": np.zeros(3), "v": 1.0}, "structure"),
-    ({"w": np.zeros(4)}, "shape"),
-    ([np.zeros(3)], "structure"),
-])
-def test_ravel_checks_the_structure(other, match):
-    _, spec = ravel_pytree({"w": np.zeros(3)})
-    with pytest.raises(ValueError, match=match):
-        spec.ravel(other)
-
-
-def test_unravel_checks_the_length():
-    _, spec = ravel_pytree([1.0, 2.0])
-    with pytest.raises(ValueError, match=r"shape \(2,\)"):
-        spec.unravel(np.zeros(3))
-
-
 # -- scipy_callables ------------------------------------------------------------------------
 
 def test_scipy_callables_match_the_analytic_derivatives():
@@ -249,21 +201,21 @@ def test_scipy_minimize_with_autodiff_callables(method):
 
 def test_scipy_callables_share_work_at_one_point(monkeypatch):
     linearisations = []
-    original = ad.hvp_operator
+    original = ad_objective.linearized_hessian
 
     def counting(f, x):
         linearisations.append(x)
         return original(f, x)
 
-    monkeypatch.setattr(ad, "hvp_operator", counting)
+    monkeypatch.setattr(ad_objective, "linearized_hessian", counting)
     value_calls = []
-    original_value_and_grad = ad.value_and_grad
+    original_value_and_grad = ad_objective.value_and_gradient
 
     def counting_value_and_grad(f, *args, **kwargs):
         value_calls.append(1)
         return original_value_and_grad(f, *args, **kwargs)
 
-    monkeypatch.setattr(ad, "value_and_grad", counting_value_and_grad)
+    monkeypatch.setattr(ad_objective, "value_and_gradient", counting_value_and_grad)
     fun, jac, hessp = scipy_callables(chained_rosenbrock)
     x = np.array([0.5, 0.5, 0.5])
     fun(x)
@@ -280,3 +232,80 @@ def test_scipy_callables_reject_non_vectors():
     fun, _, _ = scipy_callables(chained_rosenbrock)
     with pytest.raises(ValueError, match="1-D"):
         fun(np.ones((2, 2)))
+
+
+# -- habits users bring from scipy.optimize ---------------------------------------------------
+
+@pytest.mark.parametrize("scipy_name, ours", [
+    ("Newton-CG", "newton-cg"), ("trust-ncg", "trust-ncg"), ("CG", "cg"),
+    ("L-BFGS-B", "lbfgs"), ("BFGS", "lbfgs"), ("NEWTON", "newton"), ("Gd", "gd"),
+])
+def test_scipy_method_names_and_any_case_are_accepted(scipy_name, ours):
+    by_alias = minimize(tree_objective, TREE_START, method=scipy_name)
+    by_name = minimize(tree_objective, TREE_START, method=ours)
+    assert by_alias.success and by_alias.method == ours and by_alias.nit == by_name.nit
+    assert by_alias.fun == by_name.fun
+
+
+def test_bfgs_says_it_ran_limited_memory_bfgs():
+    result = minimize(chained_rosenbrock, np.array([-1.2, 1.0]), method="BFGS")
+    assert result.success and "ran as limited-memory BFGS" in result.message
+    assert "BFGS" not in minimize(chained_rosenbrock, np.array([-1.2, 1.0]),
+                                  method="lbfgs").message
+
+
+def test_l_bfgs_b_with_bounds_none_is_unconstrained():
+    result = minimize(chained_rosenbrock, np.array([-1.2, 1.0]), method="L-BFGS-B", bounds=None)
+    assert result.success
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_maxiter_zero_evaluates_the_start(method):
+    x0 = {"w": np.array([-1.2, 1.0])}
+    result = minimize(lambda p: chained_rosenbrock(p["w"]), x0, method=method, maxiter=0)
+    assert result.nit == 0 and not result.success and "maxiter = 0" in result.message
+    np.testing.assert_array_equal(result.x["w"], x0["w"])
+    assert result.fun == pytest.approx(rosen(x0["w"]))
+    np.testing.assert_allclose(result.grad["w"], rosen_der(x0["w"]), rtol=1e-12)
+    assert result.nfev == result.ngev == 1
+
+
+def test_a_list_of_numbers_is_a_vector():
+    seen = []
+
+    def f(x):
+        seen.append((isinstance(x, list), np.shape(x)))
+        return chained_rosenbrock(x)
+
+    result = minimize(f, [-1.2, 1], method="newton-cg")
+    assert set(seen) == {(False, (2,))} and isinstance(result.x, np.ndarray)
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-5)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_f_returning_none_says_so(method):
+    def forgot_return(x):
+        np.sum(x ** 2)
+
+    with pytest.raises(TypeError, match="f returned None"):
+        minimize(forgot_return, np.ones(2), method=method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_dict_of_arrays_of_different_shapes(method):
+    target = {"W": np.arange(6.0).reshape(3, 2), "b": np.array([1.0, -1.0]), "s": 2.0,
+              "t": np.float32(-0.5) * np.ones((1, 1, 2), np.float32)}
+    scales = {"W": 1.0, "b": 3.0, "s": 0.5, "t": 2.0}
+
+    def f(p):
+        return sum(scales[k] * np.sum((p[k] - target[k]) ** 2) for k in target) \
+            + 0.1 * np.sum(p["W"][:2] @ p["b"]) ** 2
+
+    x0 = {"W": np.zeros((3, 2)), "b": np.zeros(2), "s": 0.0, "t": np.zeros((1, 1, 2), np.float32)}
+    result = minimize(f, x0, method=method, tol=1e-8)
+    assert result.success, result.message
+    assert {k: np.shape(v) for k, v in result.x.items()} == {k: np.shape(v) for k, v in x0.items()}
+    assert isinstance(result.x["s"], float) and result.x["t"].dtype == np.float64
+    reference = minimize(f, x0, method="newton", tol=1e-10)
+    for key in target:
+        np.testing.assert_allclose(result.x[key], reference.x[key], atol=1e-6)

@@ -13,16 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from ..flat import is_number_list, ravel_pytree
+from ..validation import nonnegative_int, positive_float
 from .ad_objective import autodiff_objective
 from .lbfgs import lbfgs
 from .newton import newton, newton_cg
 from .nonlinear_cg import gradient_descent, nonlinear_cg
 from .objective import Iterate, Objective
-from .pytree import ravel_pytree
 from .trust_region import trust_ncg
-from ..validation import positive_float, positive_int
 
-__all__ = ["METHODS", "OptimizeResult", "minimize"]
+__all__ = ["METHODS", "SCIPY_NAMES", "OptimizeResult", "minimize"]
 
 METHODS = {
     "newton-cg": newton_cg,
@@ -32,6 +32,11 @@ METHODS = {
     "cg": nonlinear_cg,
     "gd": gradient_descent,
 }
+
+#: ``scipy.optimize.minimize``'s names (compared case-insensitively, like ours) for the methods
+#: above: ``"CG"``, ``"Newton-CG"`` and ``"trust-ncg"`` are ours already; ``"L-BFGS-B"``
+#: without bounds is L-BFGS, and ``"BFGS"`` runs as L-BFGS too, which the result's message says.
+SCIPY_NAMES = {"l-bfgs-b": "lbfgs", "bfgs": "lbfgs"}
 
 
 @dataclass
@@ -73,10 +78,24 @@ class OptimizeResult:
         return "OptimizeResult(\n" + "\n".join(lines) + "\n)"
 
 
+def _method_name(method, options):
+    """Our name for ``method`` (ours or SciPy's, any case); SciPy's ``bounds`` are refused."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string such as 'newton-cg', got "
+                        f"{type(method).__name__}")
+    if options.pop("bounds", None) is not None:
+        raise ValueError(f"method {method!r}: bounds are not supported; minimize solves "
+                         "unconstrained problems (use scipy.optimize.minimize with "
+                         "ad.optim.scipy_callables for bound constraints)")
+    name = SCIPY_NAMES.get(method.lower(), method.lower())
+    if name not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)} "
+                         "(or SciPy's names CG, Newton-CG, trust-ncg, L-BFGS-B, BFGS)")
+    return name
+
+
 def _method_options(method, options):
-    """Split ``options`` into the solver's keyword arguments, checking their names."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    """The solver for ``method`` (our name), after checking the names of its ``options``."""
     solver = METHODS[method]
     accepted = [name for name, parameter in inspect.signature(solver).parameters.items()
                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
@@ -114,7 +133,9 @@ def _flat_problem(f, x0):
         return f, flat, np.copy
     if not callable(f):
         raise TypeError(f"f must be a callable or an Objective, got {type(f).__name__}")
-    flat, spec = ravel_pytree(x0)
+    if is_number_list(x0):  # SciPy's convention: x0 = [1.0, 2.0] is a vector
+        x0 = np.array(x0, dtype=np.float64)
+    flat, spec = ravel_pytree(x0, "x0", np.float64)
     return autodiff_objective(f, spec), flat, spec.unravel
 
 
@@ -128,18 +149,23 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
         :class:`~autodiff.optim.objective.Objective` (analytic derivatives on 1-D vectors) is
         accepted too.
     x0 : pytree
-        The starting point: a float, an array, or nested dict/list/tuple of them. The solvers
-        work on the leaves raveled into one float64 vector; ``result.x`` comes back in the same
-        structure, with float64 leaves.
+        The starting point: a float, an array, or nested dict/list/tuple of them; a flat list
+        of numbers is an array, as in SciPy. The solvers work on the leaves raveled into one
+        float64 vector (:mod:`autodiff.flat`); ``result.x`` comes back in the same structure,
+        with float64 leaves.
     method : str
         ``"newton-cg"`` (truncated Newton, Hessian-vector products, the default),
         ``"trust-ncg"`` (Steihaug–Toint trust region), ``"newton"`` (dense, modified Hessian:
         small problems), ``"lbfgs"`` (limited-memory BFGS), ``"cg"`` (nonlinear conjugate
         gradients, ``beta="pr+"`` or ``beta="hessian"``), ``"gd"`` (gradient descent).
+        Case does not matter, and SciPy's names work: ``"Newton-CG"``, ``"trust-ncg"``,
+        ``"CG"``, ``"L-BFGS-B"`` (without ``bounds``) and ``"BFGS"`` (runs L-BFGS; the
+        message says so).
     tol : float
         Stop, successfully, once ``‖∇f(x)‖_∞ <= tol``.
     maxiter : int
-        The most iterations (default ``max(1000, 200 n)``).
+        The most iterations (default ``max(1000, 200 n)``); ``0`` evaluates ``f`` and its
+        gradient at ``x0`` and returns them.
     callback : callable
         ``callback(intermediate_result)`` after every iteration, with an
         :class:`OptimizeResult` for the current iterate; returning ``True`` stops the solver.
@@ -165,6 +191,7 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
     ({'x': 1.0, 'y': 0.0}, 1)
     """
     progress = bool(options.pop("progress", False))
+    requested, method = method, _method_name(method, options)
     solver = _method_options(method, options)
     tol = positive_float(tol, "tol")
     if callback is not None and not callable(callback):
@@ -175,7 +202,9 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
     if not np.all(np.isfinite(x_flat)):
         raise ValueError("x0 has non-finite entries (nan or inf)")
     maxiter = max(1000, 200 * x_flat.size) if maxiter is None else \
-        positive_int(maxiter, "maxiter")
+        nonnegative_int(maxiter, "maxiter")
+    note = "" if requested.lower() != "bfgs" else \
+        " (method 'BFGS' ran as limited-memory BFGS, 'lbfgs')"
 
     counts_before = objective.counts()
     current = _start(objective, x_flat)
@@ -184,7 +213,7 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
         counts = {name: value - counts_before[name]
                   for name, value in objective.counts().items()}
         return OptimizeResult(x=unravel(iterate.x), fun=iterate.fun, grad=unravel(iterate.grad),
-                              nit=nit, success=success, message=message, method=method,
+                              nit=nit, success=success, message=message + note, method=method,
                               **counts)
 
     steps = solver(objective, current, **options)

@@ -5,9 +5,10 @@ Every solver in :mod:`autodiff.optim` talks to the function it minimises only th
 
 * ``fun(x)``                 the value ``f(x)``,
 * ``value_and_grad(x)``      ``(f(x), ∇f(x))`` together (one reverse sweep in autodiff),
-* ``hvp_operator(x)``        the linear map ``v -> ∇²f(x) v`` at a fixed ``x``; one operator serves
-  every product an inner conjugate-gradient loop needs at that point, so a backend can do
-  the work that depends on ``x`` alone (a linearisation, a dense Hessian) once,
+* ``hvp_operator(x)``        the linear map ``v -> ∇²f(x) v`` at a fixed ``x``, an
+  :class:`~autodiff.second_order.HvpOperator`; one operator serves every product an inner
+  conjugate-gradient loop needs at that point, so a backend can do the work that depends on
+  ``x`` alone (a linearisation, a dense Hessian) once,
 * ``hessian(x)``             the dense ``n x n`` matrix ``∇²f(x)``,
 
 and the object counts the calls: ``nfev`` (values), ``ngev`` (gradients), ``nhvp``
@@ -29,7 +30,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["HessianOperator", "Iterate", "Objective"]
+from ..flat import flat_spec
+from ..second_order import HvpOperator
+
+__all__ = ["Iterate", "Objective"]
 
 
 class Iterate(NamedTuple):
@@ -64,37 +68,6 @@ def _as_vector(value, n, source):
     return vector
 
 
-class HessianOperator:
-    """``v -> ∇²f(x) v`` at one fixed point ``x``; callable, with ``matvec``, ``shape``, ``count``.
-
-    ``count`` is the number of products this operator has computed; each also increments the
-    owning objective's ``nhvp``.
-    """
-
-    def __init__(self, apply, n, objective):
-        self._apply = apply
-        self._objective = objective
-        self.shape = (n, n)
-        self.dtype = np.dtype(np.float64)
-        self.count = 0
-
-    def __call__(self, v):
-        n = self.shape[0]
-        v = np.asarray(v, dtype=np.float64)
-        if v.shape != (n,):
-            raise ValueError(f"a Hessian-vector product needs a vector of shape ({n},), "
-                             f"got {v.shape}")
-        self.count += 1
-        self._objective.nhvp += 1
-        return _as_vector(self._apply(v), n, "the Hessian-vector product")
-
-    matvec = __call__
-
-    def curvature(self, v):
-        """``vᵀ ∇²f(x) v``."""
-        return float(np.dot(v, self(v)))
-
-
 class Objective:
     """A scalar function on flat float64 vectors, its derivatives, and call counters.
 
@@ -105,8 +78,8 @@ class Objective:
     value_and_grad : callable ``x -> (float, ndarray (n,))``; use instead of ``grad`` when the
         value comes for free with the gradient (as it does in reverse mode).
     hessp : callable ``(x, v) -> ndarray (n,)``, ``∇²f(x) v``.
-    hvp_operator : callable ``x -> (callable v -> ∇²f(x) v)``; use instead of ``hessp`` when
-        products at a fixed ``x`` share work.
+    hvp_operator : callable ``x -> HvpOperator`` (or ``x -> (callable v -> ∇²f(x) v)``); use
+        instead of ``hessp`` when products at a fixed ``x`` share work.
     hessian : callable ``x -> ndarray (n, n)``.
 
     Solvers that need curvature (``newton-cg``, ``trust-ncg``, ``newton``, ``cg`` with
@@ -170,21 +143,40 @@ class Objective:
         return _as_scalar(value, "fun"), _as_vector(gradient, x.size, source)
 
     def hvp_operator(self, x):
-        """The operator ``v -> ∇²f(x) v`` at this ``x`` (a :class:`HessianOperator`)."""
+        """The operator ``v -> ∇²f(x) v`` at this ``x``, an
+        :class:`~autodiff.second_order.HvpOperator` whose products count in ``nhvp``."""
+        batched = None
         if self._hvp_operator is not None:
-            apply = self._hvp_operator(x)
-            _require_callable(apply, "the operator returned by hvp_operator")
+            made = self._hvp_operator(x)
+            if isinstance(made, HvpOperator):
+                made.on_products = self._count_products
+                return made
+            _require_callable(made, "the operator returned by hvp_operator")
+            product = made
         elif self._hessp is not None:
-            def apply(v):
+            def product(v):
                 return self._hessp(x, v)
         elif self._hessian is not None:
             dense = self.hessian(x)
 
-            def apply(v):
+            def product(v):
                 return dense @ v
+
+            def batched(vs):
+                return vs @ dense.T
         else:
             raise ValueError(self._missing_curvature())
-        return HessianOperator(apply, x.size, self)
+        n = x.size
+
+        def checked(v):
+            return _as_vector(product(v), n, "the Hessian-vector product")
+
+        operator = HvpOperator(flat_spec(x), checked, batched)
+        operator.on_products = self._count_products
+        return operator
+
+    def _count_products(self, k):
+        self.nhvp += k
 
     def hessian(self, x):
         """The dense Hessian ``∇²f(x)``, shape ``(n, n)``.
@@ -196,8 +188,7 @@ class Objective:
         if self._hessian is None:
             if not self.has_curvature:
                 raise ValueError(self._missing_curvature())
-            operator = self.hvp_operator(x)
-            columns = np.column_stack([operator(unit) for unit in np.eye(n)])
+            columns = self.hvp_operator(x).matmat(np.eye(n))
             return 0.5 * (columns + columns.T)
         self.nhev += 1
         matrix = self._hessian(x)

@@ -12,8 +12,8 @@ linearisation::
 
 import numpy as np
 
+from ..flat import flat_spec
 from .ad_objective import autodiff_objective
-from .pytree import ravel_pytree
 
 __all__ = ["scipy_callables"]
 
@@ -34,7 +34,7 @@ class _LastPoint:
         if x.ndim != 1:
             raise ValueError(f"scipy_callables expects 1-D vectors, got shape {x.shape}")
         if x.size != self._size:
-            self._objective = autodiff_objective(self._f, ravel_pytree(x)[1])
+            self._objective = autodiff_objective(self._f, flat_spec(x, "x", np.float64))
             self._size = x.size
         return self._objective
 
