@@ -6,10 +6,12 @@ A ``Var`` over an array is the tensor (one reverse-mode engine); a :class:`Param
 
 from . import data, functional, init
 from .containers import ModuleDict, ModuleList
+from .conv import Conv1d, Conv2d
 from .dropout import Dropout
 from .embedding import Embedding
 from .losses import CrossEntropyLoss, MSELoss, NLLLoss
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .data import DataLoader, Standardizer, load_digits, train_val_test_split
 from .layers import (
     Flatten,
@@ -49,6 +51,11 @@ __all__ = [
     "LogSoftmax",
     "Flatten",
     "Identity",
+    "Conv1d",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
     "LayerNorm",

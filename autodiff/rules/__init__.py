@@ -11,13 +11,15 @@ NumPy callables it answers for, and its test domain (see :mod:`.primitive`).
 * :mod:`.indexing`    -- getitem, scatter-add, where;
 * :mod:`.linalg`      -- matrix products;
 * :mod:`.network`     -- the dense layer, ReLU, leaky ReLU, fused cross-entropy;
+* :mod:`.convolution` -- sliding windows (im2col) and their transpose, for convolution and pooling;
 * :mod:`.series`      -- Taylor-series algebra used by the Taylor rules.
 """
 
-from . import elementwise, indexing, linalg, network, reductions, series, shapes
+from . import convolution, elementwise, indexing, linalg, network, reductions, series, shapes
 from .primitive import MINUS_ONE, ONE, REGISTRY, Primitive, Traced, bind, primal_value
 
 __all__ = [
+    "convolution",
     "elementwise",
     "indexing",
     "linalg",

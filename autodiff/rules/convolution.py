@@ -1,0 +1,137 @@
+"""Sliding windows: the two linear primitives that convolution and pooling are built from.
+
+``im2col`` lays out every window a kernel sees when it slides over the last ``d`` axes of an
+array (Chellapilla, Puri and Simard, "High Performance Convolutional Neural Networks for
+Document Processing", 2006, section 2.2: unfold the input so that a convolution becomes one
+matrix product); ``col2im`` is its transpose, adding every window's entries back where they came
+from.  For ``x`` of shape ``lead + S`` (``S`` the ``d`` spatial sizes) and a kernel ``K`` with
+strides ``s``, dilations ``r`` and padding ``(lo, hi)`` per axis,
+
+    im2col(x)[..., p, k] = x_pad[..., p * s + k * r],       shape lead + P + K,
+    P = (S + lo + hi - r (K - 1) - 1) // s + 1,
+
+where ``x_pad`` is ``x`` with ``lo``/``hi`` entries of ``fill`` around each spatial axis (``0``
+for convolution and average pooling, ``-inf`` for max pooling; padding is a constant, so it
+carries no derivative).  ``col2im`` maps an array of shape ``lead + P + K`` back to ``lead + S``:
+``<col2im(c), x> = <c, im2col_0(x)>``.
+
+Both are linear, so each one's JVP is itself applied to the tangent and its VJP is the other;
+leading axes (samples, channels, and the batch axes of ``jacfwd``/``jacrev``) pass through
+untouched, so derivatives of any order need nothing more.  ``conv1d``/``conv2d`` are then
+``im2col`` + one matrix product (:mod:`autodiff.nn.conv`); the VJP of a convolution with respect
+to its input is ``col2im`` of a matrix product (the transposed convolution), with respect to its
+weight a matrix product with ``im2col`` of the input (a correlation), and both differentiate
+again.  Max pooling is the ``max`` reduction over the window axes (ties split evenly, API.md's
+kink table), average pooling the ``mean``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .primitive import Case, ParametrizedPrimitive, call_with, shape_of
+from .series import FIRST_ORDER
+
+__all__ = ["im2col", "col2im", "window_output_shape"]
+
+
+def window_output_shape(spatial, kernel, stride, dilation, padding) -> tuple:
+    """``P``: the number of window positions along each spatial axis (``< 1`` if none fits)."""
+    return tuple(
+        (size + lo + hi - r * (k - 1) - 1) // s + 1
+        for size, k, s, r, (lo, hi) in zip(spatial, kernel, stride, dilation, padding)
+    )
+
+
+def _pad(x, padding, fill):
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    lead = ((0, 0),) * (x.ndim - len(padding))
+    return np.pad(x, lead + tuple(padding), constant_values=fill)
+
+
+def _im2col_impl(x, kernel, stride, dilation, padding, fill=0.0):
+    """A strided view ``lead + P + K`` of the padded input (read-only, no copy)."""
+    x = _pad(np.asarray(x), padding, fill)
+    d = len(kernel)
+    spans = tuple(r * (k - 1) + 1 for k, r in zip(kernel, dilation))
+    view = sliding_window_view(x, spans, axis=tuple(range(x.ndim - d, x.ndim)))
+    lead = (slice(None),) * (x.ndim - d)
+    return view[lead + tuple(slice(None, None, s) for s in stride)
+                + tuple(slice(None, None, r) for r in dilation)]
+
+
+def _col2im_impl(columns, spatial, kernel, stride, dilation, padding):
+    """Add each window's entries back at their positions: ``lead + P + K -> lead + S``."""
+    columns = np.asarray(columns)
+    d = len(kernel)
+    lead = columns.shape[: columns.ndim - 2 * d]
+    positions = columns.shape[columns.ndim - 2 * d: columns.ndim - d]
+    padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, padding))
+    out = np.zeros(lead + padded, dtype=columns.dtype)
+    everything = (slice(None),) * len(lead)
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        target = tuple(
+            slice(o * r, o * r + s * (p - 1) + 1, s)
+            for o, r, s, p in zip(offset, dilation, stride, positions)
+        )
+        out[everything + target] += columns[everything + (slice(None),) * d + offset]
+    crop = tuple(slice(lo, lo + size) for size, (lo, _) in zip(spatial, padding))
+    return out[everything + crop]
+
+
+def _im2col_jvp(primals, tangents, out, kernel, stride, dilation, padding, fill=0.0):
+    return im2col(tangents[0], kernel, stride, dilation, padding)
+
+
+def _im2col_vjp(g, primals, out, wanted, kernel, stride, dilation, padding, fill=0.0):
+    spatial = shape_of(primals[0])[-len(kernel):]
+    return [col2im(g, spatial, kernel, stride, dilation, padding)]
+
+
+def _col2im_jvp(primals, tangents, out, spatial, kernel, stride, dilation, padding):
+    return col2im(tangents[0], spatial, kernel, stride, dilation, padding)
+
+
+def _col2im_vjp(g, primals, out, wanted, spatial, kernel, stride, dilation, padding):
+    return [im2col(g, kernel, stride, dilation, padding)]
+
+
+_WINDOW_PARAMS = ("kernel", "stride", "dilation", "padding")
+
+im2col = ParametrizedPrimitive(
+    "im2col",
+    _im2col_impl,
+    _im2col_jvp,
+    _im2col_vjp,
+    taylor=FIRST_ORDER,
+    n_operands=1,
+    param_names=_WINDOW_PARAMS + ("fill",),
+    cases=(
+        Case("1d", ((2, 7),), call_with(kernel=(3,), stride=(2,), dilation=(1,),
+                                        padding=((1, 1),))),
+        Case("2d-dilated", ((2, 3, 6, 5),), call_with(kernel=(2, 3), stride=(1, 2),
+                                                      dilation=(2, 1), padding=((0, 1), (2, 0)))),
+    ),
+)
+
+col2im = ParametrizedPrimitive(
+    "col2im",
+    _col2im_impl,
+    _col2im_jvp,
+    _col2im_vjp,
+    taylor=FIRST_ORDER,
+    n_operands=1,
+    param_names=("spatial",) + _WINDOW_PARAMS,
+    cases=(
+        Case("1d", ((2, 4, 3),), call_with(spatial=(7,), kernel=(3,), stride=(2,),
+                                           dilation=(1,), padding=((1, 1),))),
+        Case("2d-dilated", ((2, 3, 5, 3, 2, 3),),
+             call_with(spatial=(6, 5), kernel=(2, 3), stride=(1, 2), dilation=(2, 1),
+                       padding=((0, 1), (2, 0)))),
+    ),
+)
+
