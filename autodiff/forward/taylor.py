@@ -40,7 +40,7 @@ import numpy as np
 from ..levels import Level
 from ..pytree import flatten, tree_map, unflatten
 from ..rules.primitive import Traced, bind, dtype_of, shape_of
-from ..rules.series import _full, _leading, ops
+from ..rules.series import full_series, leading, ops
 from ..tracer import ArrayLike
 from ..values import as_float_value
 
@@ -146,9 +146,9 @@ def _input_series(x, direction, order: int):
         if order:
             coefficients[1] = direction
         return coefficients
-    parts = [_leading(x)]
+    parts = [leading(x)]
     if order:
-        parts.append(_leading(direction))
+        parts.append(leading(direction))
     if order > 1:
         parts.append(np.zeros((order - 1,) + shape, dtype))
     return ops.concatenate(*parts, axis=0)
@@ -163,7 +163,7 @@ def _output_series(leaf, level, order: int):
             raise owner.escaped(type(leaf).__name__)
     else:
         leaf = as_float_value(leaf, "taylor output") if not isinstance(leaf, float) else leaf
-    return _full(leaf, None, order, len(shape_of(leaf)))
+    return full_series(leaf, None, order, len(shape_of(leaf)))
 
 
 def taylor(f, x, order: int, direction=None):

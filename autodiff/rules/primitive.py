@@ -1,11 +1,20 @@
-"""The primitive: one declaration of a value and its derivative rules.
+"""The primitive: one declaration of a value, its derivative rules, its NumPy names and its tests.
 
 A :class:`Primitive` bundles
 
 * ``impl``   -- the NumPy value on plain arrays / floats,
 * ``jvp``    -- the tangent of the output given tangents of the inputs (forward mode),
 * ``vjp``    -- the cotangents of the inputs given the output's cotangent (reverse mode),
-* ``taylor`` -- the Taylor-coefficient propagation rule (Taylor mode), where one is declared.
+* ``taylor`` -- the Taylor-coefficient propagation rule (Taylor mode), or an explicit
+  ``NO_TAYLOR``,
+* ``numpy``  -- the NumPy / SciPy callables it answers for (``np.sin``),
+* its test domain -- :class:`Domain` for an elementwise primitive (its SymPy reference and safe
+  intervals), :class:`Case` calls for any other.
+
+Everything about a primitive is in its one declaration, in the module of its family
+(:mod:`autodiff.rules`); the registry, the NumPy dispatch tables and the parametrised table test
+find it from there.  NumPy entry points written with primitives (``np.mean``) are declared with
+:func:`implements` and their own test cases.
 
 Calling a primitive binds it: :func:`bind` looks for traced operands, and the newest level among
 them interprets the call (see :mod:`autodiff.levels`); with no traced operand the primitive just

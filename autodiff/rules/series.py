@@ -62,20 +62,20 @@ def _tail(a):
     return ops.getitem(a, slice(1, None))
 
 
-def _leading(value):
+def leading(value):
     """``value`` with a leading order axis of length 1."""
     return ops.reshape(value, (1,) + shape_of(value))
 
 
 def _append(a, value):
-    return ops.concatenate(a, _leading(value), axis=0)
+    return ops.concatenate(a, leading(value), axis=0)
 
 
 def _with_value(a, value):
     """``a`` with its order-0 coefficient replaced by ``value`` (an exactly computed one)."""
     if _length(a) == 1:
-        return _leading(value)
-    return ops.concatenate(_leading(value), _tail(a), axis=0)
+        return leading(value)
+    return ops.concatenate(leading(value), _tail(a), axis=0)
 
 
 def _shift(a, constant):
@@ -99,7 +99,7 @@ def _convolution_at(a, b, k: int):
 
 def _series(coefficients):
     """A coefficient array from a list of equally shaped coefficients."""
-    return ops.concatenate(*[_leading(c) for c in coefficients], axis=0)
+    return ops.concatenate(*[leading(c) for c in coefficients], axis=0)
 
 
 def _multiply(a, b):
@@ -111,7 +111,7 @@ def _multiply(a, b):
 def _divide(a, b, n: int):
     """``n`` coefficients of ``a / b``, from ``b c = a``; ``a`` may be shorter (zeros beyond)."""
     b0 = _coefficient(b, 0)
-    c = _leading(ops.divide(_coefficient(a, 0), b0))
+    c = leading(ops.divide(_coefficient(a, 0), b0))
     b_tail = _tail(b)
     for k in range(1, n):
         carried = _convolution_at(b_tail, c, k - 1)  # sum_(j=1..k) b_j c_(k-j)
@@ -133,8 +133,8 @@ def _integral(value, h):
     n = _length(h)
     value = ops.broadcast_to(value, shape_of(h)[1:]) if shape_of(value) != shape_of(h)[1:] else value
     if n == 0:
-        return _leading(value)
-    return ops.concatenate(_leading(value), ops.divide(h, _order_weights(h, 1, n + 1)), axis=0)
+        return leading(value)
+    return ops.concatenate(leading(value), ops.divide(h, _order_weights(h, 1, n + 1)), axis=0)
 
 
 def _integral_of(value, x, g):
@@ -146,7 +146,7 @@ def _exp(x, value=None):
     """``y = exp(x)``: ``y' = y x'``, so ``y_k = (1/k) [x' y]_(k-1)``."""
     value = ops.exp(_coefficient(x, 0)) if value is None else value
     dx = _derivative(x)
-    y = _leading(value)
+    y = leading(value)
     for k in range(1, _length(x)):
         y = _append(y, ops.divide(_convolution_at(dx, y, k - 1), float(k)))
     return y
@@ -162,9 +162,9 @@ def _sin_cos(x, sign: float = -1.0):
     """``(s, c)`` with ``s' = c x'`` and ``c' = sign s x'``: sin/cos (-1), sinh/cosh (+1)."""
     x0 = _coefficient(x, 0)
     if sign < 0:
-        s, c = _leading(ops.sin(x0)), _leading(ops.cos(x0))
+        s, c = leading(ops.sin(x0)), leading(ops.cos(x0))
     else:
-        s, c = _leading(ops.sinh(x0)), _leading(ops.cosh(x0))
+        s, c = leading(ops.sinh(x0)), leading(ops.cosh(x0))
     dx = _derivative(x)
     for k in range(1, _length(x)):
         s_k = ops.divide(_convolution_at(dx, c, k - 1), float(k))
@@ -176,8 +176,8 @@ def _sin_cos(x, sign: float = -1.0):
 def _tan_like(x, value, sign: float):
     """``y' = (1 + sign y^2) x'``: tan (+1) and tanh (-1), with ``g = 1 + sign y^2`` built along."""
     dx = _derivative(x)
-    y = _leading(value)
-    g = _leading(ops.add(1.0, ops.multiply(sign, ops.square(value))))
+    y = leading(value)
+    g = leading(ops.add(1.0, ops.multiply(sign, ops.square(value))))
     n = _length(x)
     for k in range(1, n):
         y = _append(y, ops.divide(_convolution_at(dx, g, k - 1), float(k)))
@@ -189,7 +189,7 @@ def _tan_like(x, value, sign: float):
 def _sqrt(x, value):
     """``y = sqrt(x)`` from ``y^2 = x``: ``y_k = (x_k - sum_(j=1..k-1) y_j y_(k-j)) / (2 y_0)``."""
     twice = ops.multiply(2.0, value)
-    y = _leading(value)
+    y = leading(value)
     for k in range(1, _length(x)):
         x_k = _coefficient(x, k)
         if k >= 2:
@@ -207,7 +207,7 @@ def _power(x, r, value):
     x0 = _coefficient(x, 0)
     dx, x_tail = _derivative(x), _tail(x)
     r_plus_one = ops.add(r, 1.0)
-    y = _leading(value)
+    y = leading(value)
     for k in range(1, _length(x)):
         weighted = ops.multiply(r_plus_one, _convolution_at(dx, y, k - 1))
         plain = ops.multiply(float(k), _convolution_at(x_tail, y, k - 1))
@@ -244,8 +244,8 @@ def _sigmoid(x):
     w = ops.multiply(x, flip)
     dw = _derivative(w)
     s0 = ops.sigmoid(_coefficient(w, 0))
-    s = _leading(s0)
-    g = _leading(ops.subtract(s0, ops.square(s0)))
+    s = leading(s0)
+    g = leading(ops.subtract(s0, ops.square(s0)))
     n = _length(x)
     for k in range(1, n):
         s = _append(s, ops.divide(_convolution_at(dw, g, k - 1), float(k)))
@@ -272,12 +272,12 @@ def _align(a, ndim: int):
     return ops.reshape(a, shape[:1] + (1,) * missing + shape[1:])
 
 
-def _full(primal, series, order: int, ndim: int):
+def full_series(primal, series, order: int, ndim: int):
     """A coefficient array for an operand: its series, or ``[value, 0, ..., 0]`` for a constant."""
     if series is None:
         shape = shape_of(primal)
         zeros = np.zeros((order,) + shape, dtype=dtype_of(primal))
-        series = ops.concatenate(_leading(primal), zeros, axis=0) if order else _leading(primal)
+        series = ops.concatenate(leading(primal), zeros, axis=0) if order else leading(primal)
     return _align(series, ndim)
 
 
@@ -307,12 +307,12 @@ def _first_order(prim, primals, series, order, params):
     """Coefficients ``1..K`` through ``prim``'s JVP rule, the order axis as its batch axis."""
     out = bind(prim, *primals, **params)
     if order == 0:
-        return _leading(out)
+        return leading(out)
     tangents = [None if s is None else _tail(s) for s in series]
     higher = prim.jvp(primals, tangents, out, **params)
     if higher is None:
         higher = np.zeros((order,) + shape_of(out), dtype=dtype_of(out))
-    return ops.concatenate(_leading(out), higher, axis=0)
+    return ops.concatenate(leading(out), higher, axis=0)
 
 
 def first_order_rule(prim):
@@ -520,7 +520,7 @@ def divide(primals, series, order):
     if series[1] is None:  # division by a constant: linear
         return _first_order(REGISTRY["divide"], primals, series, order, {})
     shape = _out_shape(primals)
-    a = _leading(primals[0]) if series[0] is None else series[0]
+    a = leading(primals[0]) if series[0] is None else series[0]
     quotient = _divide(_align(a, len(shape)), _align(series[1], len(shape)), order + 1)
     return _with_value(_to_shape(quotient, shape), ops.divide(*primals))
 
@@ -550,7 +550,7 @@ def power(primals, series, order):
 def arctan2(primals, series, order):
     """``y' = (b a' - a b') / (a^2 + b^2)``."""
     shape = _out_shape(primals)
-    a, b = (_full(p, s, order, len(shape)) for p, s in zip(primals, series))
+    a, b = (full_series(p, s, order, len(shape)) for p, s in zip(primals, series))
     numerator = ops.subtract(_multiply(b, _derivative(a)), _multiply(a, _derivative(b)))
     denominator = ops.add(_square(a), _square(b))
     h = _to_shape(_divide(numerator, denominator, order), shape)
@@ -560,7 +560,7 @@ def arctan2(primals, series, order):
 def hypot(primals, series, order):
     """``sqrt(a^2 + b^2)``; at the origin (a kink, like ``abs``) the higher terms are 0."""
     shape = _out_shape(primals)
-    a, b = (_full(p, s, order, len(shape)) for p, s in zip(primals, series))
+    a, b = (full_series(p, s, order, len(shape)) for p, s in zip(primals, series))
     value = ops.broadcast_to(ops.hypot(*primals), shape) if shape else ops.hypot(*primals)
     at_origin = np.asarray(primal_value(value) == 0)
     if not np.any(at_origin):
@@ -575,7 +575,7 @@ def logaddexp(primals, series, order):
     """``logaddexp(a, b) = b + softplus(a - b)``: the higher terms from the sigmoid series,
     which stays accurate where the exponentials would under- or overflow."""
     shape = _out_shape(primals)
-    a, b = (_to_shape(_full(p, s, order, len(shape)), shape) for p, s in zip(primals, series))
+    a, b = (_to_shape(full_series(p, s, order, len(shape)), shape) for p, s in zip(primals, series))
     difference = ops.subtract(a, b)
     softplus = _integral_of(0.0, difference, _sigmoid(difference))
     return _with_value(ops.add(b, softplus), ops.logaddexp(*primals))
