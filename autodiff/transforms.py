@@ -24,7 +24,7 @@ from .flat import FlatSpec
 from .forward.taylor import MissingTaylorRuleError, derivative_by_taylor
 from .levels import hold_module_state
 from .pytree import flatten, unflatten
-from .reverse.tape import backward_pass, cyclic_gc_spaced
+from .reverse.tape import backward_pass, cyclic_gc_spaced, kept_for_backward
 from .reverse.var import Var, VjpLevel
 from .rules.primitive import Traced, dtype_of, primal_value, shape_of
 from .values import as_float_value, check_float_input
@@ -191,7 +191,7 @@ def make_vjp(f, primals):
     primal_leaves, treedef = _input_leaves(primals, "vjp input")
     level = VjpLevel()
     try:
-        inputs = [Var._make(p, None, level) for p in primal_leaves]
+        inputs = [Var._make(kept_for_backward(p), None, level) for p in primal_leaves]
         with cyclic_gc_spaced():
             out = _call(f, unflatten(treedef, inputs))
         out_leaves, out_def = _output_leaves(out, level)

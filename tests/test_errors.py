@@ -239,10 +239,12 @@ def test_arrays_saved_by_the_tape_are_read_only():
 
 def test_debug_mode_names_the_primitive_whose_input_changed():
     weights = np.ones(3)
+    alias = weights[:]  # a writeable view made before its base was marked read-only
+    weights.flags.writeable = False  # so the tape keeps ``weights`` itself, not a copy
     with ad.debug():
         x = ad.Var(np.array([1.0, 2.0, 3.0]))
         y = np.sum(np.sin(x) * weights)
-        weights[0] = 5.0  # through an alias the tape cannot see
+        alias[0] = 5.0  # through an alias the tape cannot see
         with pytest.raises(RuntimeError, match=r"input 1 of 'multiply' \(shape \(3,\), dtype "
                                                r"float64\) was modified in place after it was "
                                                "recorded on the tape"):

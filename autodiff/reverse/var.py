@@ -15,7 +15,7 @@ from ..levels import Level, manual_level, recording_threshold
 from ..rules.primitive import Traced, bind, shape_of
 from ..tracer import ArrayLike
 from ..values import as_float_value
-from .tape import Node, backward_pass, next_sequence_number
+from .tape import Node, backward_pass, kept_for_backward, next_sequence_number
 
 __all__ = ["Var", "VjpLevel"]
 
@@ -33,12 +33,13 @@ class VjpLevel(Level):
         primals = [
             arg._primal_ if isinstance(arg, Var) and arg._level is self else arg for arg in args
         ]
-        out = bind(prim, *primals, **params)
         threshold = recording_threshold()
         if threshold and (self.manual or self.id <= threshold):
-            return out
+            return bind(prim, *primals, **params)
         if prim.vjp is None:
             raise TypeError(f"primitive {prim.name!r} has no reverse-mode (VJP) rule")
+        primals = [kept_for_backward(p) for p in primals]
+        out = bind(prim, *primals, **params)
         parents = tuple(
             arg if isinstance(arg, Var) and arg._level is self else None for arg in args
         )
