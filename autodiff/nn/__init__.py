@@ -4,6 +4,7 @@ A ``Var`` over an array is the tensor (one reverse-mode engine); a :class:`Param
 ``Var`` that persists across tapes.  Re-exports only; see the submodules.
 """
 
+from ..levels import hold_module_state
 from . import data, functional, init
 from .containers import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d
@@ -39,6 +40,7 @@ __all__ = [
     "Parameter",
     "Sequential",
     "functional_call",
+    "hold_module_state",
     "Linear",
     "Maxout",
     "ReLU",
