@@ -56,8 +56,9 @@ class Command:
 def _configure_trace(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "formula", nargs="?", default=SURVEY_FORMULA, metavar="FORMULA",
-        help=f"a formula in x1, x2, ... (default: {SURVEY_FORMULA!r}, the example of Baydin et al. 2018, Table 2); numbers, "
-        "+ - * / **, and functions such as sin, cos, exp, log (ln), sqrt, tanh",
+        help=f"a formula in x1, x2, ... (default: {SURVEY_FORMULA!r}, the example of Baydin "
+        "et al. 2018, Table 2); numbers, + - * / **, and functions such as sin, cos, exp, "
+        "log (ln), sqrt, tanh",
     )
     parser.add_argument(
         "--at", nargs="+", type=argparse_type(real, "at", float), metavar="X",

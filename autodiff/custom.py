@@ -419,11 +419,15 @@ def primitive(
     replace:
         Allow redefining a *custom* primitive of the same name (re-running a notebook cell).
 
+    Returns
+    -------
+    CustomPrimitive
+        Callable as ``prim(*inputs, **params)`` on floats, arrays, ``Dual`` s and ``Var`` s.
+
+    Notes
+    -----
     At least one of ``jvp`` / ``vjp`` is required; a missing one is derived from the other
     (see the module docstring for the cost).  Rules must be written with primitives to nest.
-
-    Returns the :class:`CustomPrimitive`, callable as ``prim(*inputs, **params)`` on floats,
-    arrays, ``Dual`` s and ``Var`` s.
     """
     if impl is None:
         return lambda fn: primitive(

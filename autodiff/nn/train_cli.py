@@ -114,8 +114,9 @@ def _check_output_path(option: str, path: str) -> None:
     """Refuse, before any training, an output path that cannot be written as a file."""
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
+        example = os.path.join(path, "model.npz" if option == "--save" else "curves.png")
         raise ValueError(f"argument {option}: {path} is a directory; give a file name, e.g. "
-                         f"{os.path.join(path, 'model.npz' if option == '--save' else 'curves.png')}")
+                         f"{example}")
     if not os.path.isdir(directory):
         raise ValueError(f"argument {option}: {path}: the directory {directory} does not exist")
     if not os.access(directory, os.W_OK | os.X_OK) or (
