@@ -21,7 +21,6 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from ..levels import no_grad
 from ..rules.primitive import Traced, primal_value
+from ..validation import positive_int
 from . import functional as F
 from .module import Module
 
@@ -121,11 +121,9 @@ def _check_fit_arguments(model, optimizer, epochs, patience, val_data):
         raise TypeError(f"fit needs an ad.nn.Module, got {type(model).__name__}")
     if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
         raise TypeError(f"optimizer needs step() and zero_grad(), got {type(optimizer).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    positive_int(epochs, "epochs")
     if patience is not None:
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1:
-            raise ValueError(f"early_stopping_patience must be a positive integer, got {patience!r}")
+        positive_int(patience, "early_stopping_patience")
         if val_data is None:
             raise ValueError("early stopping watches the validation loss: pass val_data=(X, y)")
     if val_data is not None and (not isinstance(val_data, (tuple, list)) or len(val_data) != 2):
