@@ -2,6 +2,9 @@
 
 from .clipping import clip_grad_norm_, clip_grad_value_
 from .first_order import SGD, AdaDelta, AdaGrad, Adam, AdamW, Optimizer, RMSProp
+from .gauss_newton import GaussNewtonOperator, gauss_newton_operator, gauss_newton_product
+from .hessian_free import HessianFree, HessianFreeStep
+from .lbfgs_network import LBFGS
 from .linear_cg import CGInfo, conjugate_gradient
 from .minimize import OptimizeResult, minimize
 from .objective import Objective
@@ -22,6 +25,12 @@ __all__ = [
     "AdaDelta",
     "Adam",
     "AdamW",
+    "gauss_newton_product",
+    "gauss_newton_operator",
+    "GaussNewtonOperator",
+    "HessianFree",
+    "HessianFreeStep",
+    "LBFGS",
     "LRScheduler",
     "ExponentialLR",
     "InverseDecayLR",
