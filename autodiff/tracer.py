@@ -8,7 +8,12 @@ Decided once, documented here and in the docs (ForwardDiff changed ``==`` and br
 * Comparisons (``<``, ``==``, ...) and ``bool()`` look at primal values only and return plain
   bools / bool arrays; ``__hash__`` is by identity, so traced values work as dict keys.
 * ``float(x)``, ``int(x)``, ``np.asarray(x)`` raise ``TypeError``: converting would silently drop
-  the derivative.  Use ``ad.stop_gradient(x)`` (or ``.primal`` / ``.value``) on purpose.
+  the derivative (they also serve ``math.exp(x)`` and ``out[0] = x``).  Use
+  ``ad.stop_gradient(x)`` (or ``.primal`` / ``.value``) on purpose.
+* A *finished* value -- one of a hand-built tape (``loss = model(X)``), outside any transform,
+  holding a plain number or array -- answers ``.item()``, ``.tolist()``, ``.numpy()``,
+  ``.detach()`` and ``f"{loss:.3f}"`` with plain numbers and arrays, as in PyTorch; a value
+  traced by a transform raises ``TypeError`` for them, since its number is only valid inside.
 * There are no in-place operations: ``x[i] = v`` raises; ``x += v`` rebinds ``x`` to a new value.
 """
 
@@ -24,8 +29,19 @@ from .rules.primitive import Traced, bind, dtype_of, primal_value
 __all__ = ["ArrayLike"]
 
 
+def _is_finished(value) -> bool:
+    """A hand-built value outside any transform, holding a plain number or array."""
+    return value._level.manual and not isinstance(value._primal_, Traced)
+
+
 def _conversion_error(kind: str, value) -> TypeError:
     name = type(value).__name__
+    if _is_finished(value):
+        return TypeError(
+            f"{kind} of a traced {name} would silently drop its derivative (the same conversion "
+            "serves math.exp(x) and writes into plain arrays). Take its value on purpose: "
+            "x.item() for a number, x.numpy() for an array, ad.stop_gradient(x) for a constant."
+        )
     return TypeError(
         f"{kind} of a traced {name} would silently drop its derivative. Inside a transform, "
         f"keep computing with NumPy functions on the {name}; to use the number itself on "
@@ -165,6 +181,44 @@ class ArrayLike(Traced):
 
     def __int__(self):
         raise _conversion_error("int()", self)
+
+    def _finished_value(self, kind: str):
+        """The plain value of a finished value; ``TypeError`` for a value traced by a transform."""
+        if _is_finished(self):
+            return self._primal_
+        if not self._level.active:
+            raise self._level.escaped(type(self).__name__)
+        name = type(self).__name__
+        raise TypeError(
+            f"{kind} of a {name} inside a transform would drop its derivative: the number is "
+            f"only valid inside this call. Keep computing with NumPy functions on the {name}; "
+            "return what you want to see (has_aux=True returns extra values), or take "
+            "ad.stop_gradient(x) to use it as a constant on purpose."
+        )
+
+    def item(self):
+        """The value as a Python number (a size-1 value of a finished tape), as in PyTorch."""
+        value = self._finished_value(".item()")
+        return value.item() if isinstance(value, (np.ndarray, np.generic)) else value
+
+    def tolist(self):
+        """The value as (nested lists of) Python numbers, for a finished value."""
+        value = self._finished_value(".tolist()")
+        return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+
+    def numpy(self) -> np.ndarray:
+        """The value as an ndarray (read-only while a tape holds it), for a finished value."""
+        return np.asarray(self._finished_value(".numpy()"))
+
+    def detach(self):
+        """The plain value without its derivative (a float or an ndarray), for a finished value."""
+        return self._finished_value(".detach()")
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"`` formats the number of a finished value; ``f"{x}"`` is ``str(x)``."""
+        if not spec:
+            return str(self)
+        return format(self._finished_value(f"formatting with {spec!r}"), spec)
 
     def __complex__(self):
         raise _conversion_error("complex()", self)

@@ -84,6 +84,65 @@ def test_float_inside_a_transform_raises(transform):
         transform(lambda x: float(x) * 2.0)(1.0)
 
 
+def test_float_of_a_finished_tape_value_names_item():
+    """Before: the message said "Inside a transform" for a loss built by hand outside any."""
+    loss = np.sum(ad.Var(np.array([1.0, 2.0])) ** 2)
+    with pytest.raises(TypeError, match=r"float\(\) of a traced Var would silently drop its "
+                                        r"derivative.*x\.item\(\) for a number") as raised:
+        float(loss)
+    assert "Inside a transform" not in str(raised.value)
+
+
+@pytest.mark.parametrize("primal", [np.array([1.0, 2.0]), 1.5], ids=["array", "float"])
+def test_finished_tape_values_convert_as_in_pytorch(primal):
+    x = ad.Var(primal)
+    loss = np.sum(x * x)
+    expected = float(np.sum(np.asarray(primal) ** 2))
+    assert type(loss.item()) is float and loss.item() == expected
+    assert f"{loss:.3f}" == f"{expected:.3f}"
+    assert f"{loss}" == str(loss)
+    assert loss.tolist() == expected
+    assert isinstance(loss.numpy(), np.ndarray) and loss.numpy() == expected
+    assert loss.detach() == expected and not isinstance(loss.detach(), ad.Var)
+    assert x.tolist() == np.asarray(primal).tolist()
+    np.testing.assert_array_equal(x.numpy(), primal)
+
+
+def test_item_of_a_finished_array_needs_one_element():
+    with pytest.raises(ValueError, match="size 1"):
+        ad.Var(np.ones(3)).item()
+
+
+CONVERSIONS = [
+    (lambda x: x.item(), r"\.item\(\)"),
+    (lambda x: x.tolist(), r"\.tolist\(\)"),
+    (lambda x: x.numpy(), r"\.numpy\(\)"),
+    (lambda x: x.detach(), r"\.detach\(\)"),
+    (lambda x: f"{x:.3f}", "formatting with '.3f'"),
+]
+
+
+@pytest.mark.parametrize("transform", [ad.grad, lambda f: (lambda x: ad.jvp(f, x, 1.0))],
+                         ids=["grad", "jvp"])
+@pytest.mark.parametrize("convert, what", CONVERSIONS,
+                         ids=["item", "tolist", "numpy", "detach", "format"])
+def test_conversions_inside_a_transform_raise(transform, convert, what):
+    def f(x):
+        convert(x * 2.0)
+        return x
+
+    with pytest.raises(TypeError, match=f"{what} of a (Var|Dual) inside a transform would drop "
+                                        "its derivative.*ad.stop_gradient"):
+        transform(f)(1.0)
+
+
+def test_conversion_of_an_escaped_value_names_the_escape():
+    leaked = []
+    ad.grad(lambda x: leaked.append(x * 2.0) or x)(1.0)
+    with pytest.raises(ad.EscapedTracerError, match="used after the transform that created it"):
+        leaked[0].item()
+
+
 # ----------------------------------------------------------------------------------------------
 # functions without a rule
 # ----------------------------------------------------------------------------------------------
