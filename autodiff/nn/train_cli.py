@@ -32,23 +32,29 @@ OPTIMIZERS = {
     "adadelta": ("AdaDelta", 1.0, {}),
     "adam": ("Adam", 3e-3, {}),
     "adamw": ("AdamW", 3e-3, {"weight_decay": 1e-2}),
+    "hessian-free": ("HessianFree", 1.0, {"damping": 0.1, "cg_max_iter": 50,
+                                          "weight_decay": 1e-3}),
+    "lbfgs": ("LBFGS", 1.0, {"line_search_fn": "strong_wolfe", "max_iter": 5}),
 }
+# second-order methods want large batches: by default they see the whole training set at once
+FULL_BATCH = ("hessian-free", "lbfgs")
 
 
 def configure_train_parser(parser: argparse.ArgumentParser) -> None:
     """Add ``autodiff train``'s options to ``parser``."""
     parser.add_argument(
         "--optimizer", choices=sorted(OPTIMIZERS), default="adam",
-        help="first-order optimizer (default adam); momentum and nesterov are SGD with "
-        "momentum 0.9",
+        help="optimizer (default adam); momentum and nesterov are SGD with momentum 0.9; "
+        "hessian-free (Martens 2010) and lbfgs (strong Wolfe line search) are second-order",
     )
     parser.add_argument(
         "--lr", type=argparse_type(positive_float, "lr", float), default=None,
         help="learning rate (default: " + ", ".join(
             f"{name} {lr:g}" for name, (_, lr, _) in OPTIMIZERS.items()) + ")",
     )
-    parser.add_argument("--batch-size", type=argparse_type(positive_int, "batch_size"), default=32,
-                        help="mini-batch size (default 32)")
+    parser.add_argument("--batch-size", type=argparse_type(positive_int, "batch_size"), default=None,
+                        help="mini-batch size (default 32; the whole training set for "
+                        "hessian-free and lbfgs)")
     parser.add_argument("--epochs", type=argparse_type(positive_int, "epochs"), default=30,
                         help="passes over the training images (default 30)")
     parser.add_argument("--seed", type=argparse_type(nonnegative_int, "seed"), default=0,
@@ -172,6 +178,8 @@ def run_train(args: argparse.Namespace) -> int:
     X_train, X_val, X_test = (scaler.transform(part) for part in (X_train, X_val, X_test))
     model = _build_model(args.hidden, rng)
     optimizer = getattr(optim, class_name)(model.parameters(), lr=lr, **options)
+    if args.batch_size is None:
+        args.batch_size = len(y_train) if args.optimizer in FULL_BATCH else 32
     loader = DataLoader(X_train, y_train, batch_size=args.batch_size, rng=rng)
 
     architecture = "-".join(str(w) for w in [64, *args.hidden, 10])

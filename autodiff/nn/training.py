@@ -130,6 +130,27 @@ def _check_fit_arguments(model, optimizer, epochs, patience, val_data):
         raise TypeError("val_data must be a pair (X_val, y_val)")
 
 
+def _optimizer_step(optimizer, loss, model, loss_fn, X_batch, y_batch):
+    """One update on the batch: ``loss.backward(); optimizer.step()`` for first-order methods;
+    the closure ``HessianFree`` (outputs and loss function) or ``LBFGS`` (torch's convention:
+    clear, forward, backward, return the loss) re-evaluates, for the second-order ones."""
+    from ..optim import LBFGS, HessianFree
+
+    if isinstance(optimizer, HessianFree):
+        optimizer.step(lambda: (model(X_batch), lambda outputs: loss_fn(outputs, y_batch)))
+    elif isinstance(optimizer, LBFGS):
+        def closure():
+            optimizer.zero_grad()
+            batch_loss = loss_fn(model(X_batch), y_batch)
+            batch_loss.backward()
+            return batch_loss
+
+        optimizer.step(closure)
+    else:
+        loss.backward()
+        optimizer.step()
+
+
 def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
         early_stopping_patience=None, progress=True, scheduler=None) -> History:
     """Train ``model`` on ``train_loader``'s mini-batches for up to ``epochs`` epochs.
@@ -188,8 +209,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
                         f"the training loss became {value} in epoch {epoch + 1}; lower the "
                         "learning rate or clip the gradients"
                     )
-                loss.backward()
-                optimizer.step()
+                _optimizer_step(optimizer, loss, model, loss_fn, X_batch, y_batch)
                 count = len(y_batch)
                 seen += count
                 loss_sum += value * count
