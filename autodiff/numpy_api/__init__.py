@@ -10,7 +10,8 @@ calls.  :mod:`.protocol` holds the refusals and the functions that run on primal
 """
 
 from ..rules.primitive import FUNCTIONS, PRIMAL_FUNCTIONS, PRIMAL_UFUNCS, UFUNCS
-from .products import dot, inner, matmul, outer
+from .contractions import cross, einsum, inner, kron, tensordot, vdot
+from .products import dot, matmul, outer
 from .protocol import call_on_primals, unsupported
 from .reductions import cumsum, logsumexp, max, mean, min, prod, sum
 from .selection import clip, positive, round, stop_gradient, where
@@ -50,6 +51,11 @@ __all__ = [
     "matmul",
     "outer",
     "inner",
+    "einsum",
+    "tensordot",
+    "kron",
+    "cross",
+    "vdot",
     "transpose",
     "moveaxis",
     "swapaxes",

@@ -1,4 +1,5 @@
-"""NumPy's products on traced values: ``matmul``, ``dot``, ``outer``, ``inner``."""
+"""NumPy's products on traced values: ``matmul``, ``dot``, ``outer`` (``inner`` and the other
+contractions are in :mod:`.contractions`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from ..rules import elementwise as ew
 from ..rules import linalg as rules_linalg
 from ..rules import shapes as rules_shape
 from ..rules.primitive import Case, call_with, implements, ndim_of, shape_of
-from .shapes import moveaxis, ravel, reshape, swapaxes
+from .shapes import moveaxis, ravel, reshape
 
 
 @implements(np.matmul, cases=(Case("operator", ((3, 4), (4, 2)), lambda _, a, b: a @ b),))
@@ -51,10 +52,3 @@ def outer(a, b):
     """Outer product of the flattened inputs: ``out[i, j] = a[i] * b[j]``."""
     a, b = ravel(a), ravel(b)
     return ew.multiply(rules_shape.reshape(a, shape_of(a) + (1,)), rules_shape.reshape(b, (1,) + shape_of(b)))
-
-
-@implements(np.inner)
-def inner(a, b):
-    if ndim_of(a) == 1 and ndim_of(b) == 1:
-        return rules_linalg.matmul(a, b)
-    return dot(a, swapaxes(b, -1, -2) if ndim_of(b) >= 2 else b)
