@@ -5,7 +5,7 @@ A ``Var`` over an array is the tensor (one reverse-mode engine); a :class:`Param
 """
 
 from ..levels import hold_module_state
-from . import data, functional, init
+from . import data, functional, init, models
 from .containers import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
@@ -36,6 +36,7 @@ __all__ = [
     "data",
     "functional",
     "init",
+    "models",
     "Module",
     "Parameter",
     "Sequential",

@@ -1,9 +1,10 @@
-"""``autodiff train``: an MLP on the built-in UCI digits, with a chosen optimizer.
+"""``autodiff train``: an MLP or a CNN on the built-in UCI digits, with a chosen optimizer.
 
 The data (1797 8x8 images, 10 classes) are split at random, stratified by class, into 70 %
 training, 10 % validation and 20 % test images, standardised with the training statistics, and
 fed in shuffled mini-batches.  The model is ``64 - hidden... - 10`` with ReLU activations and
-torch's default initialisation; the loss is the fused softmax cross-entropy.  After training the
+torch's default initialisation (``--model cnn``: the convolutional network of
+:func:`autodiff.nn.models.digits_cnn`); the loss is the fused softmax cross-entropy.  After training the
 command reports the validation and test accuracy; ``--save`` writes the weights (``ad.nn.save``)
 and ``--plot`` the loss and accuracy curves (needs matplotlib: ``pip install 'autodiff[plot]'``).
 With no options it trains 30 epochs of Adam in a few seconds.
@@ -59,6 +60,10 @@ def configure_train_parser(parser: argparse.ArgumentParser) -> None:
                         help="passes over the training images (default 30)")
     parser.add_argument("--seed", type=argparse_type(nonnegative_int, "seed"), default=0,
                         help="seed of the split, the initialisation and the shuffling (default 0)")
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                        help="mlp (default: dense layers, --hidden) or cnn (two 3x3 convolutions "
+                        "with batch norm and max pooling, dropout, a dense layer: "
+                        "ad.nn.models.digits_cnn)")
     parser.add_argument("--hidden", type=argparse_type(positive_int, "hidden"), nargs="+",
                         default=[128], metavar="WIDTH",
                         help="hidden layer widths (default 128: a 64-128-10 MLP)")
@@ -176,17 +181,22 @@ def run_train(args: argparse.Namespace) -> int:
         X, y, val_fraction=0.1, test_fraction=0.2, rng=rng)
     scaler = Standardizer().fit(X_train)
     X_train, X_val, X_test = (scaler.transform(part) for part in (X_train, X_val, X_test))
-    model = _build_model(args.hidden, rng)
+    if args.model == "cnn":
+        from .models import digits_cnn
+
+        model, architecture = digits_cnn(rng=rng), "conv16-pool-conv32-pool-64-10 CNN"
+    else:
+        model = _build_model(args.hidden, rng)
+        architecture = "-".join(str(w) for w in [64, *args.hidden, 10]) + " MLP"
     optimizer = getattr(optim, class_name)(model.parameters(), lr=lr, **options)
     if args.batch_size is None:
         args.batch_size = len(y_train) if args.optimizer in FULL_BATCH else 32
     loader = DataLoader(X_train, y_train, batch_size=args.batch_size, rng=rng)
 
-    architecture = "-".join(str(w) for w in [64, *args.hidden, 10])
     n_parameters = sum(p.value.size for p in model.parameters())
     print(f"digits: {len(y_train)} training / {len(y_val)} validation / {len(y_test)} test images "
           "(8x8, 10 classes, stratified split), standardised")
-    print(f"model: {architecture} MLP with ReLU, {n_parameters:,} parameters; "
+    print(f"model: {architecture} with ReLU, {n_parameters:,} parameters; "
           f"{args.optimizer} (lr={lr:g}), batch {args.batch_size}, {args.epochs} epochs, "
           f"seed {args.seed}")
     start = time.perf_counter()
@@ -206,7 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
         save(model, args.save)
         print(f"saved the weights to {args.save}")
     if args.plot:
-        _plot_curves(history, args.plot, f"digits, {architecture} MLP, {args.optimizer} "
+        _plot_curves(history, args.plot, f"digits, {architecture}, {args.optimizer} "
                      f"(lr={lr:g})")
         print(f"saved the curves to {args.plot}")
     return 0
