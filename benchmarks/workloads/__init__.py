@@ -14,11 +14,13 @@ from . import (
     digits,
     hessian_vector,
     jacobian,
+    lenet,
     mlp_step,
     optimizers,
     rosenbrock_grad,
     rosenbrock_loop,
     scalar_chain,
+    second_order_training,
 )
 
 __all__ = ["WORKLOADS", "select"]
@@ -26,7 +28,7 @@ __all__ = ["WORKLOADS", "select"]
 WORKLOADS = {
     module.NAME: module
     for module in (jacobian, rosenbrock_loop, scalar_chain, rosenbrock_grad, hessian_vector,
-                   optimizers, mlp_step, digits)
+                   optimizers, mlp_step, digits, second_order_training, lenet)
 }
 
 
