@@ -108,7 +108,7 @@ def test_an_unsupported_plot_format_is_refused_before_training(capsys, tmp_path,
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--optimizer", "lbfgs"], "--optimizer: invalid choice"),
+    (["--optimizer", "bfgs"], "--optimizer: invalid choice"),
     (["--epochs", "0"], "--epochs: Invalid epochs: 0"),
     (["--lr", "-1"], "--lr: Invalid lr: -1.0"),
     (["--lr", "nan"], "--lr: Invalid lr: nan"),
