@@ -171,7 +171,8 @@ def test_float32_stays_float32_through_array_rules(case):
     inputs = tuple(sample_inputs(case, rng, dtype=np.float32))
     tangents = tuple(np.ones_like(x) for x in inputs)
     out, tangent = ad.jvp(f, inputs, tangents)
-    assert np.result_type(out) == np.float32 and np.result_type(tangent) == np.float32
+    expected = np.result_type(f(*inputs))  # float32, unless NumPy promotes (np.cov, quantiles)
+    assert np.result_type(out) == expected and np.result_type(tangent) == expected
     _, pullback = ad.vjp(f, inputs)
     cotangents = pullback(np.ones(np.shape(out), np.float32))
     assert [np.result_type(c) for c in cotangents] == [np.float32] * len(inputs)

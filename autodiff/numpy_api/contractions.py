@@ -22,19 +22,10 @@ from ..rules import linalg as rules_linalg
 from ..rules import shapes as rules_shape
 from ..rules.primitive import Case, call_with, implements, ndim_of, normalize_axes, shape_of
 from .products import dot
+from .protocol import refuse_keywords
 from .shapes import moveaxis, ravel, stack, swapaxes
 
 __all__ = ["einsum", "tensordot", "kron", "cross", "vdot", "inner"]
-
-
-def _refuse(function: str, **keywords) -> None:
-    """``TypeError`` naming the first keyword given a value other than its default."""
-    for name, (value, default) in keywords.items():
-        if value is not default and not (isinstance(value, str) and value == default):
-            raise TypeError(
-                f"np.{function}({name}={value!r}) is not supported on traced values; "
-                f"leave {name} at its default ({default!r})"
-            )
 
 
 def _sublist_letter(label) -> str:
@@ -78,7 +69,7 @@ def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=
     indices (diagonals), the interleaved sublist form; ``optimize`` chooses only the order in
     which NumPy contracts (never the value's meaning).  ``out``, ``dtype``, ``order`` and
     ``casting`` are refused unless left at their defaults."""
-    _refuse("einsum", out=(out, None), dtype=(dtype, None), order=(order, "K"),
+    refuse_keywords("einsum", out=(out, None), dtype=(dtype, None), order=(order, "K"),
             casting=(casting, "safe"))
     if not operands:
         raise TypeError("einsum() needs at least the subscripts")

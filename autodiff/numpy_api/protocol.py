@@ -26,6 +26,20 @@ def unsupported(name: str) -> TypeError:
     )
 
 
+def refuse_keywords(function: str, **keywords) -> None:
+    """``TypeError`` naming the first keyword given something other than its default.
+
+    ``refuse_keywords("einsum", out=(out, None), order=(order, "K"))``: each keyword maps to
+    ``(value, default)``; a keyword left at its default passes.
+    """
+    for name, (value, default) in keywords.items():
+        if value is not default and not (isinstance(value, str) and value == default):
+            raise TypeError(
+                f"np.{function}({name}={value!r}) is not supported on traced values; "
+                f"leave {name} at its default ({default!r})"
+            )
+
+
 def _primal_args(args, kwargs):
     return (
         [_deep_primal(a) for a in args],
