@@ -244,8 +244,27 @@ def sample_inputs(case: ArrayCase, rng: np.random.Generator, dtype=np.float64) -
             values = rng.normal(size=size)
         if case.sample == "zeros":
             values[rng.choice(size, 1 if size < 6 else 2, replace=False)] = 0.0
-        inputs.append(values.reshape(shape).astype(dtype))
+        values = values.reshape(shape)
+        if case.sample in _MATRIX_SAMPLERS and len(shape) >= 2 and shape[-1] == shape[-2]:
+            values = _MATRIX_SAMPLERS[case.sample](values)
+        inputs.append(values.astype(dtype))
     return inputs
+
+
+def _symmetric_positive_definite(values):
+    """``M M^T / n + I`` for each stacked matrix: eigenvalues from 1 to a few units."""
+    n = values.shape[-1]
+    return values @ np.swapaxes(values, -1, -2) / n + np.eye(n)
+
+
+def _well_conditioned(values):
+    """``2 I + M / 2``: a condition number of a few units (solve, inv, det, logdet)."""
+    return 2.0 * np.eye(values.shape[-1]) + 0.5 * values
+
+
+# "spd" and "wellconditioned": square inputs (the last two axes) are replaced by such matrices;
+# the other inputs (right-hand sides) stay normal draws
+_MATRIX_SAMPLERS = {"spd": _symmetric_positive_definite, "wellconditioned": _well_conditioned}
 
 
 def _entry_point_name(fn) -> str:

@@ -1,9 +1,18 @@
-"""Linear algebra primitives: the matrix product (NumPy's ``matmul`` semantics).
+"""Linear algebra primitives: the matrix product, linear systems, determinants, least squares.
 
-``C = A B``: ``dC = dA B + A dB`` and ``A_bar = C_bar B^T``, ``B_bar = A^T C_bar`` (Giles,
-"Collected matrix derivative results for forward and reverse mode algorithmic
-differentiation", 2008, sec. 3.2), with vectors promoted to matrices as ``matmul`` does and
-leading batch axes folded into one BLAS call where possible.
+* ``matmul`` (NumPy's semantics): ``dC = dA B + A dB``, ``A_bar = C_bar B^T``, ``B_bar = A^T
+  C_bar`` (Giles, "Collected matrix derivative results for forward and reverse mode algorithmic
+  differentiation", 2008, sec. 3.2), vectors promoted to matrices as ``matmul`` does and
+  leading batch axes folded into one BLAS call where possible.
+* ``solve``, ``solve_triangular`` (reads one triangle, as LAPACK's trsm), ``inv``: Giles 2008,
+  secs. 3.3-3.4; Taylor rules from ``A X = B`` order by order.
+* ``det``, ``logabsdet`` (``slogdet``'s second output): ``d log|det A| = tr(A^{-1} dA)``.
+* ``lstsq`` (full column rank, through the normal equations) and ``pinv`` (Golub & Pereyra,
+  "The differentiation of pseudo-inverses and nonlinear least squares problems", 1973).
+
+Right-hand sides are matrices ``(..., n, k)`` (the NumPy entry points lift vectors); stack axes
+broadcast as in NumPy.  The decompositions (Cholesky, eigh, SVD, QR) are in
+:mod:`.decompositions`.
 """
 
 from __future__ import annotations
@@ -11,10 +20,34 @@ from __future__ import annotations
 import numpy as np
 
 from . import elementwise as ew
-from . import reductions, series, shapes
-from .primitive import Case, Primitive, batch_ndim, call_with, ndim_of, shape_of
+from . import indexing, reductions, series, shapes
+from .primitive import (
+    NO_TAYLOR,
+    Case,
+    ParametrizedPrimitive,
+    Primitive,
+    batch_ndim,
+    call_with,
+    dtype_of,
+    ndim_of,
+    shape_of,
+)
 
-__all__ = ["matmul"]
+__all__ = [
+    "matmul",
+    "solve",
+    "solve_triangular",
+    "inv",
+    "det",
+    "logabsdet",
+    "lstsq",
+    "pinv",
+    "triangle",
+    "diagonal",
+    "diagonal_matrix",
+    "symmetric_from_triangle",
+    "symmetric_from_triangle_transpose",
+]
 
 
 def _swap_last(x):
@@ -156,5 +189,401 @@ matmul = Primitive(
         Case("stack-broadcast", ((1, 3, 4), (2, 4, 2)), call_with()),
         Case("1d@3d", ((4,), (2, 4, 3)), call_with()),
         Case("3d@1d", ((2, 3, 4), (4,)), call_with()),
+    ),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers on the last two axes, written with primitives (so the rules differentiate again)
+# ----------------------------------------------------------------------------------------------
+
+
+def _triangle_mask(n: int, lower: bool, k: int, like):
+    """The constant 0/1 mask of ``np.tril(., k)`` (lower) or ``np.triu(., k)``."""
+    ones = np.ones((n, n), dtype=dtype_of(like))
+    return np.tril(ones, k) if lower else np.triu(ones, k)
+
+
+def triangle(x, lower: bool, k: int = 0):
+    """``np.tril(x, k)`` / ``np.triu(x, k)`` over the last two axes (a masked copy)."""
+    return ew.multiply(x, _triangle_mask(shape_of(x)[-1], lower, k, x))
+
+
+def diagonal(x):
+    """The diagonal of the last two axes: shape ``(..., n)``."""
+    n = shape_of(x)[-1]
+    steps = np.arange(n)
+    return indexing.getitem(x, index=(Ellipsis, steps, steps))
+
+
+def diagonal_matrix(v):
+    """The matrix with ``v`` (shape ``(..., n)``) on its diagonal: ``(..., n, n)``."""
+    shape = shape_of(v)
+    return ew.multiply(shapes.reshape(v, shape[:-1] + (1, shape[-1])),
+                       np.eye(shape[-1], dtype=dtype_of(v)))
+
+
+def symmetric_from_triangle(x, lower: bool):
+    """The symmetric matrix whose ``lower`` (or upper) triangle is ``x``'s.
+
+    LAPACK's symmetric routines (``potrf``, ``syevd``) read one triangle of their input and
+    never the other; this is the matrix they see, so the derivative of ``cholesky(A)`` or
+    ``eigh(A)`` with respect to the other triangle is exactly 0, as NumPy's values say.
+    """
+    return ew.add(triangle(x, lower), _swap_last(triangle(x, lower, -1 if lower else 1)))
+
+
+def symmetric_from_triangle_transpose(m, lower: bool):
+    """Adjoint of :func:`symmetric_from_triangle`: ``tril(M) + tril(M^T, -1)`` (lower)."""
+    return ew.add(triangle(m, lower), triangle(_swap_last(m), lower, -1 if lower else 1))
+
+
+def _last_two_sum(x):
+    return reductions.reduce_sum(x, axis=(-2, -1))
+
+
+def _as_matrix_cotangent(g):
+    """A cotangent of a value over the stack axes, as ``(..., 1, 1)`` (broadcasts on matrices)."""
+    return shapes.reshape(g, shape_of(g) + (1, 1))
+
+
+def _square_check(name, a):
+    shape = shape_of(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise np.linalg.LinAlgError(
+            f"{name}: last 2 dimensions of the array must be square, got shape {shape}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# linear systems: solve, triangular solve, inverse (Giles 2008, sec. 3.3-3.4)
+# ----------------------------------------------------------------------------------------------
+
+try:  # SciPy is optional: with it, triangular systems cost O(n^2 k) instead of an LU
+    from scipy.linalg import solve_triangular as _scipy_solve_triangular
+except ImportError:  # pragma: no cover - exercised only without SciPy
+    _scipy_solve_triangular = None
+
+
+def _triangular_solve_values(a, b, lower=True):
+    """``tri(a)^{-1} b`` reading only ``a``'s ``lower`` (or upper) triangle, as LAPACK's trsm.
+
+    A 2-D ``a`` with a stack of right-hand sides is one trsm call (the stack folded into
+    columns); stacked ``a`` falls back on NumPy's solve of the masked triangle.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if _scipy_solve_triangular is None or a.ndim != 2:
+        return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
+    if b.ndim == 2:
+        return _scipy_solve_triangular(a, b, lower=lower, check_finite=False)
+    columns = np.moveaxis(b, -2, 0)
+    x = _scipy_solve_triangular(a, columns.reshape(a.shape[0], -1), lower=lower,
+                                check_finite=False)
+    return np.moveaxis(x.reshape(columns.shape), 0, -2)
+
+
+def _triangle_of(a):
+    """``"lower"`` / ``"upper"`` when the 2-D ``a`` is exactly triangular, else ``None``."""
+    if a.ndim != 2 or a.shape[0] < 8 or _scipy_solve_triangular is None:
+        return None
+    if not np.any(np.triu(a, 1)):
+        return "lower"
+    if not np.any(np.tril(a, -1)):
+        return "upper"
+    return None
+
+
+def _solve_impl(a, b):
+    """NumPy's ``solve`` for a matrix right-hand side ``(..., n, k)``; a triangular ``a``
+    (a Cholesky or QR factor) is solved by substitution, O(n^2) per column instead of an LU."""
+    a, b = np.asarray(a), np.asarray(b)
+    kind = _triangle_of(a)
+    if kind is not None and b.ndim >= 2:
+        if np.any(np.diagonal(a) == 0):
+            raise np.linalg.LinAlgError("Singular matrix")
+        return _triangular_solve_values(a, b, kind == "lower")
+    return np.linalg.solve(a, b)
+
+
+def _lifted(t, x, target_ndim):
+    """Tangent ``t`` of ``x`` with unit stack axes so its value part has ``target_ndim`` axes."""
+    return shapes.pad_to(t, ndim_of(x), target_ndim)
+
+
+def _linear_system_rules(name, solve_again, coefficients, transposed):
+    """JVP and VJP of ``x = A^{-1} b`` (Giles 2008, sec. 3.4): ``dx = A^{-1} (db - dA x)``;
+    ``b_bar = A^{-T} x_bar``, ``A_bar = -b_bar x^T``, summed over broadcast stack axes.
+
+    ``solve_again(a, rhs, **params)`` is the primitive itself, ``coefficients(m, **params)``
+    the part of a matrix the solver reads (all of it, or one triangle), ``transposed(params)``
+    the parameters that solve with ``A^T``.
+    """
+
+    def jvp(primals, tangents, out, **params):
+        a, b = primals
+        ta, tb = tangents
+        out_ndim = ndim_of(out)
+        rhs = None if tb is None else _lifted(tb, b, out_ndim)
+        if ta is not None:
+            correction = matmul(coefficients(_lifted(ta, a, out_ndim), **params), out)
+            rhs = ew.negative(correction) if rhs is None else ew.subtract(rhs, correction)
+        return solve_again(a, rhs, **params)
+
+    def vjp(g, primals, out, wanted, **params):
+        a, b = primals
+        n_batch = batch_ndim(g, out)
+        b_bar = solve_again(_swap_last(a), g, **transposed(params))
+        results = []
+        for i in wanted:
+            if i == 0:
+                a_bar = coefficients(ew.negative(matmul(b_bar, _swap_last(out))), **params)
+                results.append(shapes.unbroadcast(a_bar, shape_of(a), n_batch))
+            else:
+                results.append(shapes.unbroadcast(b_bar, shape_of(b), n_batch))
+        return results
+
+    jvp.__name__, vjp.__name__ = f"{name}_jvp", f"{name}_vjp"
+    return jvp, vjp
+
+
+def _solve_taylor(primals, coefficients, order):
+    """``A X = B`` order by order: ``X_k = A_0^{-1} (B_k - sum_{j>=1} A_j X_{k-j})``."""
+    a, b = primals
+    a_series, b_series = coefficients
+    x = [solve(a, b)]
+    for k in range(1, order + 1):
+        rhs = None if b_series is None else indexing.getitem(b_series, index=k)
+        if a_series is not None:
+            for j in range(1, k + 1):
+                term = matmul(indexing.getitem(a_series, index=j), x[k - j])
+                rhs = ew.negative(term) if rhs is None else ew.subtract(rhs, term)
+        x.append(solve(a, rhs) if rhs is not None else ew.multiply(x[0], 0.0))
+    return shapes.concatenate(*[series.leading(c) for c in x], axis=0)
+
+
+solve = Primitive(
+    "solve",
+    _solve_impl,
+    *_linear_system_rules("solve", lambda a, b: solve(a, b), lambda m: m, lambda params: params),
+    taylor=_solve_taylor,
+    cases=(
+        Case("matrix", ((3, 3), (3, 2)), call_with(), "wellconditioned"),
+        Case("column", ((4, 4), (4, 1)), call_with(), "wellconditioned"),
+        Case("stacked", ((2, 3, 3), (2, 3, 2)), call_with(), "wellconditioned"),
+        Case("stack-broadcast", ((3, 3), (2, 3, 1)), call_with(), "wellconditioned"),
+        Case("matrix-broadcast", ((2, 3, 3), (3, 2)), call_with(), "wellconditioned"),
+        Case("triangular", ((9, 9), (9, 2)), lambda fn, a, b: fn(triangle(a, True), b),
+             "wellconditioned"),
+    ),
+)
+
+
+solve_triangular = ParametrizedPrimitive(
+    "solve_triangular",
+    _triangular_solve_values,
+    *_linear_system_rules(
+        "solve_triangular",
+        lambda a, b, lower=True: solve_triangular(a, b, lower=lower),
+        lambda m, lower=True: triangle(m, lower),
+        lambda params: {"lower": not params.get("lower", True)},
+    ),
+    taylor=NO_TAYLOR,
+    n_operands=2,
+    param_names=("lower",),
+    cases=(
+        Case("lower", ((3, 3), (3, 2)), call_with(lower=True), "wellconditioned"),
+        Case("upper", ((3, 3), (3, 2)), call_with(lower=False), "wellconditioned"),
+        Case("stacked-rhs", ((3, 3), (2, 3, 2)), call_with(lower=True), "wellconditioned"),
+        Case("stacked", ((2, 3, 3), (2, 3, 1)), call_with(lower=False), "wellconditioned"),
+    ),
+)
+
+
+def _inv_jvp(primals, tangents, out):
+    """``dC = -C dA C`` (Giles 2008, sec. 3.3)."""
+    (t,) = tangents
+    return ew.negative(matmul(out, matmul(t, out)))
+
+
+def _inv_vjp(g, primals, out, wanted):
+    """``A_bar = -C^T C_bar C^T``."""
+    c_t = _swap_last(out)
+    return [ew.negative(matmul(c_t, matmul(g, c_t)))]
+
+
+def _inv_taylor(primals, coefficients, order):
+    """``A C = I`` order by order: ``C_k = -C_0 sum_{j>=1} A_j C_{k-j}``."""
+    (a_series,) = coefficients
+    c = [inv(primals[0])]
+    for k in range(1, order + 1):
+        total = None
+        for j in range(1, k + 1):
+            term = matmul(indexing.getitem(a_series, index=j), c[k - j])
+            total = term if total is None else ew.add(total, term)
+        c.append(ew.negative(matmul(c[0], total)))
+    return shapes.concatenate(*[series.leading(x) for x in c], axis=0)
+
+
+inv = Primitive(
+    "inv",
+    np.linalg.inv,
+    _inv_jvp,
+    _inv_vjp,
+    taylor=_inv_taylor,
+    numpy=(np.linalg.inv,),
+    cases=(
+        Case("matrix", ((3, 3),), call_with(), "wellconditioned"),
+        Case("stacked", ((2, 3, 3),), call_with(), "wellconditioned"),
+    ),
+)
+
+# ----------------------------------------------------------------------------------------------
+# determinants: d log|det A| = tr(A^{-1} dA), A_bar = (log|det A|)_bar A^{-T} (Giles 2008, 3.4)
+# ----------------------------------------------------------------------------------------------
+
+
+def _logdet_jvp(primals, tangents, out):
+    (a,), (t,) = primals, tangents
+    return _last_two_sum(ew.multiply(_swap_last(inv(a)), t))
+
+
+def _logdet_vjp(g, primals, out, wanted):
+    return [ew.multiply(_as_matrix_cotangent(g), _swap_last(inv(primals[0])))]
+
+
+logabsdet = Primitive(
+    "logabsdet",
+    lambda a: np.linalg.slogdet(a)[1],
+    _logdet_jvp,
+    _logdet_vjp,
+    taylor=NO_TAYLOR,
+    cases=(
+        Case("matrix", ((3, 3),), call_with(), "wellconditioned"),
+        Case("stacked", ((2, 3, 3),), call_with(), "wellconditioned"),
+        Case("negative-det", ((3, 3),), lambda fn, a: fn(a[::-1]), "wellconditioned"),
+    ),
+)
+
+
+def _det_jvp(primals, tangents, out):
+    """``d det A = det A tr(A^{-1} dA)``."""
+    return ew.multiply(out, _logdet_jvp(primals, tangents, out))
+
+
+def _det_vjp(g, primals, out, wanted):
+    """``A_bar = det_bar det A A^{-T}``; at a singular ``A`` the inverse (and this) raises."""
+    return _logdet_vjp(ew.multiply(g, out), primals, out, wanted)
+
+
+det = Primitive(
+    "det",
+    np.linalg.det,
+    _det_jvp,
+    _det_vjp,
+    taylor=NO_TAYLOR,
+    numpy=(np.linalg.det,),
+    cases=(
+        Case("matrix", ((3, 3),), call_with(), "wellconditioned"),
+        Case("stacked", ((2, 3, 3),), call_with(), "wellconditioned"),
+    ),
+)
+
+# ----------------------------------------------------------------------------------------------
+# least squares and the pseudo-inverse
+# ----------------------------------------------------------------------------------------------
+
+
+def _lstsq_jvp(primals, tangents, out, rcond=None):
+    """Full column rank: ``x = (A^T A)^{-1} A^T b``, so (differentiating the normal equations)
+    ``dx = (A^T A)^{-1} (dA^T r + A^T (db - dA x))`` with the residual ``r = b - A x``
+    (Golub & Pereyra 1973, the full-rank case)."""
+    a, b = primals
+    ta, tb = tangents
+    gram = matmul(_swap_last(a), a)
+    rhs_data = tb
+    total = None
+    if ta is not None:
+        residual = ew.subtract(b, matmul(a, out))
+        total = matmul(_swap_last(ta), residual)
+        moved = matmul(ta, out)
+        rhs_data = ew.negative(moved) if rhs_data is None else ew.subtract(rhs_data, moved)
+    projected = matmul(_swap_last(a), rhs_data)
+    total = projected if total is None else ew.add(total, projected)
+    return solve(gram, total)
+
+
+def _lstsq_vjp(g, primals, out, wanted, rcond=None):
+    """With ``z = (A^T A)^{-1} x_bar``: ``b_bar = A z`` and ``A_bar = r z^T - A z x^T``."""
+    a, b = primals
+    z = solve(matmul(_swap_last(a), a), g)
+    a_z = matmul(a, z)
+    results = []
+    for i in wanted:
+        if i == 0:
+            residual = ew.subtract(b, matmul(a, out))
+            results.append(ew.subtract(matmul(residual, _swap_last(z)),
+                                       matmul(a_z, _swap_last(out))))
+        else:
+            results.append(a_z)
+    return results
+
+
+lstsq = ParametrizedPrimitive(
+    "lstsq",
+    lambda a, b, rcond=None: np.linalg.lstsq(a, b, rcond=rcond)[0],
+    _lstsq_jvp,
+    _lstsq_vjp,
+    taylor=NO_TAYLOR,
+    n_operands=2,
+    param_names=("rcond",),
+    cases=(
+        Case("tall", ((5, 3), (5, 2)), call_with(rcond=None)),
+        Case("square", ((3, 3), (3, 1)), call_with(rcond=None), "wellconditioned"),
+    ),
+)
+
+
+def _pinv_jvp(primals, tangents, out, rcond=1e-15, hermitian=False):
+    """Golub & Pereyra (1973), Theorem 4.3, where the rank is locally constant:
+    ``dA+ = -A+ dA A+ + A+ A+^T dA^T (I - A A+) + (I - A+ A) dA^T A+^T A+``."""
+    (a,), (t,) = primals, tangents
+    p = out
+    t_t = _swap_last(t)
+    first = ew.negative(matmul(p, matmul(t, p)))
+    second = matmul(matmul(p, _swap_last(p)), matmul(t_t, _residual_projector(a, p)))
+    third = matmul(_residual_projector(p, a), matmul(t_t, matmul(_swap_last(p), p)))
+    return ew.add(first, ew.add(second, third))
+
+
+def _pinv_vjp(g, primals, out, wanted, rcond=1e-15, hermitian=False):
+    """The transpose: ``A_bar = -A+^T G A+^T + (I - A A+) G^T A+ A+^T + A+^T A+ G^T (I - A+ A)``."""
+    (a,) = primals
+    p, p_t, g_t = out, _swap_last(out), _swap_last(g)
+    first = ew.negative(matmul(p_t, matmul(g, p_t)))
+    second = matmul(_residual_projector(a, p), matmul(g_t, matmul(p, p_t)))
+    third = matmul(matmul(p_t, p), matmul(g_t, _residual_projector(p, a)))
+    return [ew.add(first, ew.add(second, third))]
+
+
+def _residual_projector(x, y):
+    """``I - x y`` (the projector onto the complement of the range of ``x``, for a pseudo-inverse
+    pair)."""
+    product = matmul(x, y)
+    return ew.subtract(np.eye(shape_of(product)[-1], dtype=dtype_of(product)), product)
+
+
+pinv = ParametrizedPrimitive(
+    "pinv",
+    lambda a, rcond=1e-15, hermitian=False: np.linalg.pinv(a, rcond=rcond, hermitian=hermitian),
+    _pinv_jvp,
+    _pinv_vjp,
+    taylor=NO_TAYLOR,
+    n_operands=1,
+    param_names=("rcond", "hermitian"),
+    cases=(
+        Case("tall", ((4, 3),), call_with(rcond=1e-15)),
+        Case("wide", ((2, 4),), call_with(rcond=1e-15)),
+        Case("stacked", ((2, 4, 3),), call_with(rcond=1e-15)),
+        Case("rank-2-of-4x3", ((4, 2), (2, 3)), lambda fn, b, c: fn(b @ c, rcond=1e-10)),
     ),
 )
