@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..levels import Level, manual_level
-from ..rules.primitive import MINUS_ONE, ONE, Traced, bind, shape_of
+from ..rules.elementwise import chain_product
+from ..rules.primitive import Traced, bind, shape_of
 from ..tracer import ArrayLike
 from ..values import as_float_value
 
@@ -55,16 +56,6 @@ class JvpLevel(Level):
 
 
 _new_object = object.__new__
-
-
-def _scale(partial, tangent):
-    if partial is ONE:
-        return tangent
-    if partial is MINUS_ONE:
-        return -tangent
-    return partial * tangent
-
-
 _NUMBER = (float, int)
 
 
@@ -103,11 +94,12 @@ def _scalar_binary(prim, a, b):
         return bind(prim, a, b)
     partials = prim.partials
     if ta is None:
-        tangent = _scale(partials[1](pa, pb, out), tb)
+        tangent = chain_product(partials[1](pa, pb, out), tb)
     elif tb is None:
-        tangent = _scale(partials[0](pa, pb, out), ta)
+        tangent = chain_product(partials[0](pa, pb, out), ta)
     else:
-        tangent = _scale(partials[0](pa, pb, out), ta) + _scale(partials[1](pa, pb, out), tb)
+        tangent = (chain_product(partials[0](pa, pb, out), ta)
+                   + chain_product(partials[1](pa, pb, out), tb))
     if type(tangent) is not float:
         return bind(prim, a, b)
     dual = _new_object(Dual)  # Dual._make, inlined on the hot path
@@ -128,7 +120,7 @@ def _scalar_unary(prim, x):
         return bind(prim, x)
     if not prim.partials:
         return out
-    tangent = _scale(prim.partials[0](p, out), t)
+    tangent = chain_product(prim.partials[0](p, out), t)
     if type(tangent) is not float:
         return bind(prim, x)
     return Dual._make(out, tangent, x._level, 0)

@@ -32,7 +32,8 @@ import zlib
 import numpy as np
 
 from ..rules import elementwise as ew
-from ..rules.primitive import MINUS_ONE, ONE, Traced
+from ..rules.elementwise import chain_product
+from ..rules.primitive import Traced
 
 __all__ = [
     "Node",
@@ -220,8 +221,8 @@ def _sweep(outputs, seeds, retain_graph: bool) -> dict:
 
     The result maps each reached leaf ``Var`` (no node) to its summed cotangent.  Nodes are
     visited in decreasing sequence number (a max-heap), so each node's cotangent is complete
-    before its rule runs.  Float nodes of elementwise primitives take an inline path: the same
-    partials of the rule table, multiplied in Python arithmetic.
+    before its rule runs.  Float nodes of elementwise primitives take a short path: the rule
+    table's own chain-rule product (:func:`~autodiff.rules.elementwise.chain_product`) and sums in Python arithmetic.
     """
     cotangents = {}
     owned = set()
@@ -257,8 +258,7 @@ def _sweep(outputs, seeds, retain_graph: bool) -> dict:
             for i, parent in enumerate(parents):
                 if parent is None:
                     continue
-                d = partials[i](*primals, node.out)
-                c = g if d is ONE else (-g if d is MINUS_ONE else d * g)
+                c = chain_product(partials[i](*primals, node.out), g)
                 key = parent._seq
                 current = cotangents.get(key)
                 if current is None:

@@ -41,7 +41,7 @@ from .primitive import (
     shape_of,
 )
 
-__all__ = ["Elementwise", "ELEMENTWISE"]
+__all__ = ["Elementwise", "ELEMENTWISE", "chain_product"]
 
 ELEMENTWISE: dict[str, "Elementwise"] = {}
 
@@ -90,6 +90,25 @@ def _float_preserving(numpy_fn):
     return impl
 
 
+def chain_product(d, direction):
+    """``d * direction``: the chain rule's one product, in both modes and on every path.
+
+    ``d = partials[i](*inputs, out)`` is a local partial from the table; ``direction`` is a
+    tangent of input ``i`` (forward: ``y_dot = sum_i d_i * x_i_dot``) or the output's cotangent
+    (reverse: ``x_i_bar = d_i * y_bar`` before unbroadcasting).  ``ONE`` / ``MINUS_ONE`` skip the
+    multiplication; Python floats multiply in Python arithmetic (the scalar fast paths of
+    ``Dual`` and of the tape's sweep call this too); anything else -- arrays, traced values --
+    multiplies with the ``multiply`` primitive, so the product differentiates again.
+    """
+    if d is ONE:
+        return direction
+    if type(d) is float and type(direction) is float:
+        return d * direction
+    if d is MINUS_ONE:
+        return -direction if type(direction) is float else negative(direction)
+    return multiply(d, direction)
+
+
 def _align_tangent(t, x_ndim: int, out_ndim: int):
     """Insert axes after the batch axes so a tangent of ``x`` broadcasts against the output."""
     if x_ndim == out_ndim:
@@ -97,14 +116,6 @@ def _align_tangent(t, x_ndim: int, out_ndim: int):
     t_shape = shape_of(t)
     batch = t_shape[: len(t_shape) - x_ndim]
     return shapes.reshape(t, batch + (1,) * (out_ndim - x_ndim) + t_shape[len(batch):])
-
-
-def _scaled(partial, v):
-    if partial is ONE:
-        return v
-    if partial is MINUS_ONE:
-        return negative(v)
-    return multiply(partial, v)
 
 
 class Elementwise(Primitive):
@@ -131,18 +142,35 @@ class Elementwise(Primitive):
                 return bind(self, *args)
         return self.impl(*args)
 
+    def _scalar_jvp(self, args, tangents):
+        """Float inputs: the output's tangent ``sum_i d_i * t_i`` over the non-zero ``t_i``."""
+        total = None
+        partials = self.partials
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            term = chain_product(partials[i](*args), t)
+            if total is None:
+                total = term
+            elif type(total) is float and type(term) is float:
+                total = total + term
+            else:
+                total = add(total, term)
+        return total
+
     def _jvp(self, primals, tangents, out):
         if not self.partials:
             return None
+        args = (*primals, out)
         if type(out) is float:
-            return self._scalar_jvp(primals, tangents, out)
+            return self._scalar_jvp(args, tangents)
         total = None
         out_ndim = np.ndim(primal_value(out))
         for i, t in enumerate(tangents):
             if t is None:
                 continue
             t = _align_tangent(t, np.ndim(primal_value(primals[i])), out_ndim)
-            term = _scaled(self.partials[i](*primals, out), t)
+            term = chain_product(self.partials[i](*args), t)
             total = term if total is None else add(total, term)
         if total is None:
             return None
@@ -154,47 +182,20 @@ class Elementwise(Primitive):
             total = shapes.broadcast_to(total, batch + out_shape)
         return total
 
-    def _scalar_jvp(self, primals, tangents, out):
-        """Float primals: the same sum of partials, in Python arithmetic where nothing is traced."""
-        total = None
-        partials = self.partials
-        for i, t in enumerate(tangents):
-            if t is None:
-                continue
-            d = partials[i](*primals, out)
-            if d is ONE:
-                term = t
-            elif d is MINUS_ONE:
-                term = -t if type(t) is float else negative(t)
-            elif type(d) is float and type(t) is float:
-                term = d * t
-            else:
-                term = multiply(d, t)
-            if total is None:
-                total = term
-            elif type(total) is float and type(term) is float:
-                total = total + term
-            else:
-                total = add(total, term)
-        return total
-
     def _vjp(self, cotangent, primals, out, wanted):
         if not self.partials:
             return [_zero_cotangent(cotangent, primals[i], out) for i in wanted]
+        args = (*primals, out)
+        if type(out) is float:
+            return [chain_product(self.partials[i](*args), cotangent) for i in wanted]
         results = []
-        scalar = type(out) is float
+        n_batch = len(shape_of(cotangent)) - np.ndim(primal_value(out))
         for i in wanted:
-            d = self.partials[i](*primals, out)
-            if scalar and type(d) is float and type(cotangent) is float:
-                results.append(d * cotangent)
-                continue
-            c = _scaled(d, cotangent)
-            if not scalar:
-                x_shape = shape_of(primals[i])
-                c_shape = shape_of(c)
-                n_batch = len(shape_of(cotangent)) - np.ndim(primal_value(out))
-                if c_shape[n_batch:] != x_shape or len(c_shape) < n_batch + len(x_shape):
-                    c = shapes.unbroadcast(c, x_shape, n_batch)
+            c = chain_product(self.partials[i](*args), cotangent)
+            x_shape = shape_of(primals[i])
+            c_shape = shape_of(c)
+            if c_shape[n_batch:] != x_shape or len(c_shape) < n_batch + len(x_shape):
+                c = shapes.unbroadcast(c, x_shape, n_batch)
             results.append(c)
         return results
 
