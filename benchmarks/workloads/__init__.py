@@ -11,6 +11,7 @@ listing them is cheap.
 from dataclasses import replace
 
 from . import (
+    attention,
     digits,
     hessian_vector,
     jacobian,
@@ -28,7 +29,7 @@ __all__ = ["WORKLOADS", "select"]
 WORKLOADS = {
     module.NAME: module
     for module in (jacobian, rosenbrock_loop, scalar_chain, rosenbrock_grad, hessian_vector,
-                   optimizers, mlp_step, digits, second_order_training, lenet)
+                   optimizers, mlp_step, digits, second_order_training, lenet, attention)
 }
 
 
