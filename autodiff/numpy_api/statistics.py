@@ -170,8 +170,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue)
     keep = False if keepdims is np._NoValue else bool(keepdims)
     if weights is None:
         avg = _mean(a, axis=axes, keepdims=keep)
-        scale = np.asarray(primal_value(avg)).dtype.type(
-            math.prod(shape) / max(1, math.prod(shape_of(avg))))
+        scale = np.asarray(primal_value(avg)).dtype.type(math.prod(shape) / math.prod(shape_of(avg)))
     else:
         weights = _weights_along(weights, shape, axes)
         scale = rules_reductions.reduce_sum(weights, axis=axes, keepdims=keep)
