@@ -41,6 +41,8 @@ from .linalg import (
     symmetric_from_triangle,
     symmetric_from_triangle_transpose,
     triangle,
+    triangle_mask,
+    triangular_matmul,
 )
 from .primitive import (
     NO_TAYLOR,
@@ -144,9 +146,7 @@ def _complement_cotangent(q_bar, q_perp_bar, q, q_perp):
 
 def _phi(x):
     """Murray's ``Phi``: the lower triangle with the diagonal halved (self-adjoint)."""
-    n = shape_of(x)[-1]
-    mask = np.tril(np.ones((n, n), dtype=dtype_of(x)), -1) + 0.5 * np.eye(n, dtype=dtype_of(x))
-    return ew.multiply(x, mask)
+    return ew.multiply(x, triangle_mask(shape_of(x)[-1], True, 0, dtype_of(x), 0.5))
 
 
 def _cholesky_jvp(primals, tangents, out):
@@ -162,7 +162,7 @@ def _cholesky_vjp(g, primals, out, wanted):
     """``A_bar = tril-part of L^{-T} Phi(L^T L_bar) L^{-1}`` (two triangular solves, one
     product)."""
     upper = _swap_last(out)
-    inner = _phi(matmul(upper, g))
+    inner = _phi(triangular_matmul(upper, g, lower=False))
     left = solve_triangular(upper, inner, lower=False)
     full = _swap_last(solve_triangular(upper, _swap_last(left), lower=False))
     return [symmetric_from_triangle_transpose(full, True)]

@@ -17,6 +17,8 @@ broadcast as in NumPy.  The decompositions (Cholesky, eigh, SVD, QR) are in
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import elementwise as ew
@@ -37,6 +39,8 @@ __all__ = [
     "matmul",
     "solve",
     "solve_triangular",
+    "triangular_matmul",
+    "triangle_mask",
     "inv",
     "det",
     "logabsdet",
@@ -198,15 +202,21 @@ matmul = Primitive(
 # ----------------------------------------------------------------------------------------------
 
 
-def _triangle_mask(n: int, lower: bool, k: int, like):
-    """The constant 0/1 mask of ``np.tril(., k)`` (lower) or ``np.triu(., k)``."""
-    ones = np.ones((n, n), dtype=dtype_of(like))
-    return np.tril(ones, k) if lower else np.triu(ones, k)
+@functools.lru_cache(maxsize=64)
+def triangle_mask(n: int, lower: bool, k: int, dtype, diagonal_weight: float = 1.0):
+    """The constant (read-only) mask of ``np.tril(., k)`` (lower) or ``np.triu(., k)``, its
+    diagonal weighted by ``diagonal_weight`` (1/2 for Murray's ``Phi``)."""
+    ones = np.ones((n, n), dtype=dtype)
+    mask = np.tril(ones, k) if lower else np.triu(ones, k)
+    if k == 0:
+        np.fill_diagonal(mask, diagonal_weight)
+    mask.flags.writeable = False
+    return mask
 
 
 def triangle(x, lower: bool, k: int = 0):
     """``np.tril(x, k)`` / ``np.triu(x, k)`` over the last two axes (a masked copy)."""
-    return ew.multiply(x, _triangle_mask(shape_of(x)[-1], lower, k, x))
+    return ew.multiply(x, triangle_mask(shape_of(x)[-1], lower, k, dtype_of(x)))
 
 
 def diagonal(x):
@@ -282,13 +292,26 @@ def _triangular_solve_values(a, b, lower=True):
     return np.moveaxis(x.reshape(columns.shape), 0, -2)
 
 
+@functools.lru_cache(maxsize=16)
+def _strict_upper_positions(n: int):
+    """Flat (C-order) positions of the strict upper triangle of an ``n x n`` matrix."""
+    rows, columns = np.triu_indices(n, 1)
+    return rows * n + columns, columns * n + rows
+
+
 def _triangle_of(a):
     """``"lower"`` / ``"upper"`` when the 2-D ``a`` is exactly triangular, else ``None``."""
     if a.ndim != 2 or a.shape[0] < 8 or _scipy_solve_triangular is None:
         return None
-    if not np.any(np.triu(a, 1)):
+    n = a.shape[0]
+    upper_part, lower_part = _strict_upper_positions(n)
+    if a.flags.f_contiguous and not a.flags.c_contiguous:  # a transposed view: no copy
+        flat, upper_part, lower_part = a.T.ravel(), lower_part, upper_part
+    else:
+        flat = a.ravel()
+    if a[0, n - 1] == 0 and not np.any(flat.take(upper_part)):
         return "lower"
-    if not np.any(np.tril(a, -1)):
+    if a[n - 1, 0] == 0 and not np.any(flat.take(lower_part)):
         return "upper"
     return None
 
@@ -395,6 +418,68 @@ solve_triangular = ParametrizedPrimitive(
         Case("upper", ((3, 3), (3, 2)), call_with(lower=False), "wellconditioned"),
         Case("stacked-rhs", ((3, 3), (2, 3, 2)), call_with(lower=True), "wellconditioned"),
         Case("stacked", ((2, 3, 3), (2, 3, 1)), call_with(lower=False), "wellconditioned"),
+    ),
+)
+
+
+try:
+    from scipy.linalg.blas import dtrmm as _dtrmm, strmm as _strmm
+except ImportError:  # pragma: no cover - exercised only without SciPy
+    _dtrmm = _strmm = None
+
+
+def _triangular_matmul_values(a, b, lower=True):
+    """``tri(a) @ b`` reading one triangle of ``a``: BLAS ``trmm`` (half a GEMM's work) for a 2-D
+    ``a`` and ``b`` when SciPy is there, else a masked ``matmul``."""
+    a, b = np.asarray(a), np.asarray(b)
+    routine = {np.float64: _dtrmm, np.float32: _strmm}.get(np.result_type(a, b).type)
+    if routine is None or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype:
+        return np.matmul(np.tril(a) if lower else np.triu(a), b)
+    if a.flags.f_contiguous:
+        return routine(1.0, a, b, lower=int(lower))
+    # a C-ordered a is the Fortran-ordered a.T: trmm with op(a.T) = a.T^T
+    return routine(1.0, a.T, b, lower=int(not lower), trans_a=1)
+
+
+def _triangular_matmul_jvp(primals, tangents, out, lower=True):
+    """``d(tri(A) B) = tri(dA) B + tri(A) dB``."""
+    a, b = primals
+    ta, tb = tangents
+    out_ndim = ndim_of(out)
+    total = None if tb is None else triangular_matmul(a, _lifted(tb, b, out_ndim), lower=lower)
+    if ta is not None:
+        term = matmul(triangle(_lifted(ta, a, out_ndim), lower), b)
+        total = term if total is None else ew.add(total, term)
+    return total
+
+
+def _triangular_matmul_vjp(g, primals, out, wanted, lower=True):
+    """``A_bar = tri(G B^T)``, ``B_bar = tri(A)^T G``."""
+    a, b = primals
+    n_batch = batch_ndim(g, out)
+    results = []
+    for i in wanted:
+        if i == 0:
+            a_bar = triangle(matmul(g, _swap_last(b)), lower)
+            results.append(shapes.unbroadcast(a_bar, shape_of(a), n_batch))
+        else:
+            b_bar = triangular_matmul(_swap_last(a), g, lower=not lower)
+            results.append(shapes.unbroadcast(b_bar, shape_of(b), n_batch))
+    return results
+
+
+triangular_matmul = ParametrizedPrimitive(
+    "triangular_matmul",
+    _triangular_matmul_values,
+    _triangular_matmul_jvp,
+    _triangular_matmul_vjp,
+    taylor=NO_TAYLOR,
+    n_operands=2,
+    param_names=("lower",),
+    cases=(
+        Case("lower", ((3, 3), (3, 2)), call_with(lower=True)),
+        Case("upper-transposed", ((3, 3), (3, 3)), lambda fn, a, b: fn(a.T, b, lower=False)),
+        Case("stacked-rhs", ((3, 3), (2, 3, 2)), call_with(lower=True)),
     ),
 )
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from . import (
     attention,
     digits,
+    gp_likelihood,
     hessian_vector,
     jacobian,
     lenet,
@@ -29,7 +30,8 @@ __all__ = ["WORKLOADS", "select"]
 WORKLOADS = {
     module.NAME: module
     for module in (jacobian, rosenbrock_loop, scalar_chain, rosenbrock_grad, hessian_vector,
-                   optimizers, mlp_step, digits, second_order_training, lenet, attention)
+                   optimizers, mlp_step, digits, second_order_training, lenet, attention,
+                   gp_likelihood)
 }
 
 
