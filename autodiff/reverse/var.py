@@ -108,7 +108,7 @@ class Var(ArrayLike):
     (5.5, 1.716)
     """
 
-    __slots__ = ("_primal_", "_node", "_seq", "grad", "__weakref__")
+    __slots__ = ("_primal_", "_node", "_seq", "grad")
 
     def __init__(self, value):
         value = as_float_value(value, "Var value")

@@ -22,7 +22,7 @@ from .primitive import (
 )
 from .series import FIRST_ORDER
 
-__all__ = ["getitem", "scatter_add", "where"]
+__all__ = ["getitem", "scatter_add", "where", "index_update"]
 
 # test masks and conditions for (3, 4) inputs
 _MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
@@ -127,14 +127,14 @@ getitem = ParametrizedPrimitive(
 def _scatter_add_impl(y, index, shape):
     """Zeros of ``shape`` with ``y`` added at ``[index]`` (repeated indices accumulate)."""
     result = np.zeros(shape, dtype=np.result_type(y))
-    if _is_basic_index(index):  # no position can repeat: a plain assignment
+    if is_basic_index(index):  # no position can repeat: a plain assignment
         result[index] = y
     else:
         np.add.at(result, index, y)
     return result
 
 
-def _is_basic_index(index) -> bool:
+def is_basic_index(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
     return all(
         item is None or item is Ellipsis or isinstance(item, (slice, int, np.integer))
@@ -230,5 +230,107 @@ where = Primitive(
         Case("broadcast", ((4,), (3, 1)), lambda fn, a, b: fn(_CONDITION, a, b)),
         Case("constant-branch", ((3, 4),), lambda fn, a: fn(_CONDITION, 0.0, a)),
         Case("scalar-branch", ((),), lambda fn, a: fn(_CONDITION, a, 1.0)),
+    ),
+)
+
+
+# ``y[index] = v``: a new version of y.  NumPy's semantics: the derivative flows through the
+# written values and not through the overwritten ones.
+
+
+def _selected_ndim(shape, index) -> int:
+    """``ndim`` of ``np.empty(shape)[index]``, found on a zero-stride stand-in (no allocation)."""
+    return np.broadcast_to(np.empty((), dtype=bool), shape)[index].ndim
+
+
+def _index_update_impl(y, v, index, inplace=False):
+    """``y`` with ``y[index] = v``; written into ``y`` itself when ``inplace`` (its owner says
+    nothing else can see it), else into a copy."""
+    out = y if inplace and type(y) is np.ndarray else np.array(y, copy=True)
+    out[index] = v
+    return out if out.ndim or type(y) is np.ndarray else out[()]
+
+
+def _batched_value(t, v, n_batch, selected_ndim):
+    """A tangent of ``v`` (``batch + v.shape``) laid out as ``v.shape' + batch`` for a batch-last
+    update: ``v.shape`` padded with ones to the selection's ndim so the batch axes line up."""
+    v_shape = shape_of(v)
+    padded = (1,) * (selected_ndim - len(v_shape)) + v_shape
+    return _batch_last(shapes.reshape(t, shape_of(t)[:n_batch] + padded), n_batch)
+
+
+def _index_update_jvp(primals, tangents, out, index, inplace=False):
+    y, v = primals
+    t_y, t_v = tangents
+    live = t_y if t_y is not None else t_v
+    n_batch = batch_ndim(live, y if t_y is not None else v)
+    batch = shape_of(live)[:n_batch]
+    if t_y is None:
+        t_y, inplace = zeros(batch + shape_of(y), out), True
+    if t_v is None:
+        t_v = zeros((), out)
+    if n_batch == 0:
+        return index_update(t_y, t_v, index=index, inplace=inplace)
+    full = _expand_ellipsis(index, ndim_of(y))
+    if ndim_of(t_v) > 0:
+        t_v = _batched_value(t_v, v, n_batch, _selected_ndim(shape_of(y), full))
+    updated = index_update(_batch_last(t_y, n_batch), t_v, index=full, inplace=inplace)
+    return _batch_first(updated, n_batch)
+
+
+def _last_writes(shape, index, selected_shape):
+    """Bool mask over ``y[index]``'s positions: True where that write is the one that stays.
+
+    ``y[[0, 0]] = [a, b]`` keeps ``b`` (NumPy assigns in order); ``a`` gets no derivative.
+    ``None`` when no position is written twice.
+    """
+    positions = np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape)[index]
+    positions = np.broadcast_to(positions, selected_shape).ravel()
+    if np.unique(positions).size == positions.size:
+        return None
+    last = np.zeros(positions.size, dtype=bool)
+    _, first_in_reversed = np.unique(positions[::-1], return_index=True)
+    last[positions.size - 1 - first_in_reversed] = True
+    return last.reshape(selected_shape)
+
+
+def _index_update_vjp(g, primals, out, wanted, index, inplace=False):
+    """``y_bar = g`` with ``index`` zeroed; ``v_bar = g[index]`` summed to ``v``'s shape."""
+    y, v = primals
+    n_batch = batch_ndim(g, out)
+    full = _expand_ellipsis(index, ndim_of(y)) if n_batch else index
+    zero = zeros((), g)
+    results = []
+    for i in wanted:
+        if i == 0:
+            cleared = index_update(_batch_last(g, n_batch), zero, index=full)
+            results.append(_batch_first(cleared, n_batch))
+            continue
+        picked = _batch_first(getitem(_batch_last(g, n_batch), index=full), n_batch)
+        if not is_basic_index(index):
+            kept = _last_writes(shape_of(y), index, shape_of(picked)[n_batch:])
+            if kept is not None:
+                picked = where(kept, picked, zero)
+        results.append(shapes.unbroadcast(picked, shape_of(v), n_batch))
+    return results
+
+
+index_update = ParametrizedPrimitive(
+    "index_update",
+    _index_update_impl,
+    _index_update_jvp,
+    _index_update_vjp,
+    taylor=FIRST_ORDER,
+    n_operands=2,
+    param_names=("index", "inplace"),
+    cases=(
+        Case("int", ((5,), ()), call_with(index=2)),
+        Case("slice", ((5,), (2,)), call_with(index=slice(1, 3))),
+        Case("broadcast-row", ((3, 4), (4,)), call_with(index=(slice(None, 2),))),
+        Case("column", ((3, 4), (3,)), call_with(index=(slice(None), 1))),
+        Case("ellipsis", ((2, 3, 4), (2, 3)), call_with(index=(Ellipsis, 0))),
+        Case("mask", ((3, 4), ()), call_with(index=_MASK)),
+        Case("int-array-repeated", ((5,), (3,)), call_with(index=np.array([0, 2, 0]))),
+        Case("int-arrays", ((3, 4), (2,)), call_with(index=(np.array([0, 2]), np.array([1, 3])))),
     ),
 )

@@ -1,0 +1,78 @@
+"""New arrays from traced ones: ``np.zeros_like(x)``, ``np.full_like(x, t)``, ``np.copy(x)``.
+
+Each gives a traced array of ``x``'s level that takes traced writes (``y = np.zeros_like(x);
+y[1:] = x[:-1]``), with NumPy's value, shape and dtype.  ``np.full_like(x, t)`` keeps the
+derivative of a traced fill value.  An integer or bool ``dtype`` cannot carry a derivative: the
+result is then NumPy's own plain array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..rules import building as rules_building
+from ..rules import indexing
+from ..rules.primitive import Case, Traced, call_with, implements, primal_value
+
+__all__ = ["zeros_like", "ones_like", "empty_like", "full_like", "copy"]
+
+
+def _check_layout(name, order, subok, shape, device):
+    """``order`` and ``subok`` change no value (honoured as no-ops); a new shape is refused."""
+    if order not in ("K", "A", "C", "F"):
+        raise ValueError(f"{name}: order must be one of 'C', 'F', 'A' or 'K', not {order!r}")
+    if device not in (None, "cpu"):
+        raise TypeError(f"np.{name}(device={device!r}) is not supported on traced values")
+    if shape is not None:
+        wanted = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
+        raise TypeError(
+            f"np.{name}(x, shape={wanted}) of a traced x is not supported: the new array would "
+            "not be x's shape; use np.zeros(shape) for a constant and write traced values into "
+            "np.zeros_like of a traced array of that shape"
+        )
+
+
+def _filled(name, a, fill, dtype, order, subok, shape, device):
+    _check_layout(name, order, subok, shape, device)
+    if dtype is not None and not np.issubdtype(np.dtype(dtype), np.floating):
+        return np.full_like(primal_value(a), fill, dtype=dtype)
+    return rules_building.filled_like(a, fill=fill, dtype=dtype)
+
+
+_LIKE_CASES = (Case("matrix", ((3, 4),), call_with()),)
+
+
+@implements(np.zeros_like, cases=_LIKE_CASES)
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return _filled("zeros_like", a, 0, dtype, order, subok, shape, device)
+
+
+@implements(np.ones_like, cases=_LIKE_CASES)
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return _filled("ones_like", a, 1, dtype, order, subok, shape, device)
+
+
+@implements(np.empty_like, cases=_LIKE_CASES)
+def empty_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """Zeros: NumPy leaves the values unspecified, and zeros are one choice of them."""
+    return _filled("empty_like", a, 0, dtype, order, subok, shape, device)
+
+
+@implements(np.full_like, cases=(
+    Case("traced-fill", ((3, 4), ()), lambda fn, x, t: fn(x, t)),
+    Case("constant-fill", ((3, 4),), lambda fn, x: fn(x, 2.5)),
+))
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """``x``'s shape filled with ``fill_value``; a traced fill keeps its derivative."""
+    if not isinstance(fill_value, Traced):
+        return _filled("full_like", a, fill_value, dtype, order, subok, shape, device)
+    filled = _filled("full_like", a, 0, dtype, order, subok, shape, device)
+    if not isinstance(filled, Traced):  # an integer dtype: no derivative to keep
+        return np.full_like(filled, primal_value(fill_value))
+    return indexing.index_update(filled, fill_value, index=Ellipsis)
+
+
+@implements(np.copy, cases=(Case("matrix", ((3, 4),), call_with()),))
+def copy(a, order="K", subok=False):
+    _check_layout("copy", order, subok, None, None)
+    return rules_building.copy(a)
