@@ -95,7 +95,7 @@ def _edge_block(value, like, axis):
 @implements(np.diff, cases=(
     Case("vector", ((5,),), call_with()),
     Case("n=2-axis=0", ((4, 3),), call_with(n=2, axis=0)),
-    Case("prepend-append", ((3, 4),), lambda fn, x, p: fn(x, prepend=p, append=0.5)),
+    Case("prepend-append", ((3, 4), (3, 1)), lambda fn, x, p: fn(x, prepend=p, append=0.5)),
 ))
 def diff(a, n=1, axis=-1, prepend=_NO_VALUE, append=_NO_VALUE):
     """The ``n``-th forward difference along ``axis``: ``a[1:] - a[:-1]``, ``n`` times."""

@@ -151,7 +151,7 @@ fmod = _binary(
     (lambda a, b, y: ONE, lambda a, b, y: ew.negative(_constant_of(_truncated_quotient, a, b))),
     taylor=FIRST_ORDER,
     domain=Domain(
-        "a, b -> a - b*sign(a/b)*floor(Abs(a/b))", _REMAINDER_DOMAIN,
+        "a, b -> a - b*sign(a)*sign(b)*floor(Abs(a)/Abs(b))", _REMAINDER_DOMAIN,
         valid=_quotient_away_from_integers,
     ),
 )
@@ -234,7 +234,11 @@ def _sinc_slope(x, y):
 sinc = Elementwise(
     "sinc", ew._float_preserving(np.sinc), (_sinc_slope,), 1,
     taylor=NO_TAYLOR,
-    domain=Domain("x -> sin(pi*x)/(pi*x)", (((-5.0, -0.01), (0.01, 5.0)),)),
+    # away from the integers, where the value is 0 and NumPy's only absolutely accurate
+    domain=Domain(
+        "x -> sin(pi*x)/(pi*x)", (((-5.0, -0.01), (0.01, 5.0)),),
+        valid=lambda x: np.abs(np.asarray(x) - np.round(x)) > 0.05,
+    ),
     numpy=(np.sinc,),
 )
 
@@ -261,10 +265,8 @@ def _astype_vjp(g, primals, out, wanted, dtype):
 astype = ParametrizedPrimitive(
     "astype", _astype_impl, _astype_jvp, _astype_vjp,
     taylor=FIRST_ORDER, n_operands=1, param_names=("dtype",),
-    cases=(
-        Case("to-float32", ((3, 4),), call_with(dtype=np.float32)),
-        Case("to-float64", ((3,),), call_with(dtype=np.float64)),
-    ),
+    # (float32 results are checked in tests/test_arithmetic.py: central differences need float64)
+    cases=(Case("to-float64", ((3, 4),), call_with(dtype=np.float64)),),
 )
 
 
