@@ -39,6 +39,7 @@ from .primitive import (
     dtype_of,
     primal_value,
     shape_of,
+    zeros,
 )
 
 __all__ = ["Elementwise", "ELEMENTWISE", "chain_product"]
@@ -300,10 +301,27 @@ divide = _binary(
 
 
 def _power_d_base(a, b, y):
-    """d(a**b)/da = b * a**(b - 1)."""
-    if isinstance(b, (int, float)) and b == 2:  # the common square: 2a, no power evaluation
-        return 2.0 * a if type(a) is float else multiply(2.0, a)
-    return multiply(b, power(a, subtract(b, 1.0)))
+    """d(a**b)/da = b * a**(b - 1), exact at ``a = 0`` to every order (API.md's kink table).
+
+    ``b = 0`` gives 0 and ``b = 1`` gives 1 (not ``0 * 0**-1 = nan``), so differentiating a
+    polynomial again and again at 0 reaches the exponents 1 and 0 and stays exact.  A constant
+    array exponent with zero entries takes the exponent 1 there (the double-``where`` trick: no
+    ``0 * inf`` enters the product, nor its derivatives).  A traced exponent keeps the formula:
+    its own derivative needs ``a**(b - 1)`` (API.md's rule at 0 is for constant exponents).
+    """
+    if isinstance(b, (int, float)):
+        if b == 2:  # the common square: 2a, no power evaluation
+            return 2.0 * a if type(a) is float else multiply(2.0, a)
+        if b == 1:
+            return ONE
+        if b == 0:
+            return 0.0 if type(a) is float else zeros(shape_of(a), a)
+        return multiply(b, power(a, subtract(b, 1.0)))
+    zero_exponent = primal_value(b) == 0
+    if isinstance(b, Traced) or not np.any(zero_exponent):  # a traced b: d/db needs b a^(b-1)
+        return multiply(b, power(a, subtract(b, 1.0)))
+    safe_b = indexing.where(zero_exponent, 1.0, b)
+    return indexing.where(zero_exponent, 0.0, multiply(safe_b, power(a, subtract(safe_b, 1.0))))
 
 
 def _power_d_exponent(a, b, y):
@@ -543,21 +561,23 @@ hypot = _binary(
     taylor=series.hypot,
     domain=Domain("a, b -> sqrt(a**2 + b**2)", (_AWAY_FROM_ZERO, _AWAY_FROM_ZERO)),
 )
-def _logaddexp_partial(which):
+def _logaddexp_partial(which, exponential=None):
     """d logaddexp(a, b)/da = e^a / (e^a + e^b) = exp(a - y): bounded by 1, never overflows.
 
-    Where the *other* argument is ``-inf`` the function is the identity in this one, so the
-    partial is exactly 1, also at ``a = -inf`` (where ``a - y`` would be ``-inf + inf = nan``).
+    (``logaddexp2`` passes ``exponential=exp2``: ``2^(a - y)``.)  Where the *other* argument is
+    ``-inf`` the function is the identity in this one, so the partial is exactly 1, also at
+    ``a = -inf`` (where ``a - y`` would be ``-inf + inf = nan``).
     """
 
     def partial(a, b, y):
+        raise_to = exp if exponential is None else exponential
         mine, other = (a, b) if which == 0 else (b, a)
         other_absent = primal_value(other) == -np.inf
         if not np.any(other_absent):
-            return exp(subtract(mine, y))
+            return raise_to(subtract(mine, y))
         safe_mine = indexing.where(other_absent, 0.0, mine)
         safe_y = indexing.where(other_absent, 0.0, y)
-        return indexing.where(other_absent, 1.0, exp(subtract(safe_mine, safe_y)))
+        return indexing.where(other_absent, 1.0, raise_to(subtract(safe_mine, safe_y)))
 
     return partial
 
