@@ -74,7 +74,6 @@ on_primals(
     np.logical_or,
     np.logical_not,
     np.logical_xor,
-    np.floor_divide,
 )
 on_primals(
     np.shape,
