@@ -80,7 +80,11 @@ def _zero_where(condition, value):
 
 
 def _polygamma_impl(x, n):
-    return sc.polygamma(n, x)
+    """SciPy's ``polygamma(n, x)`` in ``x``'s precision (SciPy computes it in float64)."""
+    value = sc.polygamma(n, x)
+    if type(x) is float:
+        return float(value)
+    return np.asarray(value, dtype=np.result_type(x, np.float32))[()]
 
 
 def _polygamma_jvp(primals, tangents, out, n):
