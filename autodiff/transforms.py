@@ -15,6 +15,7 @@ single argument as ``(x,)``).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -331,9 +332,11 @@ TAYLOR_FROM_ORDER = 4
 def derivative(f, x, order: int = 1):
     """The ``order``-th derivative of ``f: R -> R`` (or ``R -> R^m``) at ``x``.
 
-    Up to order 2, nested dual numbers: each order opens its own level, so perturbations never
-    mix.  From ``TAYLOR_FROM_ORDER`` on, one pass of Taylor mode (:func:`autodiff.taylor`); if
-    ``f`` uses a primitive without a Taylor rule, nested duals again.
+    Below order ``TAYLOR_FROM_ORDER`` (4): nested dual numbers, one level per order, so
+    perturbations never mix (``f`` runs once, at ``2**order`` times the cost of a plain call).
+    From order 4 on: one pass of Taylor mode (:func:`autodiff.taylor`), ``O(order**2)`` per
+    operation.  If that pass reaches a primitive without a Taylor rule, ``f`` is evaluated again
+    with nested duals, and a ``RuntimeWarning`` names the primitive (side effects of ``f`` repeat).
     """
     if int(order) != order or order < 0:
         raise ValueError(f"order must be a non-negative integer, got {order!r}")
@@ -342,8 +345,13 @@ def derivative(f, x, order: int = 1):
     if order >= TAYLOR_FROM_ORDER:
         try:
             return derivative_by_taylor(f, x, int(order))
-        except MissingTaylorRuleError:
-            pass  # a primitive without a Taylor rule: nested duals below
+        except MissingTaylorRuleError as missing:
+            warnings.warn(
+                f"ad.derivative(order={order}) evaluates f a second time, with nested dual "
+                f"numbers (its side effects repeat; cost 2**{order} times a call): {missing}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     fn = f
     for _ in range(int(order)):
         fn = _differentiate_once(fn)

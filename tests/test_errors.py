@@ -153,12 +153,12 @@ def test_conversion_of_an_escaped_value_names_the_escape():
     "call, name",
     [
         (np.fft.fft, "fft"),
-        (lambda x: np.remainder(x, 0.75), "remainder"),
+        (lambda x: np.nextafter(x, 1.0), "nextafter"),
         (np.spacing, "spacing"),
         (np.modf, "modf"),
         (lambda x: np.add.accumulate(x), "add.accumulate"),
     ],
-    ids=["fft", "remainder", "spacing", "modf", "ufunc method"],
+    ids=["fft", "nextafter", "spacing", "modf", "ufunc method"],
 )
 def test_float_valued_function_without_rule_names_it(kind, call, name):
     with pytest.raises(TypeError, match=f"autodiff has no derivative rule for NumPy's '{name}'"
@@ -168,8 +168,8 @@ def test_float_valued_function_without_rule_names_it(kind, call, name):
 
 def test_remainder_is_not_a_silent_constant():
     """d/dx (x mod c) = 1: returning a constant would give a zero gradient without warning."""
-    with pytest.raises(TypeError, match="'remainder'"):
-        ad.grad(lambda x: np.sum(np.remainder(x, 2.0)))(np.array([0.5, 2.5]))
+    gradient = ad.grad(lambda x: np.sum(np.remainder(x, 2.0)))(np.array([0.5, 2.5]))
+    np.testing.assert_array_equal(gradient, [1.0, 1.0])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -79,6 +79,24 @@ def test_million_node_chain_backprops_without_recursion():
     assert x.grad == pytest.approx(c ** n, rel=1e-9)
 
 
+def test_sweep_hook_sees_each_node_once_with_its_complete_cotangent():
+    """``on_node`` gets every node, newest first, with its summed cotangent and contributions."""
+    x = ad.Var(0.7)
+    y = np.sin(x) * x + x
+    seen = []
+    leaves = ad_tape.backward_pass(
+        [y], [1.0], retain_graph=True,
+        on_node=lambda node, g, contributions: seen.append((node, g, contributions)),
+    )
+    assert [node.prim.name for node, _, _ in seen] == ["add", "multiply", "sin"]
+    (_, g_add, c_add), (_, g_mul, c_mul), (_, g_sin, c_sin) = seen
+    assert g_add == 1.0 and c_add == [1.0, 1.0]
+    assert g_mul == 1.0 and c_mul == [0.7, math.sin(0.7)]
+    assert g_sin == 0.7 and c_sin == [math.cos(0.7) * 0.7]
+    assert leaves[x] == c_add[1] + c_mul[1] + c_sin[0]
+    assert leaves[x] == ad_tape.backward_pass([y], [1.0], retain_graph=True)[x]  # same numbers
+
+
 # ----------------------------------------------------------------------------------------------
 # threads and contexts
 # ----------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..pytree import flatten
+from ..reverse.tape import backward_pass
 from ..rules.primitive import primal_value
 from ..values import as_float_value
 from .notation import is_scalar
@@ -110,6 +111,55 @@ def _local_partials(node) -> tuple | None:
     return tuple(partials)
 
 
+def _adjoint_sweep(recording: Recording, seeds, index_of) -> tuple[dict, list]:
+    """The adjoint column and the update steps, from the engine's own backward sweep.
+
+    :func:`~autodiff.reverse.tape.backward_pass` calls back after each node with the node's
+    complete cotangent ``v̄_k`` and its contributions ``v̄_k · ∂v_k/∂v_j``; the adjoints are the
+    engine's.  The steps are listed in the seeds' order (the reverse of the trace's numbering,
+    each node's operands left to right), with the running sums ``before``/``after`` of each
+    ``v̄_j`` in that order.
+    """
+    by_node = {}
+
+    def on_node(node, cotangent, contributions):
+        by_node[id(node)] = (cotangent, contributions)
+
+    roots = [out for out in recording.outputs if recording.is_recorded(out)]
+    root_seeds = [seed for out, seed in zip(recording.outputs, seeds) if recording.is_recorded(out)]
+    leaves = backward_pass(roots, root_seeds, retain_graph=True, on_node=on_node)
+    adjoints = {var._seq: g for var, g in leaves.items()}
+    steps, running = [], {}
+    for var in reversed(recording.operations):
+        node = var._node
+        if id(node) not in by_node:
+            continue
+        adjoints[var._seq], contributions = by_node[id(node)]
+        unit = _unit_partials(node) if _is_scalar_node(node) else {}
+        for slot, c in enumerate(contributions):
+            if c is None:
+                continue
+            target = node.parents[slot]._seq
+            before = running.get(target)
+            running[target] = after = c if before is None else before + c
+            steps.append(AdjointStep(
+                target=index_of[target],
+                source=index_of[var._seq],
+                partial=unit.get(slot),
+                contribution=c,
+                before=before,
+                after=after,
+            ))
+    return adjoints, steps
+
+
+def _unit_partials(node) -> dict:
+    """``∂out/∂operand`` by slot for a scalar node: its VJP rule applied to a unit cotangent."""
+    wanted = [i for i, p in enumerate(node.parents) if p is not None]
+    unit = node.prim.vjp(unit_like(node.out), node.primals, node.out, wanted, **node.params)
+    return dict(zip(wanted, unit))
+
+
 def trace(f, *args, direction=0, cotangent=None, precision: int = 3) -> Trace:
     """The survey's evaluation trace of ``f`` at ``args``: primal, tangent and adjoint columns.
 
@@ -161,37 +211,7 @@ def trace(f, *args, direction=0, cotangent=None, precision: int = 3) -> Trace:
         if any(t is not None for t in incoming):
             tangents[var._seq] = node.prim.jvp(node.primals, incoming, node.out, **node.params)
 
-    # reverse: adjoints by each node's VJP rule, newest node first
-    adjoints = {}
-    for out, seed in zip(recording.outputs, seeds):
-        if recording.is_recorded(out):
-            adjoints[out._seq] = seed if out._seq not in adjoints else adjoints[out._seq] + seed
-    steps = []
-    for var in reversed(recording.operations):
-        node = var._node
-        g = adjoints.get(var._seq)
-        if g is None:
-            continue
-        wanted = [i for i, p in enumerate(node.parents) if p is not None]
-        contributions = node.prim.vjp(g, node.primals, node.out, wanted, **node.params)
-        scalar = _is_scalar_node(node)
-        unit = node.prim.vjp(unit_like(node.out), node.primals, node.out, wanted,
-                             **node.params) if scalar else [None] * len(wanted)
-        for slot, c, partial in zip(wanted, contributions, unit):
-            if c is None:
-                continue
-            parent = node.parents[slot]
-            before = adjoints.get(parent._seq)
-            after = c if before is None else before + c
-            adjoints[parent._seq] = after
-            steps.append(AdjointStep(
-                target=index_of[parent._seq],
-                source=index_of[var._seq],
-                partial=partial,
-                contribution=c,
-                before=before,
-                after=after,
-            ))
+    adjoints, steps = _adjoint_sweep(recording, seeds, index_of)
 
     rows = []
     for var, t in zip(recording.inputs, input_tangents):

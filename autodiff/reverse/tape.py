@@ -210,19 +210,26 @@ def _accumulate(store, owned, key, value):
     return False
 
 
-def backward_pass(outputs, seeds, retain_graph: bool = False) -> dict:
+def backward_pass(outputs, seeds, retain_graph: bool = False, on_node=None) -> dict:
     """Sweep back from ``outputs`` seeded with ``seeds`` (see :func:`_sweep`)."""
     with cyclic_gc_spaced():
-        return _sweep(outputs, seeds, retain_graph)
+        return _sweep(outputs, seeds, retain_graph, on_node)
 
 
-def _sweep(outputs, seeds, retain_graph: bool) -> dict:
+def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
     """Sweep back from ``outputs`` (``Var`` s) seeded with ``seeds``; return leaf cotangents.
 
     The result maps each reached leaf ``Var`` (no node) to its summed cotangent.  Nodes are
     visited in decreasing sequence number (a max-heap), so each node's cotangent is complete
     before its rule runs.  Float nodes of elementwise primitives take a short path: the rule
-    table's own chain-rule product (:func:`~autodiff.rules.elementwise.chain_product`) and sums in Python arithmetic.
+    table's own chain-rule product (:func:`~autodiff.rules.elementwise.chain_product`) and
+    sums in Python arithmetic.
+
+    ``on_node(node, cotangent, input_cotangents)``, when given, is called after each node's
+    rule with the node's complete output cotangent and its inputs' contributions (one per
+    parent slot, ``None`` for constants and symbolic zeros): the inspection trace reads the
+    sweep through it.  Every node then takes the rule's own ``vjp`` (the short path gives the
+    same numbers: both multiply with ``chain_product``).
     """
     cotangents = {}
     owned = set()
@@ -252,7 +259,7 @@ def _sweep(outputs, seeds, retain_graph: bool) -> dict:
         if not retain_graph:
             visited.append(node)
         parents = node.parents
-        partials = getattr(node.prim, "partials", None)
+        partials = None if on_node else getattr(node.prim, "partials", None)
         if partials and type(g) is float and type(node.out) is float:
             primals = node.primals
             for i, parent in enumerate(parents):
@@ -272,6 +279,11 @@ def _sweep(outputs, seeds, retain_graph: bool) -> dict:
             continue
         wanted = [i for i, p in enumerate(parents) if p is not None]
         results = node.prim.vjp(g, node.primals, node.out, wanted, **node.params)
+        if on_node:
+            contributions = [None] * len(parents)
+            for i, c in zip(wanted, results):
+                contributions[i] = c
+            on_node(node, g, contributions)
         for i, c in zip(wanted, results):
             if c is None:
                 continue
