@@ -177,6 +177,25 @@ def test_max_pool_ties_split_the_gradient_evenly():
     np.testing.assert_allclose(g[0, 0], [[1 / 3, 1 / 3], [1 / 3, 0.0]])
 
 
+def test_max_pool_ties_split_evenly_in_forward_mode_too():
+    x = np.zeros((1, 1, 2, 2))
+    x[0, 0, 1, 1] = -1.0
+    _, tangent = ad.jvp(lambda v: F.max_pool2d(v, 2), x, np.ones_like(x) * [[1.0, 2.0], [3.0, 9.0]])
+    np.testing.assert_allclose(tangent[0, 0], [[(1.0 + 2.0 + 3.0) / 3]])
+
+
+def test_float32_stays_float32_through_conv_and_pool():
+    x = RNG.normal(size=(2, 1, 8, 8)).astype(np.float32)
+    w = RNG.normal(size=(3, 1, 3, 3)).astype(np.float32)
+    b = np.zeros(3, np.float32)
+
+    def loss(x, w, b):
+        return np.sum(F.max_pool2d(F.relu(F.conv2d(x, w, b, padding=1)), 2))
+
+    assert F.max_pool2d(F.conv2d(x, w, b), 2).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in ad.grad(loss, argnums=(0, 1, 2))(x, w, b))
+
+
 def test_max_pool_overlap_collects_from_each_window():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     g = ad.grad(lambda v: np.sum(F.max_pool2d(v, 2, stride=1)))(x)

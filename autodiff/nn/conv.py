@@ -6,9 +6,9 @@ A convolution layer (in deep learning: a cross-correlation, as torch computes it
     y[n, o, p] = b[o] + sum_(c in group(o)) sum_k W[o, c, k] x_pad[n, c, p * stride + k * dilation]
 
 (Goodfellow, Bengio and Courville, *Deep Learning*, 2016, eq. 9.6 and section 9.5 for stride,
-padding and groups).  It is computed as one matrix product of the unfolded input
-(:func:`autodiff.rules.convolution.im2col`, Chellapilla et al. 2006) with the weight matrix
-``(out, in / groups * prod K)``, a batched product for ``groups > 1``.  Its derivatives come from
+padding and groups).  It is computed as one matrix product of the weight matrix ``(out, in / groups * prod K)``
+with the unfolded input (:func:`autodiff.rules.convolution.im2col`, Chellapilla et al. 2006)
+laid out as ``(in * prod K, N * prod P)``, a batched product for ``groups > 1``.  Its derivatives come from
 the primitives it is made of: with respect to the input, ``col2im`` of a product with the weight
 (the transposed convolution); with respect to the weight, the product of the output cotangent
 with the unfolded input (a correlation); both differentiate again.
@@ -35,7 +35,6 @@ import numpy as np
 from .. import numpy_api as api
 from ..rules.convolution import im2col, window_output_shape
 from ..rules.elementwise import add
-from ..rules.network import linear
 from ..rules.primitive import Traced, shape_of
 from ..validation import choice, flag, positive_int
 from ..values import as_float_value
@@ -146,12 +145,16 @@ def _convolve(x, weight, bias, stride, padding, dilation, groups, padding_mode, 
     position_axes = tuple(range(2, 2 + d))
     kernel_axes = tuple(range(2 + d, 2 + 2 * d))
     if groups == 1:
-        rows = api.reshape(api.transpose(columns, (0,) + position_axes + (1,) + kernel_axes),
-                           (n * n_positions, group_channels * n_taps))
+        # (C K, N P) columns: the copy reads whole rows of the input, the product is
+        # (out, C K) x (C K, N P), and the VJP hands col2im one contiguous block per offset
+        columns = api.reshape(api.transpose(columns, (1,) + kernel_axes + (0,) + position_axes),
+                              (group_channels * n_taps, n * n_positions))
         matrix = api.reshape(weight, (out_channels, group_channels * n_taps))
-        y = linear(rows, matrix) if bias is None else linear(rows, matrix, bias)
-        y = api.transpose(api.reshape(y, (n,) + positions + (out_channels,)),
-                          (0, d + 1) + tuple(range(1, d + 1)))
+        y = api.matmul(matrix, columns)
+        if bias is not None:
+            y = add(y, api.reshape(bias, (out_channels, 1)))
+        y = api.transpose(api.reshape(y, (out_channels, n) + positions),
+                          (1, 0) + tuple(range(2, d + 2)))
     else:
         per_group = out_channels // groups
         grouped = api.reshape(columns, (n, groups, group_channels) + positions + kernel)

@@ -3,9 +3,10 @@
 Pooling summarises each window of a feature map (Goodfellow, Bengio and Courville, *Deep
 Learning*, 2016, section 9.3).  The windows are :func:`autodiff.rules.convolution.im2col`'s, so
 
-* max pooling is the ``max`` reduction over each window's axes: where several entries of a
-  window tie for the maximum they share its gradient evenly (API.md's kink table); an entry in
-  several overlapping windows collects from each.  Padding is ``-inf``, never the maximum.
+* max pooling is :func:`autodiff.rules.convolution.window_max`, the maximum over each window
+  (a running maximum over the window's strided views): where several entries of a window tie
+  for the maximum they share its gradient evenly (API.md's kink table); an entry in several
+  overlapping windows collects from each.  Padding is ``-inf``, never the maximum.
 * average pooling is the ``mean`` over each window; padding counts as zeros in the average
   (``count_include_pad=True``, torch's default) or is left out of the count.
 * adaptive average pooling to ``(oh, ow)`` averages the bins ``[floor(i H / oh), ceil((i + 1)
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy_api as api
-from ..rules.convolution import im2col, window_output_shape
+from ..rules.convolution import im2col, window_max, window_output_shape
 from ..rules.elementwise import divide
 from ..rules.primitive import dtype_of, shape_of
 from ..validation import flag
@@ -42,8 +43,9 @@ __all__ = [
 ]
 
 
-def _windows(x, kernel_size, stride, padding, dilation, fill, layer):
-    """``(columns, unbatched, settings)``: the pooling windows of ``x``, checked."""
+def _windows(x, kernel_size, stride, padding, dilation, layer):
+    """``(x, unbatched, settings)``: ``x`` with a sample axis and its pooling windows' settings
+    ``(kernel, stride, dilation, padding pairs)``, checked."""
     x, unbatched = checked_input(x, 2, layer)
     kernel = spatial_tuple(kernel_size, 2, "kernel_size", layer)
     stride = kernel if stride is None else spatial_tuple(stride, 2, "stride", layer)
@@ -60,8 +62,7 @@ def _windows(x, kernel_size, stride, padding, dilation, fill, layer):
             f"{layer}: kernel {kernel} (dilation {dilation}) is larger than the padded input "
             f"(input of shape {shape_of(x)}, padding {padding})"
         )
-    columns = im2col(x, kernel, stride, dilation, pairs, fill)
-    return columns, unbatched, (kernel, stride, dilation, pairs)
+    return x, unbatched, (kernel, stride, dilation, pairs)
 
 
 def _unbatch(y, unbatched):
@@ -71,17 +72,16 @@ def _unbatch(y, unbatched):
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
     """Maximum over each ``kernel_size`` window (stride defaults to the kernel size) of ``x``
     ``(N, C, H, W)``; tied maxima share the gradient evenly."""
-    columns, unbatched, _ = _windows(x, kernel_size, stride, padding, dilation, -np.inf,
-                                     "max_pool2d")
-    return _unbatch(api.max(columns, axis=(-2, -1)), unbatched)
+    x, unbatched, settings = _windows(x, kernel_size, stride, padding, dilation, "max_pool2d")
+    return _unbatch(window_max(x, *settings), unbatched)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
     """Mean over each ``kernel_size`` window of ``x`` ``(N, C, H, W)``; padded zeros count in
     the mean unless ``count_include_pad=False``."""
-    columns, unbatched, (kernel, stride, dilation, pairs) = _windows(
-        x, kernel_size, stride, padding, 1, 0.0, "avg_pool2d")
-    total = api.sum(columns, axis=(-2, -1))
+    x, unbatched, (kernel, stride, dilation, pairs) = _windows(
+        x, kernel_size, stride, padding, 1, "avg_pool2d")
+    total = api.sum(im2col(x, kernel, stride, dilation, pairs), axis=(-2, -1))
     if flag(count_include_pad, "count_include_pad") or not any(lo for lo, _ in pairs):
         return _unbatch(divide(total, float(kernel[0] * kernel[1])), unbatched)
     ones = np.ones(shape_of(x)[-2:], dtype=dtype_of(x))

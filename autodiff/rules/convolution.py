@@ -21,8 +21,17 @@ untouched, so derivatives of any order need nothing more.  ``conv1d``/``conv2d``
 ``im2col`` + one matrix product (:mod:`autodiff.nn.conv`); the VJP of a convolution with respect
 to its input is ``col2im`` of a matrix product (the transposed convolution), with respect to its
 weight a matrix product with ``im2col`` of the input (a correlation), and both differentiate
-again.  Max pooling is the ``max`` reduction over the window axes (ties split evenly, API.md's
-kink table), average pooling the ``mean``.
+again.  Average pooling is the ``mean`` over the window axes.
+
+``window_max`` is max pooling: the maximum over each window, ``max_k x_pad[..., p * s + k * r]``
+with ``-inf`` padding (Goodfellow, Bengio and Courville, *Deep Learning*, 2016, section 9.3).
+It is computed as a running ``np.maximum`` over the ``prod K`` strided views of the input, one
+per kernel offset, never as a reduction over small window axes (NumPy reduces those an order
+of magnitude slower).  Its derivative is a weighted sum over each window, ``d out = sum_k w_k
+dx_pad[..., p * s + k * r]``, where ``w_k = [x_k = out] / #{j : x_j = out}``: tied maxima share
+the gradient evenly (API.md's kink table) and an entry in several overlapping windows collects
+from each.  The weights are constants (a mask), so the JVP is ``sum_K(w * im2col(dx))`` and the
+VJP ``col2im(w * g)``, both in primitives.
 """
 
 from __future__ import annotations
@@ -32,10 +41,13 @@ import itertools
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .primitive import Case, ParametrizedPrimitive, call_with, shape_of
+from . import elementwise as ew
+from . import shapes
+from .primitive import Case, ParametrizedPrimitive, call_with, primal_value, shape_of
+from .reductions import reduce_sum
 from .series import FIRST_ORDER
 
-__all__ = ["im2col", "col2im", "window_output_shape"]
+__all__ = ["im2col", "col2im", "window_max", "window_output_shape"]
 
 
 def window_output_shape(spatial, kernel, stride, dilation, padding) -> tuple:
@@ -65,7 +77,8 @@ def _im2col_impl(x, kernel, stride, dilation, padding, fill=0.0):
 
 
 def _col2im_impl(columns, spatial, kernel, stride, dilation, padding):
-    """Add each window's entries back at their positions: ``lead + P + K -> lead + S``."""
+    """Add each window's entries back at their positions: ``lead + P + K -> lead + S``, one
+    strided add of a ``lead + P`` block per kernel offset (``prod K`` adds, not one per pixel)."""
     columns = np.asarray(columns)
     d = len(kernel)
     lead = columns.shape[: columns.ndim - 2 * d]
@@ -98,6 +111,48 @@ def _col2im_jvp(primals, tangents, out, spatial, kernel, stride, dilation, paddi
 
 def _col2im_vjp(g, primals, out, wanted, spatial, kernel, stride, dilation, padding):
     return [im2col(g, kernel, stride, dilation, padding)]
+
+
+def _offsets(kernel):
+    """Every kernel offset ``k``, as an index of the trailing ``K`` axes."""
+    return [(Ellipsis,) + offset for offset in itertools.product(*(range(k) for k in kernel))]
+
+
+def _window_max_impl(x, kernel, stride, dilation, padding):
+    """``lead + S -> lead + P``: a running maximum over the window views, one per offset."""
+    columns = _im2col_impl(x, kernel, stride, dilation, padding, -np.inf)
+    first, *others = _offsets(kernel)
+    out = columns[first].copy()
+    for offset in others:
+        np.maximum(out, columns[offset], out=out)
+    return out
+
+
+def _tie_weights(x, out, kernel, stride, dilation, padding):
+    """``w``, shaped ``lead + P + K``: 1 / (number of ties) where a window's entry attains its
+    maximum, else 0 (constants: the derivative's mask, not differentiated)."""
+    columns = _im2col_impl(primal_value(x), kernel, stride, dilation, padding, -np.inf)
+    out = np.asarray(primal_value(out))
+    offsets = _offsets(kernel)
+    hits = np.empty((len(offsets),) + out.shape, dtype=out.dtype)  # offsets first: the
+    for index, offset in enumerate(offsets):  # count is a sum of whole blocks
+        np.equal(columns[offset], out, out=hits[index], casting="unsafe")
+    hits /= np.sum(hits, axis=0)
+    return np.moveaxis(hits, 0, -1).reshape(out.shape + tuple(kernel))
+
+
+def _window_max_jvp(primals, tangents, out, kernel, stride, dilation, padding):
+    weights = _tie_weights(primals[0], out, kernel, stride, dilation, padding)
+    windows = im2col(tangents[0], kernel, stride, dilation, padding)
+    d = len(kernel)
+    return reduce_sum(ew.multiply(windows, weights), axis=tuple(range(-d, 0)))
+
+
+def _window_max_vjp(g, primals, out, wanted, kernel, stride, dilation, padding):
+    weights = _tie_weights(primals[0], out, kernel, stride, dilation, padding)
+    spread = ew.multiply(shapes.reshape(g, shape_of(g) + (1,) * len(kernel)), weights)
+    spatial = shape_of(primals[0])[-len(kernel):]
+    return [col2im(spread, spatial, kernel, stride, dilation, padding)]
 
 
 _WINDOW_PARAMS = ("kernel", "stride", "dilation", "padding")
@@ -135,3 +190,21 @@ col2im = ParametrizedPrimitive(
     ),
 )
 
+
+window_max = ParametrizedPrimitive(
+    "window_max",
+    _window_max_impl,
+    _window_max_jvp,
+    _window_max_vjp,
+    taylor=FIRST_ORDER,
+    n_operands=1,
+    param_names=_WINDOW_PARAMS,
+    cases=(
+        Case("1d-overlapping", ((2, 7),), call_with(kernel=(3,), stride=(2,), dilation=(1,),
+                                                    padding=((1, 1),))),
+        Case("2d-dilated", ((2, 3, 6, 5),), call_with(kernel=(2, 3), stride=(1, 2),
+                                                      dilation=(2, 1), padding=((0, 1), (1, 0)))),
+        Case("2d-tiled", ((2, 2, 4, 6),), call_with(kernel=(2, 2), stride=(2, 2),
+                                                    dilation=(1, 1), padding=((0, 0), (0, 0)))),
+    ),
+)
