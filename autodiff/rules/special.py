@@ -111,7 +111,9 @@ digamma = _special(
 )
 gammaln = _special(
     "gammaln", sc.gammaln, (lambda x, y: digamma(x),),
-    Domain("x -> loggamma(x)", (((0.1, 30.0),),)),
+    # away from its zeros at 1 and 2, where only its absolute accuracy is SciPy's
+    Domain("x -> loggamma(x)", (((0.1, 30.0),),),
+           valid=lambda x: (np.abs(np.asarray(x) - 1) > 0.05) & (np.abs(np.asarray(x) - 2) > 0.05)),
 )
 gamma = _special(
     "gamma", sc.gamma, (lambda x, y: ew.multiply(y, digamma(x)),),
@@ -205,7 +207,7 @@ def _log_ndtr_slope(x, y):
 
 log_ndtr = _special(
     "log_ndtr", sc.log_ndtr, (_log_ndtr_slope,),
-    Domain("x -> log(erfc(-x/sqrt(2))/2)", (((-20.0, 5.0),),)),
+    Domain("x -> log(erfc(-x/sqrt(2))/2)", (((-8.0, 5.0),),)),
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -241,7 +243,7 @@ def _i1_slope(x, y, scaled_i0):
 
 i0 = _special(
     "i0", sc.i0, (lambda x, y: i1(x),),
-    Domain("x -> besseli(0, x)", (((-10.0, 10.0),),)), numpy=(sc.i0, np.i0),
+    Domain("x -> besseli(0, x)", (both_signs(0.01, 10.0),)), numpy=(sc.i0, np.i0),
 )
 i1 = _special(
     "i1", sc.i1, (lambda x, y: _i1_slope(x, y, i0),),
@@ -274,8 +276,9 @@ def _times_log_partials(log_fn, shift):
         return log_fn(y)
 
     def d_y(x, y, out):
-        zero = _at_zero(x)
         denominator = ew.add(y, shift) if shift else y
+        # 0/0 only where x = 0 and y + shift = 0; elsewhere x/(y + shift) is already 0 at x = 0
+        zero = _at_zero(x) & (primal_value(denominator) == 0)
         return _zero_where(zero, ew.divide(x, _where_safe(zero, 1.0, denominator)))
 
     return d_x, d_y
