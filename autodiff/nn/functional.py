@@ -75,7 +75,8 @@ def _reduce(losses, reduction):
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias``: weight ``(out, in)`` as in torch, ``x`` of shape ``(..., in)``.
 
-    Seed 004's linear layer (``z_{i+1} = W z_i``, with samples as rows), one primitive: its
+    A linear layer (``z_{i+1} = W z_i``, with samples as rows; Aggarwal 2018, sec. 3.2), one
+    primitive: its
     backward pass is ``x_bar = g W``, ``W_bar = g^T x``, ``b_bar = sum_samples g``.
     """
     x = _value(x, "linear input")
@@ -105,7 +106,7 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (seed 004, eq. 14); slope at 0 is
+    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (Aggarwal 2018, sec. 3.4.2); slope at 0 is
     ``negative_slope``."""
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
         raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
@@ -123,7 +124,7 @@ def tanh(x):
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0):
-    """``clip(x, min_val, max_val)`` (seed 004's "hard tanh"): slope 1 on the closed interval
+    """``clip(x, min_val, max_val)`` (the "hard tanh" of Aggarwal 2018, sec. 3.4.2): slope 1 on the closed interval
     ``[min_val, max_val]``, 0 outside (API.md's rule for ``clip``)."""
     if not min_val < max_val:
         raise ValueError(f"hardtanh needs min_val < max_val, got {min_val} and {max_val}")
@@ -147,7 +148,7 @@ def logsumexp(x, axis=-1, keepdims=False):
 
 
 def log_softmax(x, axis=-1):
-    """``x - logsumexp(x)`` along ``axis`` (seed 000's stable ``log SM(x)``): never ``log 0``."""
+    """``x - logsumexp(x)`` along ``axis`` (stable: Goodfellow et al., *Deep Learning*, 2016, sec. 4.1): never ``log 0``."""
     x = _value(x, "log_softmax input")
     return ew.subtract(x, api.logsumexp(x, axis=axis, keepdims=True))
 
@@ -164,7 +165,8 @@ def softmax(x, axis=-1):
 
 
 def cross_entropy(logits, labels, reduction="mean", *, weight=None, label_smoothing=0.0):
-    """Softmax cross-entropy ``-log softmax(logits)[label]`` (seed 001, eq. 7), fused and stable.
+    """Softmax cross-entropy ``-log softmax(logits)[label]`` (Goodfellow et al. 2016, sec. 6.2.2.3), fused
+    and stable.
 
     ``logits``: ``(N, C)`` (or ``(C,)``, or ``(N, ..., C)``), class axis last; ``labels``: 0-based
     integers of shape ``logits.shape[:-1]``.  Per sample the loss is ``logsumexp(x) - x[label]``

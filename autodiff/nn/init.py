@@ -5,17 +5,20 @@ to ``param.value`` (in place, as the trailing underscore says, like ``torch.nn.i
 returns the parameter.  ``rng`` is a ``numpy.random.Generator``, an integer seed, or ``None``
 for fresh entropy.
 
-For a weight of shape ``(out, in)`` the fans are ``fan_in = in`` (seed 001's ``m``, seed 004's
-``r``) and ``fan_out = out`` (seed 001's ``n``); for more axes (convolutions) both are multiplied
-by the size of the trailing "receptive field" axes, as in torch.
+For a weight of shape ``(out, in)`` the fans are ``fan_in = in`` (Glorot & Bengio's ``n_j``,
+Aggarwal's ``r``) and ``fan_out = out`` (``n_{j+1}``); for more axes (convolutions) both are
+multiplied by the size of the trailing "receptive field" axes, as in torch.
 
-* :func:`xavier_uniform_` -- seed 001, eq. (77): ``U(-sqrt(6/(m+n)), sqrt(6/(m+n)))`` (Glorot
-  and Bengio 2010), variance ``2/(m+n)`` balancing activations and gradients across layers;
-* :func:`xavier_normal_` -- the same variance from a Gaussian, ``std = sqrt(2/(m+n))`` (seed
-  004's "more sophisticated" rule ``sqrt(2/(r_in + r_out))``);
-* :func:`kaiming_normal_` -- seed 004: ``std = sqrt(2/r)`` for ReLU layers (He et al. 2015);
+* :func:`xavier_uniform_` -- ``U(-sqrt(6/(m+n)), sqrt(6/(m+n)))`` (Glorot & Bengio, "Understanding
+  the difficulty of training deep feedforward neural networks", 2010, eq. 16), variance
+  ``2/(m+n)`` balancing activations and gradients across layers;
+* :func:`xavier_normal_` -- the same variance from a Gaussian, ``std = sqrt(2/(m+n))`` (the
+  "more sophisticated" rule ``sqrt(2/(r_in + r_out))`` of Aggarwal, *Neural Networks and Deep
+  Learning*, 2018, sec. 3.3.3);
+* :func:`kaiming_normal_` -- Aggarwal (2018, sec. 3.3.3): ``std = sqrt(2/r)`` for ReLU layers
+  (He et al. 2015);
 * :func:`zeros_`, :func:`normal_`, :func:`uniform_` -- constants and plain draws (biases are
-  usually 0, seed 001).
+  usually 0; Goodfellow et al., *Deep Learning*, 2016, sec. 8.4).
 
 >>> import numpy as np, autodiff as ad
 >>> layer = ad.nn.Linear(200, 300, rng=0)
@@ -87,7 +90,7 @@ def calculate_fans(shape) -> tuple[int, int]:
 
 
 def xavier_uniform_(param, gain=1.0, rng=None):
-    """``U(-a, a)`` with ``a = gain * sqrt(6 / (fan_in + fan_out))`` (seed 001, eq. 77)."""
+    """``U(-a, a)`` with ``a = gain * sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio 2010, eq. 16)."""
     value = _target(param)
     fan_in, fan_out = calculate_fans(value.shape)
     bound = nonnegative(gain, "gain") * math.sqrt(6.0 / (fan_in + fan_out))
@@ -111,7 +114,7 @@ def _kaiming_std(shape, a, mode) -> float:
 
 
 def kaiming_normal_(param, a=0.0, mode="fan_in", rng=None):
-    """``N(0, std^2)`` with ``std = sqrt(2 / r)`` (seed 004, ReLU layers), ``r = fan_in``.
+    """``N(0, std^2)`` with ``std = sqrt(2 / r)`` (He et al. 2015, for ReLU layers), ``r = fan_in``.
 
     ``a`` is the negative slope of a following leaky ReLU (``std = sqrt(2 / ((1 + a^2) r))``);
     ``mode="fan_out"`` uses ``r = fan_out`` (preserves gradient variance in the backward pass).
@@ -133,7 +136,7 @@ def kaiming_uniform_(param, a=0.0, mode="fan_in", rng=None):
 
 
 def zeros_(param):
-    """All zeros (biases, seed 001)."""
+    """All zeros (biases; Goodfellow et al., *Deep Learning*, 2016, sec. 8.4)."""
     value = _target(param)
     return _assign(param, np.zeros(value.shape, dtype=value.dtype))
 

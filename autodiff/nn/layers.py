@@ -1,4 +1,4 @@
-"""Layers: a dense layer, maxout, and the activations of seeds 002/004 as modules.
+"""Layers: a dense layer, maxout, and the usual activations as modules.
 
 Each layer is a :class:`~autodiff.nn.module.Module` whose ``forward`` calls
 :mod:`autodiff.nn.functional`; layers with weights take an optional ``rng`` (a
@@ -79,7 +79,7 @@ class Linear(Module):
 
 
 class Maxout(Module):
-    """Maxout units (seed 004): ``y_j = max_k (W_jk . x + b_jk)`` over ``pieces`` affine maps.
+    """Maxout units (Goodfellow et al. 2013, "Maxout networks"): ``y_j = max_k (W_jk . x + b_jk)`` over ``pieces`` affine maps.
 
     ``weight`` has shape ``(out_features * pieces, in_features)``: row ``j * pieces + k`` is
     piece ``k`` of unit ``j`` (``bias`` likewise).  With two pieces and one of them fixed at zero
@@ -117,7 +117,7 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (seed 004, eq. 14)."""
+    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (Aggarwal 2018, sec. 3.4.2)."""
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
@@ -145,7 +145,7 @@ class Sigmoid(Module):
 
 
 class HardTanh(Module):
-    """``clip(x, min_val, max_val)``; slope 1 on the closed interval, 0 outside (seed 004)."""
+    """``clip(x, min_val, max_val)``; slope 1 on the closed interval, 0 outside (Aggarwal 2018, sec. 3.4.2)."""
 
     def __init__(self, min_val=-1.0, max_val=1.0):
         super().__init__()

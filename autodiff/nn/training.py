@@ -3,8 +3,8 @@
 :func:`fit` runs the usual loop -- for each mini-batch: clear the gradients, forward, loss,
 ``loss.backward()``, ``optimizer.step()`` -- and after each epoch evaluates the validation set.
 With ``early_stopping_patience=k`` it stops once the validation loss has not improved for ``k``
-epochs and restores the weights of the best epoch (seed 001: "monitor the loss on the validation
-set during training, stop when it starts increasing").
+epochs and restores the weights of the best epoch (early stopping: Goodfellow et al., *Deep
+Learning*, 2016, sec. 7.8).
 
 >>> import numpy as np, autodiff as ad
 >>> rng = np.random.default_rng(0)

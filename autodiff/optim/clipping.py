@@ -1,6 +1,6 @@
 """Gradient clipping by value and by global norm, with ``torch.nn.utils``' semantics.
 
-Seed 004 (exploding gradients): "value-based clipping: all partial derivatives outside ranges
+Aggarwal (*Neural Networks and Deep Learning*, 2018, sec. 3.5.5): "value-based clipping: all partial derivatives outside ranges
 are set to range boundaries; norm-based clipping: the entire gradient vector is normalized by
 the L2-norm of the entire vector". Both functions take a parameter object (anything with a
 ``.grad``) or an iterable of them, skip parameters whose ``.grad`` is ``None``, and replace each

@@ -17,8 +17,8 @@ in the parameter's dtype: a float32 parameter stays float32. Hyper-parameters li
 after ``load_state_dict`` takes bitwise the same steps.
 
 Notation: ``g`` is the gradient, ``w`` the parameter, ``lr`` the learning rate, ``t`` the number
-of steps taken including the current one. Seed 004 writes the learning rate ``alpha``, the
-gradient ``dL/dW`` and the weights ``W``.
+of steps taken including the current one. Aggarwal (*Neural Networks and Deep Learning*, 2018,
+sec. 3.5) writes the learning rate ``alpha``, the gradient ``dL/dW`` and the weights ``W``.
 
 Example (a minimal parameter object stands in for ``ad.nn.Parameter``):
 
@@ -303,16 +303,16 @@ class SGD(Optimizer):
         g <- g + momentum * b   if nesterov else   g <- b
         w <- w - lr * g
 
-    Seed 004 writes momentum as ``V <- beta V - alpha dL/dW;  W <- W + V`` with ``V = 0`` at
+    Aggarwal (2018, sec. 3.5.2) writes momentum as ``V <- beta V - alpha dL/dW;  W <- W + V`` with ``V = 0`` at
     the start. With ``dampening = 0`` and a constant learning rate this is the same iteration:
     ``beta = momentum``, ``alpha = lr`` and ``V = -lr * b`` (the first step gives
     ``V = -alpha g = -lr b`` in both). torch keeps ``b`` in gradient units, so under a
-    learning-rate schedule the current ``lr`` scales the whole buffer, while the seed's ``V``
+    learning-rate schedule the current ``lr`` scales the whole buffer, while Aggarwal's ``V``
     keeps the rates it was built with.
 
-    Seed 004's Nesterov momentum evaluates the gradient at the look-ahead point ``W + beta V``.
+    Aggarwal's Nesterov momentum (sec. 3.5.2.1) evaluates the gradient at the look-ahead point ``W + beta V``.
     torch (after Sutskever et al. 2013) tracks that look-ahead point ``w = W + beta V`` itself,
-    where the seed's update becomes ``b <- momentum b + g;  w <- w - lr (g + momentum b)``,
+    where that update becomes ``b <- momentum b + g;  w <- w - lr (g + momentum b)``,
     ``g`` being the gradient at the tracked point: the ``nesterov=True`` branch above.
     Nesterov needs ``momentum > 0`` and ``dampening = 0``.
     """
@@ -364,10 +364,10 @@ class AdaGrad(Optimizer):
         A   <- A + g * g                        (A starts at initial_accumulator_value)
         w   <- w - clr * g / (sqrt(A) + eps)
 
-    Seed 004, eqs. (15)-(16): ``A_i <- A_i + (dL/dw_i)^2;  w_i <- w_i - alpha / sqrt(A_i) *
+    Aggarwal (2018, sec. 3.5.3.1): ``A_i <- A_i + (dL/dw_i)^2;  w_i <- w_i - alpha / sqrt(A_i) *
     dL/dw_i``, with the remark to use ``sqrt(A_i + eps)`` against ill-conditioning. Here
     ``alpha = clr`` and ``eps`` is added *after* the square root (torch's choice), so the two
-    regularisations agree only up to O(eps). ``clr`` is the seed's inverse decay
+    regularisations agree only up to O(eps). ``clr`` is Aggarwal's inverse decay (sec. 3.5.1)
     ``alpha_t = alpha_0 / (1 + k t)`` with ``k = lr_decay`` and ``t`` counted from 0.
     """
 
@@ -411,13 +411,13 @@ class RMSProp(Optimizer):
         b   <- momentum * b + g / d;   w <- w - lr * b       if momentum > 0 (b starts at 0)
         w   <- w - lr * g / d                                 otherwise
 
-    Seed 004, eq. (17): ``A_i <- rho A_i + (1 - rho)(dL/dw_i)^2;  w_i <- w_i - alpha /
+    Aggarwal (2018, sec. 3.5.3.2): ``A_i <- rho A_i + (1 - rho)(dL/dw_i)^2;  w_i <- w_i - alpha /
     sqrt(A_i) * dL/dw_i`` with ``rho = alpha`` (torch's name for the smoothing constant, not the
-    learning rate), the seed's ``alpha = lr``, and ``eps`` added after the square root rather than
+    learning rate), Aggarwal's ``alpha = lr``, and ``eps`` added after the square root rather than
     inside it. ``centered`` divides by an estimate of the gradient's standard deviation instead
     of its root mean square (Graves 2013). ``momentum`` is classical momentum on the scaled
-    step: with ``V = -lr * b`` it is the seed's ``V <- beta V - alpha g / sqrt(A);  W <- W + V``;
-    the seed's RMSProp with *Nesterov* momentum (eq. 18) evaluates the gradient at the
+    step: with ``V = -lr * b`` it is Aggarwal's ``V <- beta V - alpha g / sqrt(A);  W <- W + V``;
+    his RMSProp with *Nesterov* momentum (sec. 3.5.3.3) evaluates the gradient at the
     look-ahead point, which this class does not do.
     """
 
@@ -478,7 +478,7 @@ class AdaDelta(Optimizer):
 
     Zeiler's ``E[g^2]``, ``E[dx^2]`` and ``RMS[y] = sqrt(E[y^2] + eps)`` give ``Delta x =
     -RMS[dx]_{t-1} / RMS[g]_t * g``; with ``lr = 1`` (the default) this is his algorithm
-    exactly. Seed 004 describes AdaDelta as RMSProp whose learning rate is replaced by the
+    exactly. Aggarwal (2018, sec. 3.5.3.4) describes AdaDelta as RMSProp whose learning rate is replaced by the
     exponentially smoothed size of the previous increments ``sqrt(E_dx)``.
     """
 
@@ -521,7 +521,7 @@ class Adam(Optimizer):
 
     which is the paper's ``m_hat = m / (1 - beta1^t)``, ``v_hat = v / (1 - beta2^t)``,
     ``w <- w - lr * m_hat / (sqrt(v_hat) + eps)``: bias-corrected, ``eps`` added to
-    ``sqrt(v_hat)``. In seed 004's words Adam is RMSProp (``A_i`` is ``v`` with ``rho = beta2``)
+    ``sqrt(v_hat)``. In Aggarwal's words (2018, sec. 3.5.3.5) Adam is RMSProp (``A_i`` is ``v`` with ``rho = beta2``)
     applied to exponentially smoothed gradients ``m`` instead of raw ones, with ``alpha = lr``.
     """
 

@@ -11,7 +11,7 @@ direction ``p`` (Nocedal & Wright, *Numerical Optimization*, alg. 5.3)::
     β_k     = r_{k+1}ᵀz_{k+1} / r_kᵀz_k
     p_{k+1} = z_{k+1} + β_k p_k
 
-The directions are A-conjugate, ``p_iᵀA p_j = 0`` for ``i != j`` (seed 004: "thou shalt not
+The directions are A-conjugate, ``p_iᵀA p_j = 0`` for ``i != j`` (Aggarwal 2018, sec. 3.5.6.1: "thou shalt not
 worsen with respect to previous directions"), so in exact arithmetic CG reaches the solution in
 at most ``n`` steps. It stops when ``‖r‖ <= tol ‖b‖``.
 

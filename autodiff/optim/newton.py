@@ -1,6 +1,7 @@
 """Newton's method: truncated (``"newton-cg"``) and with a dense, modified Hessian (``"newton"``).
 
-Both minimise the local quadratic model of seed 004, eq. 19,
+Both minimise the local quadratic model of Aggarwal (*Neural Networks and Deep Learning*, 2018,
+sec. 3.5.6),
 
     m(p) = f(x) + ∇f(x)ᵀp + ½ pᵀ ∇²f(x) p,
 

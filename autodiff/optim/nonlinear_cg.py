@@ -14,7 +14,7 @@ where ``β`` makes the new direction (nearly) conjugate to the old one. Two choi
   also happens every ``restart`` iterations (default ``n``). (Powell's extra restart test,
   Nocedal & Wright eq. 5.52, is left out: on the test problems it doubled the iterations.)
 
-* ``beta="hessian"``: seed 004, eq. 21, with ``H = ∇²f(x_{k+1})`` (Daniel's method)::
+* ``beta="hessian"``: Aggarwal (*Neural Networks and Deep Learning*, 2018, sec. 3.5.6.1), with ``H = ∇²f(x_{k+1})`` (Daniel's method)::
 
       q_{k+1} = -∇f_{k+1} + (q_kᵀ H ∇f_{k+1} / q_kᵀ H q_k) q_k
 
@@ -22,7 +22,7 @@ where ``β`` makes the new direction (nearly) conjugate to the old one. Two choi
   (eq. 22: two products per step, ``H q_k`` and ``H ∇f_{k+1}``, at one linearisation). The same
   products give the curvature along the new direction, ``q_{k+1}ᵀH q_{k+1}``, so the line search
   starts from the step that minimises the quadratic model along ``q_{k+1}``,
-  ``α = -∇fᵀq / qᵀH q``: seed 004's "optimal step-sizes". On a quadratic ``½xᵀAx - bᵀx`` this is
+  ``α = -∇fᵀq / qᵀH q``: Aggarwal's "optimal step-sizes" (sec. 3.5.6.1). On a quadratic ``½xᵀAx - bᵀx`` this is
   linear CG and ends in at most ``n`` steps (two on the elliptical bowl ``x² + 4y²``).
 
 The line search enforces the strong Wolfe conditions with ``c₂ = 0.1``, as nonlinear CG needs
@@ -48,7 +48,7 @@ def _model_step(gradient, direction, curvature):
 
 
 def _hessian_beta_direction(hessian, g_new, q, conjugate):
-    """Seed 004's eq. 21 at the new point: ``(q_new, q_newᵀH q_new)``.
+    """Aggarwal's (2018, sec. 3.5.6.1) Hessian-based beta at the new point: ``(q_new, q_newᵀH q_new)``.
 
     Two products, ``H ∇f`` and ``H q``; they also give ``H q_new = -H ∇f + β H q`` and so the
     curvature along the new direction without a third. Steepest descent (``β = 0``) when

@@ -9,7 +9,7 @@ A schedule owns a counter ``t`` (``last_epoch``), starting at 0 when it is built
 ``base_lr`` being the group's learning rate when the schedule was built. This is the closed
 form (torch's ``_get_closed_form_lr``): the rate depends on ``t`` alone, so a resumed schedule
 reproduces it exactly; torch's chainable ``step()`` multiplies the current rate instead and
-agrees up to rounding. Seed 004 (learning-rate decay) writes ``alpha_t`` for ``lr_t`` and
+agrees up to rounding. Aggarwal (*Neural Networks and Deep Learning*, 2018, sec. 3.5.1) writes ``alpha_t`` for ``lr_t`` and
 ``alpha_0`` for ``base_lr``.
 
 >>> from types import SimpleNamespace
@@ -106,7 +106,7 @@ class LRScheduler(abc.ABC):
 class ExponentialLR(LRScheduler):
     """Exponential decay ``lr_t = base_lr * gamma**t`` (torch.optim.lr_scheduler.ExponentialLR).
 
-    Seed 004's exponential decay ``alpha_t = alpha_0 exp(-k t)`` is ``gamma = exp(-k)``.
+    Aggarwal's exponential decay ``alpha_t = alpha_0 exp(-k t)`` is ``gamma = exp(-k)``.
     """
 
     _hyperparameter_names = ("gamma",)
@@ -125,7 +125,7 @@ class ExponentialLR(LRScheduler):
 class InverseDecayLR(LRScheduler):
     """Inverse (inverse-time) decay ``lr_t = base_lr / (1 + lr_decay * t)``.
 
-    Seed 004's inverse decay ``alpha_t = alpha_0 / (1 + k t)`` with ``k = lr_decay``; the name
+    Aggarwal's inverse decay ``alpha_t = alpha_0 / (1 + k t)`` with ``k = lr_decay``; the name
     is torch's for the same ``k`` inside ``Adagrad``. torch has no scheduler of its own for it
     (``LambdaLR(optimizer, lambda t: 1 / (1 + k * t))`` gives the same rates).
     """
@@ -147,7 +147,7 @@ class StepLR(LRScheduler):
     """Step decay ``lr_t = base_lr * gamma**(t // step_size)`` (torch's ``StepLR``).
 
     The learning rate is multiplied by ``gamma`` every ``step_size`` calls to ``step()``: the
-    piecewise-constant counterpart of seed 004's exponential decay.
+    piecewise-constant counterpart of Aggarwal's exponential decay.
     """
 
     _hyperparameter_names = ("step_size", "gamma")

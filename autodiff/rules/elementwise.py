@@ -728,7 +728,7 @@ def _erf_impl(x):
     return np.vectorize(math.erf, otypes=[np.result_type(x, np.float32)])(x)[()]
 
 
-# sigma'(x) = sigma(x) (1 - sigma(x))  (seed 000)
+# sigma'(x) = sigma(x) (1 - sigma(x))
 # sigmoid' = y (1 - y): 1 - y cancels for x >> 0, so the test domain stops at 5
 sigmoid = Elementwise(
     "sigmoid", _sigmoid_impl, (lambda x, y: multiply(y, subtract(1.0, y)),), 1,

@@ -43,7 +43,7 @@ __all__ = ["linear", "relu", "leaky_relu", "cross_entropy", "checked_labels"]
 # dense layer
 # ----------------------------------------------------------------------------------------------
 # For x of shape lead + (in,), W (out, in), b (out,):  y = x W^T + b, of shape lead + (out,).
-# Seed 004's table: the backward pass multiplies by the transposed weights,
+# The backward pass multiplies by the transposed weights (Aggarwal 2018, sec. 3.2),
 #   x_bar = g W,   W_bar = sum over samples of g^T x,   b_bar = sum over samples of g.
 # One node instead of transpose + matmul + add, and W_bar comes out C-contiguous (out, in),
 # the layout of W, so the optimizer's update runs on matching layouts.

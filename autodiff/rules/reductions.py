@@ -228,7 +228,7 @@ cumsum = ParametrizedPrimitive(
 
 
 # ----------------------------------------------------------------------------------------------
-# logsumexp: stable value, softmax-weighted derivative (seed 000's stabilisation)
+# logsumexp: stable value, softmax-weighted derivative (Goodfellow et al., Deep Learning, sec. 4.1)
 # ----------------------------------------------------------------------------------------------
 
 
