@@ -6,8 +6,9 @@ A step is: forward pass, mean softmax cross-entropy, every gradient, plain SGD u
 All sides start from the same weights (torch's layouts) and see the same batch; the first two
 losses are checked against the hand-written NumPy version (the second one checks the update).
 
-Sides: hand-written NumPy (im2col with ``sliding_window_view`` + one matrix product per
-convolution, col2im by strided adds, pooling by reshaping: the limit), ``ad.nn`` (``Conv2d``,
+Sides: hand-written NumPy (im2col with ``sliding_window_view`` copied once to ``(C k k, N ho
+wo)`` + one matrix product per convolution, col2im by one strided add per kernel offset, max
+pooling as the maximum of the four strided corner views: the limit), ``ad.nn`` (``Conv2d``,
 ``MaxPool2d``, ``Linear``, ``ad.optim.SGD``, ``backward()``) and PyTorch eager.  HIPS autograd has
 no convolution of torch's semantics (its ``scipy.signal.convolve`` is a different, much slower
 operation), so it has no side here.  Targets (issue 11): within 1.3x of the hand-written NumPy
@@ -52,60 +53,70 @@ def initial_weights(dtype, seed=1):
 
 
 def _im2col(x, k, pad):
+    """``(C k k, N ho wo)`` columns: the copy reads whole input rows."""
     if pad:
         x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = sliding_window_view(x, (k, k), axis=(2, 3))
     n, c, ho, wo = windows.shape[:4]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k * k), (ho, wo)
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * k * k, n * ho * wo), (ho, wo)
 
 
 def _col2im(columns, x_shape, k, pad, out_hw):
+    """The transpose of ``_im2col``: one strided add per kernel offset."""
     n, c, h, w = x_shape
     ho, wo = out_hw
-    blocks = columns.reshape(n, ho, wo, c, k, k).transpose(0, 3, 4, 5, 1, 2)
-    dx = np.zeros((n, c, h + 2 * pad, w + 2 * pad), columns.dtype)
+    blocks = columns.reshape(c, k, k, n, ho, wo)
+    dx = np.zeros((c, n, h + 2 * pad, w + 2 * pad), columns.dtype)
     for i in range(k):
         for j in range(k):
-            dx[:, :, i:i + ho, j:j + wo] += blocks[:, :, i, j]
-    return dx[:, :, pad:pad + h, pad:pad + w]
+            dx[:, :, i:i + ho, j:j + wo] += blocks[:, i, j]
+    return dx[:, :, pad:pad + h, pad:pad + w].transpose(1, 0, 2, 3)
 
 
 def _conv(x, W, b, pad):
     out_channels, _, k, _ = W.shape
     columns, (ho, wo) = _im2col(x, k, pad)
-    y = columns @ W.reshape(out_channels, -1).T
-    y += b
-    return y.reshape(len(x), ho, wo, out_channels).transpose(0, 3, 1, 2), columns, (ho, wo)
+    y = W.reshape(out_channels, -1) @ columns
+    y += b[:, None]
+    return y.reshape(out_channels, len(x), ho, wo).transpose(1, 0, 2, 3), columns, (ho, wo)
 
 
 def _conv_backward(dy, x_shape, W, columns, pad, out_hw, need_dx):
     out_channels, _, k, _ = W.shape
-    rows = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)
-    dW, db = (rows.T @ columns).reshape(W.shape), rows.sum(axis=0)
-    dx = _col2im(rows @ W.reshape(out_channels, -1), x_shape, k, pad, out_hw) if need_dx else None
+    rows = dy.transpose(1, 0, 2, 3).reshape(out_channels, -1)
+    dW, db = (rows @ columns.T).reshape(W.shape), rows.sum(axis=1)
+    dx = _col2im(W.reshape(out_channels, -1).T @ rows, x_shape, k, pad, out_hw) \
+        if need_dx else None
     return dx, dW, db
 
 
+_CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
 def _pool(x):
-    n, c, h, w = x.shape
-    blocks = x.reshape(n, c, h // 2, 2, w // 2, 2)
-    return blocks.max(axis=(3, 5)), blocks
+    """2x2 max pooling as the maximum of the four strided corner views."""
+    corners = [x[:, :, i::2, j::2] for i, j in _CORNERS]
+    return np.maximum(np.maximum(corners[0], corners[1]),
+                      np.maximum(corners[2], corners[3])), corners
 
 
-def _pool_backward(dout, blocks, out):
-    ties = blocks == out[:, :, :, None, :, None]
-    weights = ties / ties.sum(axis=(3, 5), keepdims=True)  # ties share evenly, as ad.nn
-    n, c, h, _, w, _ = blocks.shape
-    return (weights * dout[:, :, :, None, :, None]).reshape(n, c, 2 * h, 2 * w)
+def _pool_backward(dout, corners, out):
+    hits = [(corner == out).astype(dout.dtype) for corner in corners]
+    share = dout / (hits[0] + hits[1] + hits[2] + hits[3])  # ties share evenly, as ad.nn
+    n, c, h, w = out.shape
+    dx = np.empty((n, c, 2 * h, 2 * w), dout.dtype)
+    for (i, j), hit in zip(_CORNERS, hits):
+        dx[:, :, i::2, j::2] = hit * share
+    return dx
 
 
 def numpy_gradients(params, X, labels):
     """Loss and gradients of LeNet-5's mean cross-entropy, by hand."""
     W1, b1, W2, b2, W3, b3, W4, b4, W5, b5 = params
     z1, columns1, hw1 = _conv(X, W1, b1, 2)
-    p1, blocks1 = _pool(np.maximum(z1, 0))
+    p1, corners1 = _pool(np.maximum(z1, 0))
     z2, columns2, hw2 = _conv(p1, W2, b2, 0)
-    p2, blocks2 = _pool(np.maximum(z2, 0))
+    p2, corners2 = _pool(np.maximum(z2, 0))
     f = p2.reshape(len(X), -1)
     z3 = f @ W3.T + b3
     a3 = np.maximum(z3, 0)
@@ -125,9 +136,9 @@ def numpy_gradients(params, X, labels):
     gW4, gb4 = d.T @ a3, d.sum(0)
     d = (d @ W4) * (z3 > 0)
     gW3, gb3 = d.T @ f, d.sum(0)
-    d = _pool_backward((d @ W3).reshape(p2.shape), blocks2, p2) * (z2 > 0)
+    d = _pool_backward((d @ W3).reshape(p2.shape), corners2, p2) * (z2 > 0)
     d, gW2, gb2 = _conv_backward(d, p1.shape, W2, columns2, 0, hw2, True)
-    d = _pool_backward(d, blocks1, p1) * (z1 > 0)
+    d = _pool_backward(d, corners1, p1) * (z1 > 0)
     _, gW1, gb1 = _conv_backward(d, X.shape, W1, columns1, 2, hw1, False)
     return loss, [gW1, gb1, gW2, gb2, gW3, gb3, gW4, gb4, gW5, gb5]
 
