@@ -290,3 +290,24 @@ def test_diagonal_errors_are_numpys():
         np.diag(x)
     with pytest.raises(ValueError, match="cannot be the same"):
         np.diagonal(x, 0, 1, -2)
+
+
+@SETTINGS
+@given(st.data())
+def test_unique_is_numpys_and_its_derivative_follows_the_first_occurrence(data):
+    x = data.draw(arrays(ties=True, max_dims=2))
+    axis = data.draw(st.one_of(st.none(), an_axis(x)))
+    flags = data.draw(st.lists(st.booleans(), min_size=3, max_size=3))
+    expected = np.unique(x, *flags, axis=axis)
+    traced = ad.Dual(x, np.ones_like(x))
+    value = np.unique(traced, *flags, axis=axis)
+    if any(flags):  # the indices, inverse and counts are NumPy's own
+        for got, want in zip(value[1:], expected[1:]):
+            np.testing.assert_array_equal(got, want)
+        expected, value = expected[0], value[0]
+    np.testing.assert_array_equal(value.primal, expected)
+    assert value.primal.dtype == expected.dtype
+    first = np.unique(x, return_index=True, axis=axis)[1]
+    jacobian = ad.jacrev(lambda x: np.unique(x, axis=axis))(x)
+    np.testing.assert_array_equal(
+        jacobian, ad.jacrev(lambda x: np.take(x, first, axis=axis))(x))

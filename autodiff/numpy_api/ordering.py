@@ -36,7 +36,7 @@ from .shapes import broadcast_to, ravel
 
 __all__ = [
     "sort", "take", "take_along_axis", "put_along_axis", "select", "choose", "compress",
-    "extract",
+    "extract", "unique", "ufunc_at",
 ]
 
 _SORT_KINDS = (None, "quicksort", "mergesort", "heapsort", "stable")
@@ -288,3 +288,21 @@ def ufunc_at(ufunc, a, indices, b=None):
                   for i in index)
     update = rules_indexing.scatter_add(as_operand(b), index=index, shape=shape_of(a))
     writing.update_in_place(a, ufunc(a, update))
+
+
+@implements(np.unique, cases=(
+    Case("repeated", ((2, 3),), lambda fn, x: fn(x[:, [0, 2, 0]])),
+    Case("rows-with-counts", ((4, 2),), lambda fn, x: fn(x[[0, 1, 0, 3]], axis=0,
+                                                         return_counts=True)[0]),
+))
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *,
+           equal_nan=True, sorted=True):  # noqa: A002 - NumPy's name
+    """The distinct values (slices along ``axis``), each gathered from its first occurrence,
+    the one NumPy's stable sort places first (API.md's tie convention); indices, inverse and
+    counts are NumPy's, computed on primal values."""
+    found = np.unique(np.asarray(primal_value(ar)), return_index=True, return_inverse=True,
+                      return_counts=True, axis=axis, equal_nan=equal_nan, sorted=sorted)
+    values = take(ar, found[1], axis=axis)
+    extras = [kept for kept, wanted in zip(found[1:], (return_index, return_inverse,
+                                                       return_counts)) if wanted]
+    return (values, *extras) if extras else values
