@@ -260,7 +260,10 @@ def _pad_constant(array, pairs, constant_values):
 ))
 def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
     """Every window of ``window_shape`` along ``axis``: shape ``x.shape`` with each windowed axis
-    shortened by ``w - 1``, then the window axes in ``axis`` order (NumPy's layout)."""
+    shortened by ``w - 1``, then the window axes in ``axis`` order (NumPy's layout).
+
+    ``subok`` is honoured trivially (a traced value is no ndarray subclass); ``writeable=True``
+    is refused."""
     if writeable:
         raise TypeError("sliding_window_view(writeable=True) is not supported on traced values: "
                         "writing through overlapping windows has no derivative")
