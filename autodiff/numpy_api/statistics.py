@@ -28,6 +28,7 @@ from numpy.lib import _function_base_impl as _numpy_quantiles
 from ..rules import elementwise as ew
 from ..rules import indexing as rules_indexing
 from ..rules import linalg as rules_linalg
+from ..rules import ordering as rules_ordering
 from ..rules import reductions as rules_reductions
 from ..rules import shapes as rules_shape
 from ..rules.primitive import (
@@ -204,15 +205,13 @@ def _reduced_last(a, axis):
 
 def _sorted_at(x, positions):
     """``sort(x, axis=-1, kind="stable")[..., positions]`` (shape ``x.shape[:-1] +
-    positions.shape``) as a gather of ``x``: the derivative follows the elements the stable sort
-    places at ``positions`` (nan sorts last, as in NumPy's partition)."""
+    positions.shape``) as a gather of ``x`` along its last axis: the derivative follows the
+    elements the stable sort places at ``positions`` (nan sorts last, as in NumPy's partition)."""
     positions = np.asarray(positions, dtype=np.intp)
-    order = np.argsort(np.asarray(primal_value(x)), axis=-1, kind="stable")
-    picked = order[..., positions]
-    rest = shape_of(x)[:-1]
-    lifted = (1,) * positions.ndim
-    mesh = tuple(m.reshape(m.shape + lifted) for m in np.indices(rest, sparse=True))
-    return rules_indexing.getitem(x, index=mesh + (picked,))
+    last = ndim_of(x) - 1  # the primitive's axis is a non-negative position
+    picked = rules_ordering.sort_order(x, last)[..., positions.ravel()]
+    gathered = rules_ordering.take_along_axis(x, indices=picked, axis=last)
+    return rules_shape.reshape(gathered, shape_of(x)[:-1] + positions.shape)
 
 
 def _nan_slices(x):
