@@ -10,11 +10,28 @@ calls.  :mod:`.protocol` holds the refusals and the functions that run on primal
 """
 
 from ..rules.primitive import FUNCTIONS, PRIMAL_FUNCTIONS, PRIMAL_UFUNCS, UFUNCS
+# imported for their declarations: each module's @implements registers its entry points
+from . import arithmetic, diagonals, joining, linalg, ordering, rearranging  # noqa: F401
+from .building import copy, empty_like, full_like, ones_like, zeros_like
 from .contractions import cross, einsum, inner, kron, tensordot, vdot
 from .products import dot, matmul, outer
 from .protocol import call_on_primals, unsupported
 from .reductions import cumsum, logsumexp, max, mean, min, prod, sum
 from .selection import clip, positive, round, stop_gradient, where
+from .statistics import (
+    average,
+    corrcoef,
+    cov,
+    median,
+    nanmax,
+    nanmean,
+    nanmin,
+    nansum,
+    percentile,
+    quantile,
+    std,
+    var,
+)
 from .shapes import (
     array,
     atleast_1d,
@@ -56,6 +73,18 @@ __all__ = [
     "kron",
     "cross",
     "vdot",
+    "var",
+    "std",
+    "average",
+    "median",
+    "quantile",
+    "percentile",
+    "nansum",
+    "nanmean",
+    "nanmax",
+    "nanmin",
+    "cov",
+    "corrcoef",
     "transpose",
     "moveaxis",
     "swapaxes",
@@ -71,6 +100,11 @@ __all__ = [
     "vstack",
     "hstack",
     "array",
+    "zeros_like",
+    "ones_like",
+    "empty_like",
+    "full_like",
+    "copy",
     "where",
     "clip",
     "round",

@@ -7,26 +7,59 @@ NumPy callables it answers for, and its test domain (see :mod:`.primitive`).
 
 * :mod:`.elementwise` -- arithmetic, exponentials, trigonometry, piecewise functions;
 * :mod:`.reductions`  -- sum, max, min, prod, cumsum, logsumexp;
+* :mod:`.special`     -- SciPy's special functions (only when SciPy is installed);
+* :mod:`.arithmetic`  -- remainders, fmax/fmin, angles, heaviside, copysign, sinc, casts, cumprod;
 * :mod:`.shapes`      -- reshape, transpose, broadcasting, concatenation;
-* :mod:`.indexing`    -- getitem, scatter-add, where;
-* :mod:`.linalg`      -- matrix products;
+* :mod:`.indexing`    -- getitem, scatter-add, index updates (writes), where;
+* :mod:`.ordering`    -- gathers along an axis and their transpose (sort, take_along_axis);
+* :mod:`.building`    -- pack: arrays built from traced scalars (``np.array([a, b])``);
+* :mod:`.linalg`      -- matrix products, linear systems, determinants, least squares;
+* :mod:`.decompositions` -- Cholesky, eigh, SVD, QR (factors packed into one output);
+* :mod:`.contractions` -- einsum;
 * :mod:`.network`     -- the dense layer, ReLU, leaky ReLU, fused cross-entropy;
 * :mod:`.convolution` -- sliding windows (im2col) and their transpose, for convolution and pooling;
 * :mod:`.series`      -- Taylor-series algebra used by the Taylor rules.
 """
 
-from . import convolution, elementwise, indexing, linalg, network, reductions, series, shapes
+from . import (
+    arithmetic,
+    building,
+    contractions,
+    convolution,
+    decompositions,
+    elementwise,
+    indexing,
+    linalg,
+    network,
+    ordering,
+    reductions,
+    series,
+    shapes,
+)
 from .primitive import MINUS_ONE, ONE, REGISTRY, Primitive, Traced, bind, primal_value
 
+try:  # SciPy is optional: its special functions are declared only when it is installed
+    import scipy.special  # noqa: F401
+except ImportError:
+    special = None
+else:
+    from . import special
+
 __all__ = [
+    "arithmetic",
+    "building",
+    "contractions",
     "convolution",
+    "decompositions",
     "elementwise",
     "indexing",
     "linalg",
     "network",
+    "ordering",
     "reductions",
     "series",
     "shapes",
+    "special",
     "Primitive",
     "Traced",
     "bind",
