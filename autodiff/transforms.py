@@ -27,7 +27,7 @@ from .levels import hold_module_state
 from .pytree import flatten, unflatten
 from .reverse.tape import backward_pass, cyclic_gc_spaced, kept_for_backward
 from .reverse.var import Var, VjpLevel
-from .rules.primitive import Traced, dtype_of, primal_value, shape_of
+from .rules.primitive import Traced, dtype_of, lift, primal_value, shape_of
 from .values import as_float_value, check_float_input
 
 __all__ = [
@@ -55,6 +55,7 @@ def _input_leaves(tree, what: str):
     leaves, treedef = flatten(tree)
     checked = []
     for leaf in leaves:
+        leaf = lift(leaf)  # np.array([t1, t2]) of an outer transform's values
         if isinstance(leaf, Traced):
             checked.append(leaf)
             continue
@@ -71,6 +72,7 @@ def _call(f, args):
 def _output_leaves(out, level):
     """Flatten a transform's output; refuse callables and values of closed/newer levels."""
     leaves, treedef = flatten(out)
+    leaves = [lift(leaf) for leaf in leaves]  # np.array([...]) of traced values
     for leaf in leaves:
         if isinstance(leaf, Traced):
             owner = leaf._level
@@ -183,7 +185,7 @@ def _in_dtype_of(cotangent, var):
     if isinstance(cotangent, np.ndarray):
         dtype = dtype_of(var)
         if cotangent.dtype != dtype or not cotangent.flags.c_contiguous:
-            return np.ascontiguousarray(cotangent, dtype=dtype)
+            return np.asarray(cotangent, dtype=dtype, order="C")  # keeps 0-d as 0-d
     return cotangent
 
 

@@ -24,6 +24,8 @@ __all__ = [
     "chain",
     "chain_derivative",
     "rosenbrock_loop",
+    "rk4_flow",
+    "lorenz",
     "rosenbrock",
     "rosenbrock_grad",
     "rosenbrock_hessp",
@@ -42,6 +44,28 @@ def rosenbrock_loop(x):
     for i in range(len(x) - 1):
         total = total + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
     return total
+
+
+def rk4_flow(rhs, steps: int, dt: float):
+    """The classical fourth-order Runge-Kutta flow map of ``u' = rhs(u)`` over ``steps``."""
+
+    def flow(u):
+        for _ in range(steps):
+            k1 = rhs(u)
+            k2 = rhs(u + dt / 2 * k1)
+            k3 = rhs(u + dt / 2 * k2)
+            k4 = rhs(u + dt * k3)
+            u = u + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return u
+
+    return flow
+
+
+def lorenz(u, s=10.0, r=28.0, b=8.0 / 3.0, build=np.array):
+    """The Lorenz system's right-hand side, its result built by ``build`` (``np.array`` as
+    users write it, or ``np.stack``)."""
+    x, y, z = u
+    return build([s * (y - x), x * (r - z) - y, x * y - b * z])
 
 
 def chain(y, steps: int, sin):

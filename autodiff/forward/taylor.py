@@ -39,7 +39,7 @@ import numpy as np
 
 from ..levels import Level
 from ..pytree import flatten, tree_map, unflatten
-from ..rules.primitive import Traced, bind, dtype_of, shape_of
+from ..rules.primitive import Traced, bind, dtype_of, lift, shape_of
 from ..rules.series import full_series, leading, ops
 from ..tracer import ArrayLike
 from ..values import as_float_value
@@ -155,6 +155,7 @@ def _input_series(x, direction, order: int):
 
 
 def _output_series(leaf, level, order: int):
+    leaf = lift(leaf)  # np.array([...]) of traced values
     if isinstance(leaf, Traced):
         owner = leaf._level
         if owner is level:

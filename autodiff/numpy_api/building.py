@@ -12,9 +12,11 @@ import numpy as np
 
 from ..rules import building as rules_building
 from ..rules import indexing
+from . import writing
+from .selection import where as where_
 from ..rules.primitive import Case, Traced, call_with, implements, primal_value
 
-__all__ = ["zeros_like", "ones_like", "empty_like", "full_like", "copy"]
+__all__ = ["zeros_like", "ones_like", "empty_like", "full_like", "copy", "copyto"]
 
 
 def _check_layout(name, order, subok, shape, device):
@@ -52,14 +54,15 @@ def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     return _filled("ones_like", a, 1, dtype, order, subok, shape, device)
 
 
-@implements(np.empty_like, cases=_LIKE_CASES)
+@implements(np.empty_like)  # no value to compare: NumPy's are unspecified
 def empty_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     """Zeros: NumPy leaves the values unspecified, and zeros are one choice of them."""
     return _filled("empty_like", a, 0, dtype, order, subok, shape, device)
 
 
 @implements(np.full_like, cases=(
-    Case("traced-fill", ((3, 4), ()), lambda fn, x, t: fn(x, t)),
+    # x + 0 t: a traced array whenever t is traced (a plain one cannot hold t's derivative)
+    Case("traced-fill", ((3, 4), ()), lambda fn, x, t: fn(x + 0.0 * t, t)),
     Case("constant-fill", ((3, 4),), lambda fn, x: fn(x, 2.5)),
 ))
 def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
@@ -70,6 +73,28 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     if not isinstance(filled, Traced):  # an integer dtype: no derivative to keep
         return np.full_like(filled, primal_value(fill_value))
     return indexing.index_update(filled, fill_value, index=Ellipsis)
+
+
+@implements(np.copyto)
+def copyto(dst, src, casting="same_kind", where=True):
+    """``np.copyto(dst, src)`` into a traced ``dst`` is a write (``dst[...] = src``).
+
+    A plain ``dst`` cannot hold a derivative; NumPy's own ``np.full_like(plain, t)`` comes
+    here too, so the error names the spellings that work.
+    """
+    if not isinstance(dst, Traced):
+        raise TypeError(
+            "np.copyto would write traced values into a plain NumPy array, which cannot hold "
+            "derivatives (np.full_like(a, t) of a plain a does this): start from a traced "
+            "array, np.full_like(x, t) or np.zeros_like(x) of a traced x, or write "
+            "np.zeros(shape) + t"
+        )
+    if not np.can_cast(np.result_type(primal_value(src)), dst.dtype, casting=casting):
+        raise TypeError(f"Cannot cast array data from {np.result_type(primal_value(src))} to "
+                        f"{dst.dtype} according to the rule {casting!r}")
+    if where is not True:
+        src = where_(np.asarray(primal_value(where), dtype=bool), src, dst)
+    writing.write(dst, Ellipsis, src)
 
 
 @implements(np.copy, cases=(Case("matrix", ((3, 4),), call_with()),))

@@ -7,7 +7,17 @@ import builtins
 import numpy as np
 
 from ..rules import shapes as rules_shape
-from ..rules.primitive import Case, Traced, call_with, implements, ndim_of, normalize_axes, shape_of
+from . import writing
+from ..rules.primitive import (
+    Case,
+    Traced,
+    call_with,
+    implements,
+    lift,
+    ndim_of,
+    normalize_axes,
+    shape_of,
+)
 
 
 @implements(np.transpose, cases=(
@@ -17,7 +27,7 @@ from ..rules.primitive import Case, Traced, call_with, implements, ndim_of, norm
 def transpose(x, axes=None):
     n = ndim_of(x)
     axes = tuple(reversed(range(n))) if axes is None else tuple(int(a) % n for a in axes)
-    return rules_shape.transpose(x, axes)
+    return writing.view_of_transpose(x, axes, rules_shape.transpose(x, axes))
 
 
 @implements(np.moveaxis, cases=(
@@ -54,7 +64,7 @@ def reshape(x, shape, order="C"):
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
     if -1 in shape:  # resolve the free axis (and let NumPy word any mismatch)
         shape = np.empty(shape_of(x), dtype=bool).reshape(shape).shape
-    return rules_shape.reshape(x, shape)
+    return writing.view_of_reshape(x, shape, rules_shape.reshape(x, shape))
 
 
 @implements(np.ravel, cases=(Case("matrix", ((3, 4),), call_with()),))
@@ -159,4 +169,4 @@ def array(obj):
         return stack(items)
     if isinstance(obj, Traced):
         return obj
-    return np.asarray(obj)
+    return lift(obj) if isinstance(obj, np.ndarray) else np.asarray(obj)

@@ -18,6 +18,7 @@ transform opened *inside* the array's own (it would escape that transform).
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 import numpy as np
@@ -88,7 +89,32 @@ def _bottom(value):
 
 def write(target, index, value):
     """``target[index] = value`` for a traced ``target`` (``ArrayLike.__setitem__``)."""
-    _replace(target, indexing.index_update(target, lift(value), index=index))
+    value = lift(value)
+    inplace = _writable_in_place(target)
+    _replace(target, indexing.index_update(target, value, index=index, inplace=inplace))
+
+
+def _writable_in_place(value) -> bool:
+    """Whether nothing but ``value`` itself can see the arrays it holds, at every level.
+
+    Then ``index_update`` writes into them instead of copying (a loop ``out[i] = ...`` stays
+    O(n)).  Every array and traced value in ``value``'s state must be referenced by its slot
+    alone (tape nodes of ``getitem`` / ``index_update`` keep shapes only; other nodes keep
+    copies of writeable arrays; a NumPy view holds its base), and every array must own its
+    memory and be writeable (the tape marks the arrays it keeps read-only).
+    """
+    for name in _state_slots(type(value)):
+        held = getattr(value, name)
+        if isinstance(held, np.ndarray):
+            # the slot and getrefcount's argument: 2 when no one else holds the array
+            if sys.getrefcount(held) > 3 or held.base is not None or not held.flags.writeable:
+                return False
+        elif isinstance(held, Traced):
+            if sys.getrefcount(held) > 3 or not _writable_in_place(held):
+                return False
+        elif isinstance(held, (float, np.floating)):
+            return False  # a 0-d value: nothing to write into
+    return True
 
 
 def update_in_place(target, result):
@@ -132,9 +158,8 @@ def _rebind(target, new):
         )
     slots = _state_slots(type(target))
     if hasattr(target, "_seq"):  # a tape value: nodes that read it keep this version
-        earlier = object.__new__(type(target))
-        for name in slots + ("_level",):
-            setattr(earlier, name, getattr(target, name))
+        earlier = object.__new__(type(target))  # its place in the sweep, not its values
+        earlier._node, earlier._seq, earlier._level = target._node, target._seq, target._level
         earlier._earlier = getattr(target, "_earlier", None)
         target._earlier = earlier
     for name in slots:

@@ -32,6 +32,7 @@ import zlib
 import numpy as np
 
 from ..rules import elementwise as ew
+from ..rules.indexing import SparseCotangent
 from ..rules.elementwise import chain_product
 from ..rules.primitive import Traced
 
@@ -42,6 +43,7 @@ __all__ = [
     "debug_enabled",
     "kept_for_backward",
     "next_sequence_number",
+    "version_before",
     "cyclic_gc_spaced",
 ]
 
@@ -180,6 +182,22 @@ class Node:
         self.released = True
 
 
+def version_before(var, seq: int, cursors: dict):
+    """The version of ``var`` that a node recorded before sequence number ``seq`` read.
+
+    ``y[i] = v`` rebinds the Python object ``y`` to a new version (a new node and a larger
+    sequence number, :mod:`autodiff.numpy_api.writing`); the version it replaced is kept as
+    ``y._earlier``, so nodes recorded before the write still send their cotangents to it.
+    ``cursors`` (one per sweep) remembers how far back each object's chain was walked: the
+    sweep asks for ever smaller ``seq``, so a loop of n writes costs O(n) walking, not O(n^2).
+    """
+    version = cursors.get(id(var), var)
+    while version._seq >= seq:
+        version = version._earlier
+    cursors[id(var)] = version
+    return version
+
+
 def _released_error(node) -> RuntimeError:
     return RuntimeError(
         f"backward through a released tape: the {node.prim.name!r} node was already used by an "
@@ -189,8 +207,20 @@ def _released_error(node) -> RuntimeError:
 
 
 def _accumulate(store, owned, key, value):
-    """store[key] += value, in place when the buffer is ours and nothing is traced."""
+    """store[key] += value, in place when the buffer is ours and nothing is traced.
+
+    An index-and-values cotangent (``x[i]``'s) is added into the buffer in place, or becomes
+    the buffer (one dense array per base per sweep)."""
     current = store.get(key)
+    if type(value) is SparseCotangent:
+        if current is None:
+            store[key] = value.dense()
+            owned.add(key)
+            return True
+        if key in owned and type(current) is np.ndarray and value.fits(current):
+            value.add_into(current)
+            return False
+        value = value.dense()
     if current is None:
         store[key] = value
         return True
@@ -216,6 +246,9 @@ def backward_pass(outputs, seeds, retain_graph: bool = False, on_node=None) -> d
         return _sweep(outputs, seeds, retain_graph, on_node)
 
 
+_FIRST = [0]  # the one input of a single-input node
+
+
 def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
     """Sweep back from ``outputs`` (``Var`` s) seeded with ``seeds``; return leaf cotangents.
 
@@ -234,6 +267,7 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
     cotangents = {}
     owned = set()
     vars_by_seq = {}
+    cursors = {}  # version_before's walk along rewritten values
     heap = []
     for var, seed in zip(outputs, seeds):
         if _accumulate(cotangents, owned, var._seq, seed):
@@ -267,6 +301,9 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
                     continue
                 c = chain_product(partials[i](*primals, node.out), g)
                 key = parent._seq
+                if key >= seq:  # written into (y[i] = v) after this node read it
+                    parent = version_before(parent, seq, cursors)
+                    key = parent._seq
                 current = cotangents.get(key)
                 if current is None:
                     cotangents[key] = c
@@ -277,8 +314,27 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
                 else:
                     _accumulate(cotangents, owned, key, c)
             continue
+        prim = node.prim
+        if type(g) is float and prim.sparse_vjp is not None and not on_node:
+            # x[i] of a float64 array: its index-and-value cotangent goes straight into x's
+            # buffer (one dense array per base per sweep)
+            parent = parents[0]
+            if parent._seq >= seq:
+                parent = version_before(parent, seq, cursors)
+            key = parent._seq
+            (c,) = prim.sparse_vjp(g, node.primals, node.out, _FIRST, **node.params)
+            current = cotangents.get(key)
+            if type(current) is np.ndarray and key in owned and c.fits(current):
+                c.add_into(current)
+            elif _accumulate(cotangents, owned, key, c):
+                vars_by_seq[key] = parent
+                heappush(heap, -key)
+            continue
         wanted = [i for i, p in enumerate(parents) if p is not None]
-        results = node.prim.vjp(g, node.primals, node.out, wanted, **node.params)
+        vjp = prim.vjp if on_node or prim.sparse_vjp is None or isinstance(g, Traced) else (
+            prim.sparse_vjp
+        )
+        results = vjp(g, node.primals, node.out, wanted, **node.params)
         if on_node:
             contributions = [None] * len(parents)
             for i, c in zip(wanted, results):
@@ -288,6 +344,8 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
             if c is None:
                 continue
             parent = parents[i]
+            if parent._seq >= seq:  # written into (y[i] = v) after this node read it
+                parent = version_before(parent, seq, cursors)
             if _accumulate(cotangents, owned, parent._seq, c):
                 vars_by_seq[parent._seq] = parent
                 heappush(heap, -parent._seq)

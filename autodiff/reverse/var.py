@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..levels import Level, manual_level, recording_threshold
-from ..rules.primitive import Traced, bind, shape_of
+from ..rules.indexing import getitem
+from ..rules.primitive import Traced, bind, shape_of, shape_only
 from ..tracer import ArrayLike
 from ..values import as_float_value
 from .tape import Node, backward_pass, kept_for_backward, next_sequence_number
@@ -38,16 +39,25 @@ class VjpLevel(Level):
             return bind(prim, *primals, **params)
         if prim.vjp is None:
             raise TypeError(f"primitive {prim.name!r} has no reverse-mode (VJP) rule")
-        primals = [kept_for_backward(p) for p in primals]
-        out = bind(prim, *primals, **params)
         parents = tuple(
             arg if isinstance(arg, Var) and arg._level is self else None for arg in args
         )
-        return Var._make(out, Node(prim, primals, out, params, parents), self)
+        reads = prim.vjp_reads
+        if reads is None:
+            primals = [kept_for_backward(p) for p in primals]
+            out = bind(prim, *primals, **params)
+            return Var._make(out, Node(prim, primals, out, params, parents), self)
+        # the VJP reads only these inputs' values: the others (and the output) are kept as
+        # shapes, so a buffer written in place (y[i] = v) is not pinned by every version
+        out = bind(prim, *primals, **params)
+        saved = [kept_for_backward(p) if i in reads else shape_only(p) for i, p in
+                 enumerate(primals)]
+        return Var._make(out, Node(prim, saved, shape_only(out), params, parents), self)
 
 
 _NUMBER = (float, int)
 _NO_PARAMS: dict = {}
+_FLOAT64 = np.dtype(np.float64)
 
 
 def _record_scalar_binary(prim, a, b):
@@ -169,6 +179,24 @@ class Var(ArrayLike):
                 )
             else:
                 leaf.grad = leaf.grad + cotangent
+
+    def __getitem__(self, index):
+        """``x[i]`` of a float64 vector on a recording tape: a float ``Var`` in one step (the
+        ``getitem`` node the general path records, without its dispatch)."""
+        p = self._primal_
+        level = self._level
+        if (
+            type(index) is int
+            and type(p) is np.ndarray
+            and p.dtype is _FLOAT64
+            and p.ndim == 1
+            and level.active
+            and not recording_threshold()
+        ):
+            out = float(p[index])
+            node = Node(getitem, (shape_only(p),), out, {"index": index}, (self,))
+            return Var._make(out, node, level)
+        return ArrayLike.__getitem__(self, index)
 
     # operators and elementwise ufuncs on float Vars take the scalar fast path
     @staticmethod

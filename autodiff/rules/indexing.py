@@ -22,7 +22,7 @@ from .primitive import (
 )
 from .series import FIRST_ORDER
 
-__all__ = ["getitem", "scatter_add", "where", "index_update"]
+__all__ = ["getitem", "scatter_add", "where", "index_update", "SparseCotangent"]
 
 # test masks and conditions for (3, 4) inputs
 _MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
@@ -75,6 +75,8 @@ def _getitem_jvp(primals, tangents, out, index):
     if n_batch == 0:
         return getitem(t, index=index)
     full = _expand_ellipsis(index, ndim_of(x))
+    if is_basic_index(full):  # the batch axes lead and stay in place: one gather
+        return getitem(t, index=(slice(None),) * n_batch + full)
     return _batch_first(getitem(_batch_last(t, n_batch), index=full), n_batch)
 
 
@@ -89,8 +91,84 @@ def _getitem_vjp(g, primals, out, wanted, index):
     return [_batch_first(scattered, n_batch)]
 
 
+class SparseCotangent:
+    """The cotangent of ``x[index]`` as index and values: ``g`` at ``index`` of zeros like x.
+
+    The reverse sweep adds it into the cotangent buffer it owns for ``x`` in place
+    (:meth:`add_into`), so a loop over ``x[i]`` costs O(1) per use and one dense array per
+    base per sweep (:meth:`dense` makes it when the buffer does not exist yet).  ``shape`` is
+    ``batch + x.shape``; ``values`` is ``batch + x[index].shape``.
+    """
+
+    __slots__ = ("index", "values", "shape", "n_batch")
+
+    def __init__(self, index, values, shape, n_batch):
+        self.index = index
+        self.values = values
+        self.shape = shape
+        self.n_batch = n_batch
+
+    def dense(self):
+        out = np.zeros(self.shape, dtype=np.result_type(self.values))
+        self.add_into(out)
+        return out
+
+    def fits(self, buffer) -> bool:
+        if type(self.values) is float:  # x[i] of a float64 array: the scalar fast path
+            return buffer.shape == self.shape
+        return buffer.shape == self.shape and np.can_cast(
+            np.result_type(self.values), buffer.dtype, casting="same_kind"
+        )
+
+    def add_into(self, buffer):
+        index, values, n_batch = self.index, self.values, self.n_batch
+        if type(index) is int:
+            buffer[index] += values
+            return
+        if n_batch:
+            batch_axes = tuple(range(n_batch))
+            buffer = np.moveaxis(buffer, batch_axes, tuple(range(-n_batch, 0)))
+            values = np.moveaxis(values, batch_axes, tuple(range(-n_batch, 0)))
+        if is_basic_index(index):  # no position repeats: a plain in-place add
+            buffer[index] += values
+            return
+        items = index if isinstance(index, tuple) else (index,)
+        if not all(isinstance(item, np.ndarray) for item in items):
+            buffer += self.dense()  # arrays mixed with slices: the dense scatter
+            return
+        # integer arrays: repeated positions are summed first, in order, as the dense
+        # scatter sums them, then added once (the same numbers to the last bit)
+        lead = buffer.shape[: len(items)]
+        positions = np.ravel_multi_index(np.broadcast_arrays(*items), lead).ravel()
+        unique, inverse = np.unique(positions, return_inverse=True)
+        flat_values = np.reshape(values, positions.shape + buffer.shape[len(items):])
+        sums = np.zeros((unique.size,) + buffer.shape[len(items):], dtype=flat_values.dtype)
+        np.add.at(sums, inverse, flat_values)
+        buffer[np.unravel_index(unique, lead)] += sums
+
+
+def _sparse_index(index) -> bool:
+    """Ints, slices, ``None``, ``...`` and integer arrays (bool masks stay dense)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return not any(isinstance(item, np.ndarray) and item.dtype == bool for item in items)
+
+
+def _getitem_sparse_vjp(g, primals, out, wanted, index):
+    (x,) = primals
+    if type(g) is float and type(index) is int:  # x[i] of a float64 array
+        return [SparseCotangent(index, g, x.shape, 0)]
+    if not _sparse_index(index):
+        return _getitem_vjp(g, primals, out, wanted, index)
+    n_batch = batch_ndim(g, out)
+    full = _expand_ellipsis(index, ndim_of(x)) if n_batch else index
+    return [SparseCotangent(full, g, shape_of(g)[:n_batch] + shape_of(x), n_batch)]
+
+
 def _getitem_impl(x, index):
-    return np.asarray(x)[index]
+    """``x[index]``; a float64 scalar comes out as a Python float, so the scalar fast paths of
+    ``Dual`` and ``Var`` (and the sweep's inline path) take over for ``x[i]`` in a loop."""
+    out = np.asarray(x)[index]
+    return float(out) if type(out) is np.float64 else out
 
 
 getitem = ParametrizedPrimitive(
@@ -101,6 +179,8 @@ getitem = ParametrizedPrimitive(
     taylor=FIRST_ORDER,
     n_operands=1,
     param_names=("index",),
+    sparse_vjp=_getitem_sparse_vjp,
+    vjp_reads=(),
     cases=(
         _index_case("int", 1),
         _index_case("negative-int", -1),
@@ -246,17 +326,18 @@ def _selected_ndim(shape, index) -> int:
 def _index_update_impl(y, v, index, inplace=False):
     """``y`` with ``y[index] = v``; written into ``y`` itself when ``inplace`` (its owner says
     nothing else can see it), else into a copy."""
-    out = y if inplace and type(y) is np.ndarray else np.array(y, copy=True)
+    writable = inplace and type(y) is np.ndarray and y.flags.writeable
+    out = y if writable else np.array(y, copy=True)
     out[index] = v
     return out if out.ndim or type(y) is np.ndarray else out[()]
 
 
-def _batched_value(t, v, n_batch, selected_ndim):
-    """A tangent of ``v`` (``batch + v.shape``) laid out as ``v.shape' + batch`` for a batch-last
-    update: ``v.shape`` padded with ones to the selection's ndim so the batch axes line up."""
+def _aligned_value(t, v, n_batch, selected_ndim):
+    """A tangent of ``v`` (``batch + v.shape``) as ``batch + v.shape'``, ``v.shape`` padded with
+    ones to the selection's ndim, so it broadcasts into ``batch + y[index].shape``."""
     v_shape = shape_of(v)
     padded = (1,) * (selected_ndim - len(v_shape)) + v_shape
-    return _batch_last(shapes.reshape(t, shape_of(t)[:n_batch] + padded), n_batch)
+    return shapes.reshape(t, shape_of(t)[:n_batch] + padded)
 
 
 def _index_update_jvp(primals, tangents, out, index, inplace=False):
@@ -273,8 +354,11 @@ def _index_update_jvp(primals, tangents, out, index, inplace=False):
         return index_update(t_y, t_v, index=index, inplace=inplace)
     full = _expand_ellipsis(index, ndim_of(y))
     if ndim_of(t_v) > 0:
-        t_v = _batched_value(t_v, v, n_batch, _selected_ndim(shape_of(y), full))
-    updated = index_update(_batch_last(t_y, n_batch), t_v, index=full, inplace=inplace)
+        t_v = _aligned_value(t_v, v, n_batch, _selected_ndim(shape_of(y), full))
+    if is_basic_index(full):  # the batch axes lead and stay in place
+        return index_update(t_y, t_v, index=(slice(None),) * n_batch + full, inplace=inplace)
+    updated = index_update(_batch_last(t_y, n_batch), _batch_last(t_v, n_batch), index=full,
+                           inplace=inplace)
     return _batch_first(updated, n_batch)
 
 
@@ -323,6 +407,7 @@ index_update = ParametrizedPrimitive(
     taylor=FIRST_ORDER,
     n_operands=2,
     param_names=("index", "inplace"),
+    vjp_reads=(),
     cases=(
         Case("int", ((5,), ()), call_with(index=2)),
         Case("slice", ((5,), (2,)), call_with(index=slice(1, 3))),

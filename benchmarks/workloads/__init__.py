@@ -11,6 +11,7 @@ listing them is cheap.
 from dataclasses import replace
 
 from . import (
+    array_building,
     attention,
     digits,
     gp_likelihood,
@@ -31,7 +32,7 @@ WORKLOADS = {
     module.NAME: module
     for module in (jacobian, rosenbrock_loop, scalar_chain, rosenbrock_grad, hessian_vector,
                    optimizers, mlp_step, digits, second_order_training, lenet, attention,
-                   gp_likelihood)
+                   gp_likelihood, array_building)
 }
 
 

@@ -4,7 +4,8 @@
 per-operation overhead of each library, nothing else.  The limit is the same loop on plain
 floats (value only).  Issue 2 times the directional derivative with scalar ``Dual`` s (target
 <= 30x the float loop); issue 3 the gradient (target: no slower than micrograd, aim for 2x
-faster).
+faster); issue 13 the gradient with ``x`` an ndarray indexed ``x[i]`` in the loop (targets:
+<= 1.3x the loop on ``Var`` leaves, <= micrograd).
 """
 
 import numpy as np
@@ -18,6 +19,7 @@ LARGE_ARRAYS = False  # scalars only
 ISOLATION = "workload"  # scalars only
 
 FLOATS = "loop on floats (value only)"
+AD_GRAD_NDARRAY = "ad.grad (x an ndarray, x[i] in the loop)"
 
 
 def _point():
@@ -134,9 +136,16 @@ def _grad_sides():
         transform = jax.grad(f)
         return lambda: jax.block_until_ready(transform(x))
 
+    def ad_grad_ndarray():
+        import autodiff as ad
+
+        x_array = np.array(x)
+        return lambda: ad.grad(f)(x_array)
+
     return [
         Side(FLOATS, "python", _float_loop),
         Side("ad.grad (list of 100 floats)", "autodiff", ad_grad, expect),
+        Side(AD_GRAD_NDARRAY, "autodiff", ad_grad_ndarray, expect),
         Side("ad.Var leaves + backward()", "autodiff", ad_vars, expect),
         Side("micrograd Values", "micrograd", micrograd, expect),
         Side("torch 0-d tensors + backward()", "torch", torch_scalars, expect),
@@ -162,6 +171,8 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                 Ratio("ad.grad (list of 100 floats)", "micrograd Values", 0.5,
                       source="issue 3 (aim)"),
                 Ratio("ad.grad (list of 100 floats)", FLOATS),
+                Ratio(AD_GRAD_NDARRAY, "ad.Var leaves + backward()", 1.3, source="issue 13"),
+                Ratio(AD_GRAD_NDARRAY, "micrograd Values", 1.0, source="issue 13"),
             ),
         ),
     ]
