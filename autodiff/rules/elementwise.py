@@ -37,6 +37,7 @@ from .primitive import (
     bind,
     both_signs,
     dtype_of,
+    ndim_of,
     primal_value,
     shape_of,
     zeros,
@@ -166,13 +167,18 @@ class Elementwise(Primitive):
         if type(out) is float:
             return self._scalar_jvp(args, tangents)
         total = None
-        out_ndim = np.ndim(primal_value(out))
+        owned = False  # whether total is a plain array made here (free to overwrite)
+        out_ndim = ndim_of(out)
         for i, t in enumerate(tangents):
             if t is None:
                 continue
-            t = _align_tangent(t, np.ndim(primal_value(primals[i])), out_ndim)
-            term = chain_product(self.partials[i](*args), t)
-            total = term if total is None else add(total, term)
+            t = _align_tangent(t, ndim_of(primals[i]), out_ndim)
+            d = self.partials[i](*args)
+            if total is None:
+                total = chain_product(d, t)
+                owned = d is not ONE and type(total) is np.ndarray
+            else:
+                total, owned = _plus_product(total, owned, d, t)
         if total is None:
             return None
         out_shape = shape_of(out)
@@ -199,6 +205,32 @@ class Elementwise(Primitive):
                 c = shapes.unbroadcast(c, x_shape, n_batch)
             results.append(c)
         return results
+
+
+def _plus_product(total, owned, d, t):
+    """``total + d * t``, the chain rule's running sum of ``d_i * t_i``: ``(sum, owned)``.
+
+    ``d = MINUS_ONE`` subtracts (``a - b``: one pass, where ``a + (-b)`` takes two and gives the
+    same bits).  A plain array this sum made itself (``owned``, or the fresh product ``d * t``)
+    takes the next term in place (``out=``): ``a*b + c*d`` allocates two arrays, not three.
+    Traced terms (a nested transform differentiates the rule) always go through primitives.
+    """
+    if d is ONE or d is MINUS_ONE:
+        term, term_owned = t, False
+    else:
+        term = chain_product(d, t)
+        term_owned = type(term) is np.ndarray
+    ufunc = np.subtract if d is MINUS_ONE else np.add
+    if (
+        (owned or term_owned)
+        and type(total) is np.ndarray
+        and type(term) is np.ndarray
+        and total.shape == term.shape
+        and total.dtype == term.dtype
+    ):
+        return ufunc(total, term, out=total if owned else term), True
+    total = (subtract if d is MINUS_ONE else add)(total, term)
+    return total, type(total) is np.ndarray
 
 
 def _zero_cotangent(cotangent, x, out):
