@@ -156,7 +156,7 @@ class _Pullback:
         self._outputs = out_leaves
         self._out_def = out_def
 
-    def __call__(self, cotangent, batch: tuple = ()):
+    def __call__(self, cotangent, batch: tuple = (), retain_graph: bool = True):
         leaves, treedef = flatten(cotangent)
         if treedef != self._out_def:
             raise ValueError(
@@ -168,7 +168,7 @@ class _Pullback:
             if isinstance(out, Var) and out._level is self._level:
                 roots.append(out)
                 seeds.append(seed)
-        reached = backward_pass(roots, seeds, retain_graph=True) if roots else {}
+        reached = backward_pass(roots, seeds, retain_graph) if roots else {}
         grads = [
             _in_dtype_of(reached[v], v) if v in reached else _zeros_like_with_batch(v, batch)
             for v in self._inputs
@@ -419,7 +419,9 @@ def value_and_grad(f, argnums=0, has_aux: bool = False):
             return value
 
         value, pullback = make_vjp(objective, (chosen,) if isinstance(argnums, int) else chosen)
-        gradient = pullback(_scalar_seed(value))
+        # one sweep: each node is released once its rule ran, so the forward values die
+        # during the sweep and the sweep's own arrays reuse their memory (issue 13)
+        gradient = pullback(_scalar_seed(value), retain_graph=False)
         if isinstance(argnums, int):
             gradient = gradient[0]
         aux = _strip_level(aux_box[0], pullback._level) if has_aux else None

@@ -175,10 +175,13 @@ class Node:
                 )
 
     def release(self):
+        """Drop what the node saved, and its parents: the forward values it kept alive (and
+        the ``Var`` s upstream, once their own uses are released) can be freed."""
         out = self.out
         if type(out) is np.ndarray and out.flags.owndata:
             out.flags.writeable = True
         self.primals = self.out = self.params = None
+        self.parents = ()
         self.released = True
 
 
@@ -276,9 +279,12 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
     heapq.heapify(heap)
     heappop, heappush = heapq.heappop, heapq.heappush
     leaves = {}
-    visited = []
+    finished = None  # without retain_graph: the node whose rule ran last, released next
     check = _debug.get()
     while heap:
+        if finished is not None:
+            finished.release()
+            finished = None
         seq = -heappop(heap)
         var = vars_by_seq.pop(seq)
         g = cotangents.pop(seq)
@@ -291,7 +297,7 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
         if check and node.checksums is not None:
             node.verify()
         if not retain_graph:
-            visited.append(node)
+            finished = node
         parents = node.parents
         partials = None if on_node else getattr(node.prim, "partials", None)
         if partials and type(g) is float and type(node.out) is float:
@@ -349,6 +355,6 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
             if _accumulate(cotangents, owned, parent._seq, c):
                 vars_by_seq[parent._seq] = parent
                 heappush(heap, -parent._seq)
-    for node in visited:
-        node.release()
+    if finished is not None:
+        finished.release()
     return leaves
