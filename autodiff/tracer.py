@@ -7,14 +7,18 @@ Decided once, documented here and in the docs (ForwardDiff changed ``==`` and br
 
 * Comparisons (``<``, ``==``, ...) and ``bool()`` look at primal values only and return plain
   bools / bool arrays; ``__hash__`` is by identity, so traced values work as dict keys.
-* ``float(x)``, ``int(x)``, ``np.asarray(x)`` raise ``TypeError``: converting would silently drop
-  the derivative (they also serve ``math.exp(x)`` and ``out[0] = x``).  Use
-  ``ad.stop_gradient(x)`` (or ``.primal`` / ``.value``) on purpose.
+* ``float(x)`` and ``int(x)`` raise ``TypeError``: converting would silently drop the derivative
+  (they also serve ``math.exp(x)`` and ``out[0] = x`` on a plain array, where NumPy reports a
+  ``ValueError`` caused by it).  Use ``ad.stop_gradient(x)`` (or ``.primal`` / ``.value``) on
+  purpose.  ``np.array([t1, t2])`` builds an object array (traced values offer no ``__array__``)
+  that the first operation, or the transform's return, lifts into one traced array.
 * A *finished* value -- one of a hand-built tape (``loss = model(X)``), outside any transform,
   holding a plain number or array -- answers ``.item()``, ``.tolist()``, ``.numpy()``,
   ``.detach()`` and ``f"{loss:.3f}"`` with plain numbers and arrays, as in PyTorch; a value
   traced by a transform raises ``TypeError`` for them, since its number is only valid inside.
-* There are no in-place operations: ``x[i] = v`` raises; ``x += v`` rebinds ``x`` to a new value.
+* Writes follow NumPy (:mod:`autodiff.numpy_api.writing`): ``y[i] = v`` and ``y += t`` give
+  ``y`` a new version whose derivative flows through the written values; views (basic indexing,
+  ``.T``, reshapes) share writes with their base.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import numpy as np
 
 from . import numpy_api as api
 from .rules import elementwise as ew
-from .rules import indexing
+from .numpy_api import arithmetic, ufuncs, writing
+from .rules import arithmetic as rules_arithmetic
+from .rules import building, indexing
 from .rules.primitive import Traced, bind, dtype_of, primal_value
 
 __all__ = ["ArrayLike"]
@@ -40,13 +46,23 @@ def _conversion_error(kind: str, value) -> TypeError:
         return TypeError(
             f"{kind} of a traced {name} would silently drop its derivative (the same conversion "
             "serves math.exp(x) and writes into plain arrays). Take its value on purpose: "
-            "x.item() for a number, x.numpy() for an array, ad.stop_gradient(x) for a constant."
+            "x.item() for a number, x.numpy() for an array, ad.stop_gradient(x) for a constant. "
+            + _WRITE_HINT
         )
     return TypeError(
         f"{kind} of a traced {name} would silently drop its derivative. Inside a transform, "
         f"keep computing with NumPy functions on the {name}; to use the number itself on "
-        "purpose, take ad.stop_gradient(x) (or x.primal / x.value)."
+        "purpose, take ad.stop_gradient(x) (or x.primal / x.value). " + _WRITE_HINT
     )
+
+
+# NumPy converts with float() when a traced value is written into a float array
+_WRITE_HINT = (
+    "If this came from writing into a plain NumPy array (out = np.zeros(3); out[0] = t) or from "
+    "np.array([...], dtype=float): start from out = np.zeros_like(x) of a traced x (it takes "
+    "traced writes), or build the array with np.array([...]) without dtype. np.mean([a, b]) of "
+    "traced scalars converts its result this way too: write np.mean(np.stack([a, b]))."
+)
 
 
 def _normalize_index(index):
@@ -65,7 +81,9 @@ def _normalize_index(index):
 class ArrayLike(Traced):
     """Operators and NumPy protocols for traced values (``_primal_`` is the wrapped value)."""
 
-    __slots__ = ()
+    # written values and views (numpy_api.writing): the version a write replaced, the base a
+    # view shares memory with, weak references to a base's views
+    __slots__ = ("__weakref__", "_earlier", "_link", "_views")
     __array_priority__ = 1000
 
     # -- shape and dtype, from the primal ----------------------------------------------------
@@ -135,6 +153,24 @@ class ArrayLike(Traced):
 
     def __rpow__(self, other):
         return self._apply_binary(ew.power, other, self)
+
+    def __mod__(self, other):
+        return self._apply_binary(rules_arithmetic.mod, self, other)
+
+    def __rmod__(self, other):
+        return self._apply_binary(rules_arithmetic.mod, other, self)
+
+    def __floordiv__(self, other):
+        return self._apply_binary(rules_arithmetic.floor_divide, self, other)
+
+    def __rfloordiv__(self, other):
+        return self._apply_binary(rules_arithmetic.floor_divide, other, self)
+
+    def __divmod__(self, other):
+        return arithmetic.divmod_(self, other)
+
+    def __rdivmod__(self, other):
+        return arithmetic.divmod_(other, self)
 
     def __matmul__(self, other):
         return api.matmul(self, other)
@@ -226,19 +262,35 @@ class ArrayLike(Traced):
     def __index__(self):
         raise _conversion_error("using as an index", self)
 
-    def __array__(self, dtype=None, copy=None):
-        raise _conversion_error("np.asarray()/np.array()", self)
-
     # -- indexing --------------------------------------------------------------------------------
     def __getitem__(self, index):
-        return indexing.getitem(self, index=_normalize_index(index))
+        index = _normalize_index(index)
+        return writing.view_of_index(self, index, indexing.getitem(self, index=index))
 
     def __setitem__(self, index, value):
-        raise TypeError(
-            f"traced {type(self).__name__} values are immutable: x[i] = v would be an in-place "
-            "write the derivative cannot see. Build the new array with np.where(mask, v, x), "
-            "ad.stack/ad.array, or np.concatenate."
-        )
+        writing.write(self, _normalize_index(index), value)
+
+    # ``y += t`` writes into y (its views see it, as in NumPy); a 0-d value is a number and
+    # rebinds instead, and so does an input of a transform (its caller's array is not ours).
+    def _in_place(self, result):
+        if self.ndim == 0 or getattr(self, "_node", False) is None:
+            return result
+        return writing.update_in_place(self, result)
+
+    def __iadd__(self, other):
+        return self._in_place(self + other)
+
+    def __isub__(self, other):
+        return self._in_place(self - other)
+
+    def __imul__(self, other):
+        return self._in_place(self * other)
+
+    def __itruediv__(self, other):
+        return self._in_place(self / other)
+
+    def __ipow__(self, other):
+        return self._in_place(self**other)
 
     # -- ndarray-style methods -----------------------------------------------------------------
     @property
@@ -253,61 +305,109 @@ class ArrayLike(Traced):
         axes = axes[0] if len(axes) == 1 and np.ndim(axes[0]) else (axes or None)
         return api.transpose(self, axes)
 
-    def ravel(self):
-        return api.ravel(self)
+    def ravel(self, order="C"):
+        return api.ravel(self, order)
 
-    flatten = ravel
+    def flatten(self, order="C"):
+        """A flat copy (``order='C'`` rows first, ``'F'`` columns first)."""
+        if order == "F":
+            return building.copy(api.ravel(api.transpose(self)))
+        if order != "C":
+            raise TypeError(f"flatten(order={order!r}) of a traced value: use 'C' or 'F'")
+        return building.copy(api.ravel(self))
+
+    def copy(self, order="C"):
+        """A new array with this value (``x.copy()``): writes into it leave ``x`` alone.
+
+        ``order`` is the memory layout of the copy: it changes no value."""
+        if order not in ("C", "F", "A", "K"):
+            raise ValueError(f"copy: order must be one of 'C', 'F', 'A', 'K', not {order!r}")
+        return building.copy(self)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """The value cast to a floating ``dtype`` (float32 <-> float64); the derivative is cast
+        alike.  Integer, bool and complex dtypes are refused (``TypeError``): they carry no
+        derivative.  ``order``, ``subok`` and ``copy`` change no value."""
+        if not np.can_cast(self.dtype, dtype, casting=casting):
+            raise TypeError(f"Cannot cast from {self.dtype} to {np.dtype(dtype)} "
+                            f"according to the rule {casting!r}")
+        return arithmetic.astype(self, dtype, "astype")
 
     def squeeze(self, axis=None):
         return api.squeeze(self, axis)
 
-    def sum(self, axis=None, keepdims=False):
-        return api.sum(self, axis, keepdims)
+    # the reductions take NumPy's ndarray signatures: (axis, dtype, out, keepdims, initial, where)
+    def sum(self, *args, **kwargs):
+        return api.sum(self, *args, **kwargs)
 
-    def mean(self, axis=None, keepdims=False):
-        return api.mean(self, axis, keepdims)
+    def mean(self, *args, **kwargs):
+        return api.mean(self, *args, **kwargs)
 
-    def prod(self, axis=None, keepdims=False):
-        return api.prod(self, axis, keepdims)
+    def var(self, *args, **kwargs):
+        """``ndarray.var``: NumPy's ``np.var`` signature (axis, dtype, out, ddof, keepdims, ...)."""
+        return api.var(self, *args, **kwargs)
 
-    def max(self, axis=None, keepdims=False):
-        return api.max(self, axis, keepdims)
+    def std(self, *args, **kwargs):
+        """``ndarray.std``: NumPy's ``np.std`` signature."""
+        return api.std(self, *args, **kwargs)
 
-    def min(self, axis=None, keepdims=False):
-        return api.min(self, axis, keepdims)
+    def prod(self, *args, **kwargs):
+        return api.prod(self, *args, **kwargs)
 
-    def cumsum(self, axis=None):
-        return api.cumsum(self, axis)
+    def max(self, *args, **kwargs):
+        return api.max(self, *args, **kwargs)
 
-    def dot(self, other):
+    def min(self, *args, **kwargs):
+        return api.min(self, *args, **kwargs)
+
+    def cumsum(self, *args, **kwargs):
+        return api.cumsum(self, *args, **kwargs)
+
+    def cumprod(self, *args, **kwargs):
+        return arithmetic.cumprod(self, *args, **kwargs)
+
+    def dot(self, other, out=None):
+        if out is not None:
+            raise TypeError("dot(out=...) would write in place; use the returned value")
         return api.dot(self, other)
 
-    def clip(self, a_min=None, a_max=None):
-        return api.clip(self, a_min, a_max)
+    def clip(self, min=None, max=None, out=None, **kwargs):  # noqa: A002 - NumPy's names
+        if out is not None:
+            kwargs["out"] = out
+        return api.clip(self, min, max, **kwargs)
+
+    # integer-valued: on primal values
+    def argmax(self, *args, **kwargs):
+        return np.argmax(primal_value(self), *args, **kwargs)
+
+    def argmin(self, *args, **kwargs):
+        return np.argmin(primal_value(self), *args, **kwargs)
+
+    def argsort(self, *args, **kwargs):
+        return np.argsort(primal_value(self), *args, **kwargs)
+
+    def nonzero(self):
+        return np.nonzero(primal_value(self))
 
     # -- NumPy protocols -----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if kwargs.get("out") is not None:
-            raise TypeError(
-                f"np.{ufunc.__name__}(..., out=...) would write into an array in place; traced "
-                "values are immutable: use the returned value instead"
-            )
         if ufunc in api.PRIMAL_UFUNCS and method == "__call__":
+            if any(isinstance(o, Traced) for o in kwargs.get("out") or ()):
+                raise TypeError(
+                    f"np.{ufunc.__name__}(..., out=<traced value>): a traced value cannot be "
+                    "written in place; use the returned value"
+                )
             return api.call_on_primals(getattr(ufunc, method), inputs, kwargs)
-        if method == "reduce" and ufunc in (np.add, np.maximum, np.minimum, np.multiply):
-            reduce = {np.add: api.sum, np.maximum: api.max, np.minimum: api.min,
-                      np.multiply: api.prod}[ufunc]
-            return reduce(inputs[0], kwargs.get("axis", 0), kwargs.get("keepdims", False))
+        if method in ("reduce", "accumulate"):
+            return ufuncs.ufunc_method(ufunc, method, inputs, kwargs)
+        if method == "at":  # np.add.at(a, indices, b): an in-place write into a
+            return api.ordering.ufunc_at(ufunc, *inputs)
         rule = api.UFUNCS.get(ufunc)
         if rule is None or method != "__call__":
             name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
             raise api.unsupported(name)
-        unsupported_kwargs = {k for k, v in kwargs.items() if v is not None and k != "casting"}
-        if unsupported_kwargs:
-            raise TypeError(
-                f"np.{ufunc.__name__}: arguments {sorted(unsupported_kwargs)} are not supported "
-                "on traced values"
-            )
+        if kwargs:  # out=, where=, dtype=, casting=, order=, subok=: honoured or refused
+            inputs = ufuncs.call_inputs(ufunc, inputs, kwargs)
         if isinstance(rule, ew.Elementwise):
             if len(inputs) == 1:
                 return self._apply_unary(rule, inputs[0])
@@ -322,3 +422,23 @@ class ArrayLike(Traced):
         if func in api.PRIMAL_FUNCTIONS:
             return api.call_on_primals(func, args, kwargs)
         raise api.unsupported(func.__name__)
+
+
+def _ufunc_method(ufunc):
+    def method(self, *others):
+        return ufunc(self, *others)
+
+    method.__name__ = method.__qualname__ = ufunc.__name__
+    method.__doc__ = (
+        f"``np.{ufunc.__name__}(self, ...)``: NumPy's object loops call it on each entry of an "
+        "object array (``np.array([t1, t2])`` before it meets a traced value)."
+    )
+    return method
+
+
+# ``np.sin`` of an object array calls ``entry.sin()``; every NumPy ufunc gets its method (as
+# methods, not a __getattr__ hook: that would slow every attribute access of traced values).
+for _ufunc in {u for u in vars(np).values() if isinstance(u, np.ufunc)}:
+    if not hasattr(ArrayLike, _ufunc.__name__):
+        setattr(ArrayLike, _ufunc.__name__, _ufunc_method(_ufunc))
+del _ufunc

@@ -41,10 +41,13 @@ __all__ = [
     "ParametrizedPrimitive",
     "Traced",
     "bind",
+    "lift",
+    "holds_traced",
     "ONE",
     "MINUS_ONE",
     "primal_value",
     "shape_of",
+    "shape_only",
     "ndim_of",
     "dtype_of",
     "REGISTRY",
@@ -91,16 +94,82 @@ MINUS_ONE = _Unit(-1)
 
 
 def bind(prim: "Primitive", *args, **params):
-    """Apply ``prim`` to ``args``: the newest level among traced operands interprets it."""
+    """Apply ``prim`` to ``args``: the newest level among traced operands interprets it.
+
+    An operand that is an object array or a list holding traced values (``np.array([t1, t2])``
+    builds one) is first lifted into one traced array (:func:`lift`), so every level sees it.
+    """
     level = None
+    complex_operand = False
     for arg in args:
         if isinstance(arg, Traced):
             candidate = arg._level
             if level is None or candidate.id > level.id:
                 level = candidate
+        elif type(arg) in _CONTAINERS and holds_traced(arg):
+            return bind(prim, *[lift(a) for a in args], **params)
+        elif type(arg) is complex or (
+            isinstance(arg, (np.ndarray, np.generic)) and arg.dtype.kind == "c"
+        ):
+            complex_operand = True
     if level is None:
         return prim.impl(*args, **params)
+    if complex_operand:
+        raise _complex_error(prim)
     return level.process(prim, args, params)
+
+
+def _complex_error(prim) -> TypeError:
+    return TypeError(
+        f"{prim.name}: a complex operand meets a traced value; complex numbers are out of scope "
+        "(the derivative would silently be complex or wrong). Keep the computation real, e.g. "
+        "write |x + i| as np.hypot(x, 1.0)."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# arrays NumPy built around traced values
+# ----------------------------------------------------------------------------------------------
+
+_CONTAINERS = (np.ndarray, list, tuple)
+
+
+def holds_traced(value) -> bool:
+    """Whether ``value`` is an object array or a (nested) list / tuple with a traced entry."""
+    if type(value) is np.ndarray:
+        return value.dtype.hasobject and any(holds_traced(v) for v in value.flat)
+    if type(value) in (list, tuple):
+        return any(holds_traced(v) for v in value)
+    return isinstance(value, Traced)
+
+
+def lift(value):
+    """An object array or nested list holding traced values, as one traced array.
+
+    NumPy builds ``np.array([t1, t2])`` as an object array (our values offer no ``__array__``;
+    NumPy iterates an array-valued one element by element).  Its entries, traced scalars and
+    constants, become one ``pack`` bound like any primitive, so the newest level among them
+    handles it.  Anything that holds no traced value is returned unchanged.
+    """
+    if isinstance(value, Traced) or not holds_traced(value):
+        return value
+    array = value if type(value) is np.ndarray else np.array(value, dtype=object)
+    elements = []
+    for item in array.flat:
+        if isinstance(item, Traced):
+            if ndim_of(item) != 0:
+                raise ValueError(
+                    "cannot build an array from traced values of different shapes (NumPy's "
+                    f"'inhomogeneous shape' error): an entry of shape {shape_of(item)} sits in "
+                    f"a nest of shape {array.shape}"
+                )
+        elif type(item) in _CONTAINERS:
+            raise ValueError(
+                "cannot build an array from a nest of lists of different lengths (NumPy's "
+                f"'inhomogeneous shape' error); the nest holds traced values, shape {array.shape}"
+            )
+        elements.append(item)
+    return bind(REGISTRY["pack"], *elements, shape=array.shape)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,15 +311,26 @@ class Primitive:
     cases:
         Test calls (:class:`Case`) for an array primitive; elementwise primitives declare a
         :class:`Domain` instead.
+    vjp_reads:
+        The inputs whose *values* the VJP reads (``None``: all of them and the output).  The
+        tape keeps only the shape and dtype of the others (:func:`shape_only`): ``getitem``
+        and ``index_update`` read none, so they pin no version of a buffer written in place.
+    sparse_vjp:
+        Optional, for a reverse sweep on plain (untraced) cotangents: like ``vjp`` but may
+        return index-and-values cotangents (:class:`~autodiff.rules.indexing.SparseCotangent`)
+        that the sweep adds into its buffers in place (``x[i]`` in a loop stays O(1) per use).
     """
 
-    __slots__ = ("name", "impl", "jvp", "vjp", "taylor", "cases")
+    __slots__ = ("name", "impl", "jvp", "vjp", "taylor", "cases", "sparse_vjp", "vjp_reads")
 
-    def __init__(self, name, impl, jvp=None, vjp=None, *, taylor, numpy=(), cases=()):
+    def __init__(self, name, impl, jvp=None, vjp=None, *, taylor, numpy=(), cases=(),
+                 sparse_vjp=None, vjp_reads=None):
         self.name = name
         self.impl = impl
         self.jvp = jvp
         self.vjp = vjp
+        self.sparse_vjp = sparse_vjp
+        self.vjp_reads = vjp_reads
         self.taylor = _resolve_taylor(self, taylor)
         self.cases = tuple(cases)
         if name in REGISTRY:
@@ -289,8 +369,9 @@ class ParametrizedPrimitive(Primitive):
     __slots__ = ("n_operands", "param_names")
 
     def __init__(self, name, impl, jvp=None, vjp=None, *, taylor, n_operands, param_names,
-                 numpy=(), cases=()):
-        super().__init__(name, impl, jvp, vjp, taylor=taylor, numpy=numpy, cases=cases)
+                 numpy=(), cases=(), sparse_vjp=None, vjp_reads=None):
+        super().__init__(name, impl, jvp, vjp, taylor=taylor, numpy=numpy, cases=cases,
+                         sparse_vjp=sparse_vjp, vjp_reads=vjp_reads)
         self.n_operands = n_operands
         self.param_names = tuple(param_names)
 
@@ -325,6 +406,27 @@ def ndim_of(x) -> int:
 def dtype_of(x):
     value = primal_value(x)
     return value.dtype if isinstance(value, np.ndarray) else np.result_type(value)
+
+
+_SHAPE_ONLY: dict = {}
+
+
+def shape_only(value):
+    """A stand-in with ``value``'s shape and dtype and no data (zero strides, read-only).
+
+    What the tape keeps of an input whose values a VJP never reads (``vjp_reads``); one per
+    shape and dtype, shared.
+    """
+    if type(value) is np.ndarray:
+        key = (value.shape, value.dtype)
+    else:
+        key = (shape_of(value), dtype_of(value))
+    stand_in = _SHAPE_ONLY.get(key)
+    if stand_in is None:
+        if len(_SHAPE_ONLY) > 1024:
+            _SHAPE_ONLY.clear()
+        stand_in = _SHAPE_ONLY[key] = np.broadcast_to(np.zeros((), key[1]), key[0])
+    return stand_in
 
 
 def normalize_axes(axis, ndim: int) -> tuple:
