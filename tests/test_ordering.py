@@ -311,3 +311,17 @@ def test_unique_is_numpys_and_its_derivative_follows_the_first_occurrence(data):
     jacobian = ad.jacrev(lambda x: np.unique(x, axis=axis))(x)
     np.testing.assert_array_equal(
         jacobian, ad.jacrev(lambda x: np.take(x, first, axis=axis))(x))
+
+
+@pytest.mark.parametrize("index", [
+    (slice(None), np.array([1, 0, 1])),  # an index array after a slice (take along axis 1)
+    (Ellipsis, np.array([0, 1]), np.array([1, 2])),  # diagonal's gather
+    (np.array([-1, 0, -1]),),  # negative positions (take with negative indices)
+], ids=["slice-array", "ellipsis-arrays", "negative"])
+def test_sparse_getitem_cotangents_of_mixed_and_negative_indices(index):
+    """Regression: these cotangents recursed forever (mixed index) or were refused by
+    ``ravel_multi_index`` (negative positions) in the reverse sweep."""
+    x = np.arange(12.0).reshape(3, 4)
+    expected = np.zeros_like(x)
+    np.add.at(expected, index, 1.0)
+    np.testing.assert_array_equal(ad.grad(lambda x: np.sum(x[index]))(x), expected)

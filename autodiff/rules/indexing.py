@@ -134,12 +134,13 @@ class SparseCotangent:
             return
         items = index if isinstance(index, tuple) else (index,)
         if not all(isinstance(item, np.ndarray) for item in items):
-            buffer += self.dense()  # arrays mixed with slices: the dense scatter
+            np.add.at(buffer, index, values)  # arrays mixed with slices: the dense scatter
             return
         # integer arrays: repeated positions are summed first, in order, as the dense
         # scatter sums them, then added once (the same numbers to the last bit)
         lead = buffer.shape[: len(items)]
-        positions = np.ravel_multi_index(np.broadcast_arrays(*items), lead).ravel()
+        # mode="wrap": negative indices count from the end (getitem checked the bounds)
+        positions = np.ravel_multi_index(np.broadcast_arrays(*items), lead, mode="wrap").ravel()
         unique, inverse = np.unique(positions, return_inverse=True)
         flat_values = np.reshape(values, positions.shape + buffer.shape[len(items):])
         sums = np.zeros((unique.size,) + buffer.shape[len(items):], dtype=flat_values.dtype)
