@@ -312,3 +312,15 @@ def test_scalar_loop_keeps_one_cotangent_array_per_base():
     finally:
         indexing.SparseCotangent.dense = dense
     assert calls == [(50,)]
+
+
+def test_copyto_writes_into_a_traced_array_and_names_the_way_for_a_plain_one():
+    def f(x):
+        y = np.zeros_like(x)
+        np.copyto(y, np.sin(x), where=x > 0.4)
+        return y
+
+    np.testing.assert_array_equal(ad.jvp(f, X, np.ones(4))[0], np.where(X > 0.4, np.sin(X), 0))
+    check_grads(f, X, modes=("fwd", "rev"), order=2)
+    with pytest.raises(TypeError, match=r"np.full_like\(x, t\) or np.zeros_like\(x\)"):
+        ad.grad(lambda t: np.sum(np.full_like(np.zeros(3), t)))(1.0)
