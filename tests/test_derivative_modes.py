@@ -16,10 +16,15 @@ import autodiff as ad
 from autodiff import custom
 from autodiff.transforms import TAYLOR_FROM_ORDER
 
-sine_without_taylor = custom.primitive(
-    "test_sine_without_taylor", np.sin, jvp=lambda primals, tangents, out: np.cos(primals[0])
-    * tangents[0],
-)
+@pytest.fixture
+def sine_without_taylor():
+    """A custom primitive (custom primitives declare no Taylor rule), unregistered afterwards."""
+    prim = custom.primitive(
+        "test_sine_without_taylor", np.sin,
+        jvp=lambda primals, tangents, out: np.cos(primals[0]) * tangents[0],
+    )
+    yield prim
+    custom.unregister(prim)
 
 
 def counting(body):
@@ -46,7 +51,7 @@ def test_a_function_with_taylor_rules_runs_once_and_quietly(order):
 
 
 @pytest.mark.parametrize("order", range(1, TAYLOR_FROM_ORDER))
-def test_nested_duals_below_the_switch_need_no_taylor_rule(order):
+def test_nested_duals_below_the_switch_need_no_taylor_rule(order, sine_without_taylor):
     f, calls = counting(lambda x: sine_without_taylor(x) * x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -55,7 +60,7 @@ def test_nested_duals_below_the_switch_need_no_taylor_rule(order):
     assert value == pytest.approx(ad.derivative(lambda x: np.sin(x) * x, 0.3, order), rel=1e-14)
 
 
-def test_a_missing_taylor_rule_is_named_when_f_runs_again():
+def test_a_missing_taylor_rule_is_named_when_f_runs_again(sine_without_taylor):
     f, calls = counting(lambda x: sine_without_taylor(x) * x)
     with pytest.warns(RuntimeWarning, match=r"ad.derivative\(order=4\) evaluates f a second time, "
                                             r"with nested dual numbers.*primitive "

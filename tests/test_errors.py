@@ -154,7 +154,7 @@ def test_conversion_of_an_escaped_value_names_the_escape():
         (lambda x: np.nextafter(x, 1.0), "nextafter"),
         (np.spacing, "spacing"),
         (np.modf, "modf"),
-        (lambda x: np.add.accumulate(x), "add.accumulate"),
+        (lambda x: np.add.reduceat(x, [0]), "add.reduceat"),
     ],
     ids=["fft", "nextafter", "spacing", "modf", "ufunc method"],
 )
@@ -217,7 +217,7 @@ def test_complex_and_integer_inputs_to_every_transform(transform, bad):
         (lambda: ad.Dual(1.0, 1j), "Dual tangent is complex"),
         (lambda: ad.Var(1j), "Var value is complex"),
         (lambda: ad.Var(np.arange(3)), "Var value has dtype int64"),
-        (lambda: ad.grad(lambda x: x * 1j)(1.0), "grad output is complex"),
+        (lambda: ad.grad(lambda x: x * 1j)(1.0), "a complex operand meets a traced value"),
     ],
     ids=["int leaf in a pytree", "complex tangent", "complex cotangent", "int Dual",
          "complex Dual tangent", "complex Var", "int Var", "complex output"],
@@ -300,8 +300,8 @@ def test_traced_value_written_into_a_plain_array_names_the_spelling_that_works(k
 @pytest.mark.parametrize("kind", KINDS)
 def test_ufunc_out_argument(kind):
     value = hand_built(kind, np.ones(2))
-    with pytest.raises(TypeError, match=r"np.add\(..., out=...\) would write into an array in "
-                                        "place; traced values are immutable"):
+    with pytest.raises(TypeError, match=r"np.add\(..., out=...\) is not supported on traced "
+                                        "values: it would write into an array in place"):
         np.add(value, 1.0, out=np.zeros(2))
 
 

@@ -177,7 +177,13 @@ def test_cyclic_garbage_is_collected_while_other_threads_differentiate():
     try:
         for _ in range(10):
             garbage = weakref.ref(_Cycle())
-            held = [[] for _ in range(5 * ad_tape.RECORDING_GC_THRESHOLD)]
+            # a worker may trigger a young collection while the cycle is still referenced here,
+            # promoting it: allocate enough for several middle-generation collections too
+            held = []
+            for _ in range(40):
+                held.append([[] for _ in range(ad_tape.RECORDING_GC_THRESHOLD)])
+                if garbage() is None:
+                    break
             uncollected += garbage() is not None
             assert gc.isenabled()
             del held
