@@ -37,6 +37,7 @@ from ..rules.primitive import (
     primal_value,
     shape_of,
 )
+from .diagonals import diagonal
 
 __all__ = [
     "solve",
@@ -60,11 +61,6 @@ __all__ = [
 ]
 
 _UNSET = object()
-
-
-def _swap_last(x):
-    n = ndim_of(x)
-    return rules_shape.transpose(x, tuple(range(n - 2)) + (n - 1, n - 2))
 
 
 def _as_columns(b):
@@ -119,7 +115,7 @@ def cholesky(a, /, *, upper=False):
     """Lower factor ``L L^T = A`` from ``A``'s lower triangle (Murray 2016); ``upper=True``
     gives ``L^T`` from the upper triangle, as LAPACK's ``potrf('U')`` reads it."""
     if upper:
-        return _swap_last(rules_decompositions.cholesky(_swap_last(a)))
+        return rules_linalg.swap_last(rules_decompositions.cholesky(rules_linalg.swap_last(a)))
     return rules_decompositions.cholesky(a)
 
 
@@ -523,22 +519,7 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
         raise TypeError(
             f"trace({'dtype' if dtype is not None else 'out'}=...) is not supported on traced "
             "values: cast the input, or use the returned value")
-    n = ndim_of(a)
-    if n < 2:
-        raise ValueError("diag requires an array of at least two dimensions")
-    first, second = normalize_axes(axis1, n)[0], normalize_axes(axis2, n)[0]
-    if first == second:
-        raise ValueError("axis1 and axis2 cannot be the same")
-    moved = rules_shape.transpose(
-        a, tuple(i for i in range(n) if i not in (first, second)) + (first, second))
-    rows, columns = shape_of(a)[first], shape_of(a)[second]
-    offset = int(offset)
-    start_row, start_column = builtins.max(0, -offset), builtins.max(0, offset)
-    length = builtins.max(0, builtins.min(rows - start_row, columns - start_column))
-    steps = np.arange(length)
-    picked = rules_indexing.getitem(
-        moved, index=(Ellipsis, steps + start_row, steps + start_column))
-    return rules_reductions.reduce_sum(picked, axis=-1)
+    return rules_reductions.reduce_sum(diagonal(a, offset, axis1, axis2), axis=-1)
 
 
 @implements(np.linalg.trace, cases=(Case("offset", ((2, 3, 3),), call_with(offset=-1)),))
@@ -551,4 +532,4 @@ def linalg_trace(x, /, *, offset=0, dtype=None):
 def matrix_transpose(x, /):
     if ndim_of(x) < 2:
         raise ValueError("Input array must be at least 2-dimensional")
-    return _swap_last(x)
+    return rules_linalg.swap_last(x)

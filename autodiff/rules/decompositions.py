@@ -33,11 +33,11 @@ import numpy as np
 from . import elementwise as ew
 from . import indexing, reductions, shapes
 from .linalg import (
-    _swap_last,
     diagonal,
     diagonal_matrix,
     matmul,
     solve_triangular,
+    swap_last,
     symmetric_from_triangle,
     symmetric_from_triangle_transpose,
     triangle,
@@ -131,12 +131,12 @@ def _inverse_gaps(values, squared: bool, name: str):
 def _complement_tangent(q, dq, q_perp):
     """``dQ_perp = -Q dQ^T Q_perp``: the complement kept orthogonal to ``[Q, Q_perp]``'s thin
     part without rotating within itself."""
-    return ew.negative(matmul(q, matmul(_swap_last(dq), q_perp)))
+    return ew.negative(matmul(q, matmul(swap_last(dq), q_perp)))
 
 
 def _complement_cotangent(q_bar, q_perp_bar, q, q_perp):
     """The transpose of :func:`_complement_tangent`, added to the thin factor's cotangent."""
-    return ew.subtract(q_bar, matmul(q_perp, matmul(_swap_last(q_perp_bar), q)))
+    return ew.subtract(q_bar, matmul(q_perp, matmul(swap_last(q_perp_bar), q)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -154,17 +154,17 @@ def _cholesky_jvp(primals, tangents, out):
     (t,) = tangents
     lower = out
     left = solve_triangular(lower, symmetric_from_triangle(t, True), lower=True)
-    middle = _swap_last(solve_triangular(lower, _swap_last(left), lower=True))
+    middle = swap_last(solve_triangular(lower, swap_last(left), lower=True))
     return matmul(lower, _phi(middle))
 
 
 def _cholesky_vjp(g, primals, out, wanted):
     """``A_bar = tril-part of L^{-T} Phi(L^T L_bar) L^{-1}`` (two triangular solves, one
     product)."""
-    upper = _swap_last(out)
+    upper = swap_last(out)
     inner = _phi(triangular_matmul(upper, g, lower=False))
     left = solve_triangular(upper, inner, lower=False)
-    full = _swap_last(solve_triangular(upper, _swap_last(left), lower=False))
+    full = swap_last(solve_triangular(upper, swap_last(left), lower=False))
     return [symmetric_from_triangle_transpose(full, True)]
 
 
@@ -202,7 +202,7 @@ def _eigh_jvp(primals, tangents, out, UPLO="L"):  # noqa: N803
     """``dw = diag(V^T dA V)``, ``dV = V (F o (V^T dA V))``, ``F_ij = 1/(w_j - w_i)``."""
     (a,), (t,) = primals, tangents
     w, v = eigh_factors(out, a)
-    projected = matmul(_swap_last(v), matmul(symmetric_from_triangle(t, UPLO == "L"), v))
+    projected = matmul(swap_last(v), matmul(symmetric_from_triangle(t, UPLO == "L"), v))
     dv = matmul(v, ew.multiply(_inverse_gaps(w, False, "eigh"), projected))
     return pack((diagonal(projected), dv), (1, 2))
 
@@ -214,9 +214,9 @@ def _eigh_vjp(g, primals, out, wanted, UPLO="L"):  # noqa: N803
     w_bar, v_bar = eigh_factors(g, a)
     middle = diagonal_matrix(w_bar)
     if not _is_zero(v_bar):
-        rotated = matmul(_swap_last(v), v_bar)
+        rotated = matmul(swap_last(v), v_bar)
         middle = ew.add(middle, ew.multiply(_inverse_gaps(w, False, "eigh"), rotated))
-    full = matmul(v, matmul(middle, _swap_last(v)))
+    full = matmul(v, matmul(middle, swap_last(v)))
     return [symmetric_from_triangle_transpose(full, UPLO == "L")]
 
 
@@ -253,7 +253,7 @@ def _eigvalsh_vjp(g, primals, out, wanted, UPLO="L"):  # noqa: N803
     (a,) = primals
     v = _eigvalsh_vectors(a, UPLO)
     scaled = ew.multiply(v, shapes.reshape(g, shape_of(g)[:-1] + (1, shape_of(g)[-1])))
-    return [symmetric_from_triangle_transpose(matmul(scaled, _swap_last(v)), UPLO == "L")]
+    return [symmetric_from_triangle_transpose(matmul(scaled, swap_last(v)), UPLO == "L")]
 
 
 eigvalsh = ParametrizedPrimitive(
@@ -293,7 +293,7 @@ def _thin(u, s, vh):
     """The thin factors ``U (m, k)``, ``S``, ``V (n, k)`` and the complements (or ``None``)."""
     k = shape_of(s)[-1]
     u_thin = indexing.getitem(u, index=(Ellipsis, slice(0, k)))
-    v_full = _swap_last(vh)
+    v_full = swap_last(vh)
     v_thin = indexing.getitem(v_full, index=(Ellipsis, slice(0, k)))
     u_perp = None if shape_of(u)[-1] == k else indexing.getitem(u, index=(Ellipsis, slice(k, None)))
     v_perp = None if shape_of(vh)[-2] == k else indexing.getitem(
@@ -322,24 +322,24 @@ def _svd_jvp(primals, tangents, out, full_matrices=False, hermitian=False):
     u_full, s, vh_full = svd_factors(out, a, full_matrices)
     u, v, u_perp, v_perp = _thin(u_full, s, vh_full)
     m, n = shape_of(a)[-2:]
-    dp = matmul(_swap_last(u), matmul(t, v))
+    dp = matmul(swap_last(u), matmul(t, v))
     gaps = _inverse_gaps(s, True, "svd")
     s_row = _row(s)
     dp_s = ew.multiply(dp, s_row)  # dP S
-    s_dp = _swap_last(ew.multiply(_swap_last(dp), s_row))  # S dP
-    du = matmul(u, ew.multiply(gaps, ew.add(dp_s, _swap_last(dp_s))))
-    dv = matmul(v, ew.multiply(gaps, ew.add(s_dp, _swap_last(s_dp))))
+    s_dp = swap_last(ew.multiply(swap_last(dp), s_row))  # S dP
+    du = matmul(u, ew.multiply(gaps, ew.add(dp_s, swap_last(dp_s))))
+    dv = matmul(v, ew.multiply(gaps, ew.add(s_dp, swap_last(s_dp))))
     if m > n:
         leaving = ew.subtract(matmul(t, v), matmul(u, dp))  # (I - U U^T) dA V
         du = ew.add(du, ew.multiply(leaving, _row(_reciprocal_values(s))))
     if n > m:
-        leaving = ew.subtract(matmul(_swap_last(t), u), matmul(v, _swap_last(dp)))
+        leaving = ew.subtract(matmul(swap_last(t), u), matmul(v, swap_last(dp)))
         dv = ew.add(dv, ew.multiply(leaving, _row(_reciprocal_values(s))))
     if u_perp is not None:
         du = shapes.concatenate(du, _complement_tangent(u, du, u_perp), axis=ndim_of(du) - 1)
     if v_perp is not None:
         dv = shapes.concatenate(dv, _complement_tangent(v, dv, v_perp), axis=ndim_of(dv) - 1)
-    return pack((du, diagonal(dp), _swap_last(dv)), (2, 1, 2))
+    return pack((du, diagonal(dp), swap_last(dv)), (2, 1, 2))
 
 
 def _svd_vjp(g, primals, out, wanted, full_matrices=False, hermitian=False):
@@ -359,23 +359,23 @@ def _svd_vjp(g, primals, out, wanted, full_matrices=False, hermitian=False):
     s_row = _row(s)
     if not _is_zero(u_bar):
         gaps = _inverse_gaps(s, True, "svd")
-        rotated = matmul(_swap_last(u), u_bar)
-        skew = ew.multiply(gaps, ew.subtract(rotated, _swap_last(rotated)))
+        rotated = matmul(swap_last(u), u_bar)
+        skew = ew.multiply(gaps, ew.subtract(rotated, swap_last(rotated)))
         middle = ew.add(middle, ew.multiply(skew, s_row))  # (...) S
     if not _is_zero(v_bar):
         gaps = _inverse_gaps(s, True, "svd")
-        rotated = matmul(_swap_last(v), v_bar)
-        skew = ew.multiply(gaps, ew.subtract(rotated, _swap_last(rotated)))
-        middle = ew.add(middle, _swap_last(ew.multiply(_swap_last(skew), s_row)))  # S (...)
-    a_bar = matmul(u, matmul(middle, _swap_last(v)))
+        rotated = matmul(swap_last(v), v_bar)
+        skew = ew.multiply(gaps, ew.subtract(rotated, swap_last(rotated)))
+        middle = ew.add(middle, swap_last(ew.multiply(swap_last(skew), s_row)))  # S (...)
+    a_bar = matmul(u, matmul(middle, swap_last(v)))
     if m > n and not _is_zero(u_bar):
-        leaving = ew.subtract(u_bar, matmul(u, matmul(_swap_last(u), u_bar)))
+        leaving = ew.subtract(u_bar, matmul(u, matmul(swap_last(u), u_bar)))
         scaled = ew.multiply(leaving, _row(_reciprocal_values(s)))
-        a_bar = ew.add(a_bar, matmul(scaled, _swap_last(v)))
+        a_bar = ew.add(a_bar, matmul(scaled, swap_last(v)))
     if n > m and not _is_zero(v_bar):
-        leaving = ew.subtract(v_bar, matmul(v, matmul(_swap_last(v), v_bar)))
+        leaving = ew.subtract(v_bar, matmul(v, matmul(swap_last(v), v_bar)))
         scaled = ew.multiply(leaving, _row(_reciprocal_values(s)))
-        a_bar = ew.add(a_bar, matmul(u, _swap_last(scaled)))
+        a_bar = ew.add(a_bar, matmul(u, swap_last(scaled)))
     return [a_bar]
 
 
@@ -387,7 +387,7 @@ def _complement_projectors(fn, a):
     parts = [u, s, v]
     for perp in (u_perp, v_perp):
         if perp is not None:
-            parts.append(matmul(perp, _swap_last(perp)))
+            parts.append(matmul(perp, swap_last(perp)))
     return pack(parts, [2, 1, 2] + [2] * (len(parts) - 3))
 
 
@@ -420,7 +420,7 @@ def _svdvals_jvp(primals, tangents, out):
     """``ds_k = u_k^T dA v_k`` (Townsend 2016; no gaps: exact for repeated values)."""
     (a,), (t,) = primals, tangents
     u, vh = _svd_vectors(a)
-    return reductions.reduce_sum(ew.multiply(u, matmul(t, _swap_last(vh))), axis=-2)
+    return reductions.reduce_sum(ew.multiply(u, matmul(t, swap_last(vh))), axis=-2)
 
 
 def _svdvals_vjp(g, primals, out, wanted):
@@ -466,21 +466,21 @@ def qr_factors(packed, a, mode="reduced"):
 
 def _times_inverse_upper(x, r):
     """``x R^{-1}`` for an upper-triangular ``R`` (one triangular solve)."""
-    return _swap_last(solve_triangular(_swap_last(r), _swap_last(x), lower=True))
+    return swap_last(solve_triangular(swap_last(r), swap_last(x), lower=True))
 
 
 def _times_inverse_upper_transpose(x, r):
     """``x R^{-T}``."""
-    return _swap_last(solve_triangular(r, _swap_last(x), lower=False))
+    return swap_last(solve_triangular(r, swap_last(x), lower=False))
 
 
 def _tall_qr_jvp(q, r, t):
     """``C = Q^T dA R^{-1}``, ``Omega = tril(C, -1) - tril(C, -1)^T`` (skew: ``Q^T dQ``),
     ``dR = (C - Omega) R``, ``dQ = Q Omega + dA R^{-1} - Q C``."""
     t_r = _times_inverse_upper(t, r)
-    c = matmul(_swap_last(q), t_r)
+    c = matmul(swap_last(q), t_r)
     lower = triangle(c, True, -1)
-    omega = ew.subtract(lower, _swap_last(lower))
+    omega = ew.subtract(lower, swap_last(lower))
     dr = matmul(ew.subtract(c, omega), r)
     dq = ew.add(matmul(q, ew.subtract(omega, c)), t_r)
     return dq, dr
@@ -489,8 +489,8 @@ def _tall_qr_jvp(q, r, t):
 def _tall_qr_vjp(q, r, q_bar, r_bar):
     """The transpose of :func:`_tall_qr_jvp`: with ``M = R_bar R^T - Q^T Q_bar``,
     ``A_bar = (Q_bar + Q (triu(M) + tril(M^T, -1))) R^{-T}``."""
-    m = ew.subtract(matmul(r_bar, _swap_last(r)), matmul(_swap_last(q), q_bar))
-    copied = ew.add(triangle(m, False), triangle(_swap_last(m), True, -1))
+    m = ew.subtract(matmul(r_bar, swap_last(r)), matmul(swap_last(q), q_bar))
+    copied = ew.add(triangle(m, False), triangle(swap_last(m), True, -1))
     return _times_inverse_upper_transpose(ew.add(q_bar, matmul(q, copied)), r)
 
 
@@ -510,7 +510,7 @@ def _qr_jvp(primals, tangents, out, mode="reduced"):
     if m < n:  # A = [X Y]: X = Q U is square, V = Q^T Y
         u = _columns(r, 0, m)
         dq, du = _tall_qr_jvp(q, u, _columns(t, 0, m))
-        dv = ew.add(matmul(_swap_last(dq), _columns(a, m)), matmul(_swap_last(q), _columns(t, m)))
+        dv = ew.add(matmul(swap_last(dq), _columns(a, m)), matmul(swap_last(q), _columns(t, m)))
         return pack((dq, shapes.concatenate(du, dv, axis=last)), (2, 2))
     if mode == "complete" and m > n:
         q1, q2, r1 = _columns(q, 0, n), _columns(q, n), _rows(r, 0, n)
@@ -529,7 +529,7 @@ def _qr_vjp(g, primals, out, wanted, mode="reduced"):
     if m < n:
         u, v_bar = _columns(r, 0, m), _columns(r_bar, m)
         y_bar = matmul(q, v_bar)
-        q_bar = ew.add(q_bar, matmul(_columns(a, m), _swap_last(v_bar)))
+        q_bar = ew.add(q_bar, matmul(_columns(a, m), swap_last(v_bar)))
         x_bar = _tall_qr_vjp(q, u, q_bar, _columns(r_bar, 0, m))
         return [shapes.concatenate(x_bar, y_bar, axis=ndim_of(x_bar) - 1)]
     if mode == "complete" and m > n:
@@ -545,7 +545,7 @@ def _complete_qr_projector(fn, a):
     n = shape_of(a)[-1]
     q, r = qr_factors(fn(a, mode="complete"), a, "complete")
     q2 = _columns(q, n)
-    return pack((_columns(q, 0, n), r, matmul(q2, _swap_last(q2))), (2, 2, 2))
+    return pack((_columns(q, 0, n), r, matmul(q2, swap_last(q2))), (2, 2, 2))
 
 
 qr = ParametrizedPrimitive(

@@ -37,6 +37,7 @@ from .primitive import (
 
 __all__ = [
     "matmul",
+    "swap_last",
     "solve",
     "solve_triangular",
     "triangular_matmul",
@@ -54,7 +55,8 @@ __all__ = [
 ]
 
 
-def _swap_last(x):
+def swap_last(x):
+    """The transpose of the last two axes (of each stacked matrix)."""
     n = ndim_of(x)
     return shapes.transpose(x, tuple(range(n - 2)) + (n - 1, n - 2))
 
@@ -76,7 +78,7 @@ def _fold_left(m, x):
     """``m @ x`` for a matrix ``m`` and ``x`` of shape ``(..., c, s)``: one matrix product."""
     if ndim_of(x) <= 2:
         return matmul(m, x)
-    return _swap_last(_fold_right(_swap_last(x), _swap_last(m)))
+    return swap_last(_fold_right(swap_last(x), swap_last(m)))
 
 
 def _matmul_left_term(ta, a, b):
@@ -102,7 +104,7 @@ def _matmul_right_term(a, tb, b):
     if a_nd == 1 and b_nd == 1:
         return reductions.reduce_sum(ew.multiply(a, tb), axis=-1)
     if a_nd == 2:
-        return _fold_right(tb, _swap_last(a)) if b_nd == 1 else _fold_left(a, tb)
+        return _fold_right(tb, swap_last(a)) if b_nd == 1 else _fold_left(a, tb)
     shape = shape_of(tb)
     n_batch = len(shape) - b_nd
     if b_nd == 1:  # a column vector: lift to (m, 1), padded to a's stacking rank
@@ -140,10 +142,10 @@ def _matrix_vector_vjp(g, a, b, wanted):
             results.append(
                 ew.multiply(g_col, vector_row)
                 if a_matrix
-                else ew.multiply(_swap_last(g_col), shapes.reshape(vector, shape_of(vector) + (1,)))
+                else ew.multiply(swap_last(g_col), shapes.reshape(vector, shape_of(vector) + (1,)))
             )
         else:  # the vector operand: one product with the matrix
-            results.append(matmul(g, matrix) if a_matrix else matmul(g, _swap_last(matrix)))
+            results.append(matmul(g, matrix) if a_matrix else matmul(g, swap_last(matrix)))
     return results
 
 
@@ -163,12 +165,12 @@ def _matmul_vjp(g, primals, out, wanted):
     results = []
     for i in wanted:
         if i == 0:
-            b_t = _swap_last(b_m)
+            b_t = swap_last(b_m)
             ga = _fold_right(g_m, b_t) if len(bm_shape) == 2 else matmul(g_m, b_t)
             ga = shapes.unbroadcast(ga, am_shape, n_batch)
             results.append(shapes.reshape(ga, batch + a_shape))
         else:
-            a_t = _swap_last(a_m)
+            a_t = swap_last(a_m)
             gb = _fold_left(a_t, g_m) if len(am_shape) == 2 else matmul(a_t, g_m)
             gb = shapes.unbroadcast(gb, bm_shape, n_batch)
             results.append(shapes.reshape(gb, batch + b_shape))
@@ -240,12 +242,12 @@ def symmetric_from_triangle(x, lower: bool):
     never the other; this is the matrix they see, so the derivative of ``cholesky(A)`` or
     ``eigh(A)`` with respect to the other triangle is exactly 0, as NumPy's values say.
     """
-    return ew.add(triangle(x, lower), _swap_last(triangle(x, lower, -1 if lower else 1)))
+    return ew.add(triangle(x, lower), swap_last(triangle(x, lower, -1 if lower else 1)))
 
 
 def symmetric_from_triangle_transpose(m, lower: bool):
     """Adjoint of :func:`symmetric_from_triangle`: ``tril(M) + tril(M^T, -1)`` (lower)."""
-    return ew.add(triangle(m, lower), triangle(_swap_last(m), lower, -1 if lower else 1))
+    return ew.add(triangle(m, lower), triangle(swap_last(m), lower, -1 if lower else 1))
 
 
 def _last_two_sum(x):
@@ -255,14 +257,6 @@ def _last_two_sum(x):
 def _as_matrix_cotangent(g):
     """A cotangent of a value over the stack axes, as ``(..., 1, 1)`` (broadcasts on matrices)."""
     return shapes.reshape(g, shape_of(g) + (1, 1))
-
-
-def _square_check(name, a):
-    shape = shape_of(a)
-    if len(shape) < 2 or shape[-1] != shape[-2]:
-        raise np.linalg.LinAlgError(
-            f"{name}: last 2 dimensions of the array must be square, got shape {shape}"
-        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -355,11 +349,11 @@ def _linear_system_rules(name, solve_again, coefficients, transposed):
     def vjp(g, primals, out, wanted, **params):
         a, b = primals
         n_batch = batch_ndim(g, out)
-        b_bar = solve_again(_swap_last(a), g, **transposed(params))
+        b_bar = solve_again(swap_last(a), g, **transposed(params))
         results = []
         for i in wanted:
             if i == 0:
-                a_bar = coefficients(ew.negative(matmul(b_bar, _swap_last(out))), **params)
+                a_bar = coefficients(ew.negative(matmul(b_bar, swap_last(out))), **params)
                 results.append(shapes.unbroadcast(a_bar, shape_of(a), n_batch))
             else:
                 results.append(shapes.unbroadcast(b_bar, shape_of(b), n_batch))
@@ -460,10 +454,10 @@ def _triangular_matmul_vjp(g, primals, out, wanted, lower=True):
     results = []
     for i in wanted:
         if i == 0:
-            a_bar = triangle(matmul(g, _swap_last(b)), lower)
+            a_bar = triangle(matmul(g, swap_last(b)), lower)
             results.append(shapes.unbroadcast(a_bar, shape_of(a), n_batch))
         else:
-            b_bar = triangular_matmul(_swap_last(a), g, lower=not lower)
+            b_bar = triangular_matmul(swap_last(a), g, lower=not lower)
             results.append(shapes.unbroadcast(b_bar, shape_of(b), n_batch))
     return results
 
@@ -492,7 +486,7 @@ def _inv_jvp(primals, tangents, out):
 
 def _inv_vjp(g, primals, out, wanted):
     """``A_bar = -C^T C_bar C^T``."""
-    c_t = _swap_last(out)
+    c_t = swap_last(out)
     return [ew.negative(matmul(c_t, matmul(g, c_t)))]
 
 
@@ -529,11 +523,11 @@ inv = Primitive(
 
 def _logdet_jvp(primals, tangents, out):
     (a,), (t,) = primals, tangents
-    return _last_two_sum(ew.multiply(_swap_last(inv(a)), t))
+    return _last_two_sum(ew.multiply(swap_last(inv(a)), t))
 
 
 def _logdet_vjp(g, primals, out, wanted):
-    return [ew.multiply(_as_matrix_cotangent(g), _swap_last(inv(primals[0])))]
+    return [ew.multiply(_as_matrix_cotangent(g), swap_last(inv(primals[0])))]
 
 
 logabsdet = Primitive(
@@ -584,15 +578,15 @@ def _lstsq_jvp(primals, tangents, out, rcond=None):
     (Golub & Pereyra 1973, the full-rank case)."""
     a, b = primals
     ta, tb = tangents
-    gram = matmul(_swap_last(a), a)
+    gram = matmul(swap_last(a), a)
     rhs_data = tb
     total = None
     if ta is not None:
         residual = ew.subtract(b, matmul(a, out))
-        total = matmul(_swap_last(ta), residual)
+        total = matmul(swap_last(ta), residual)
         moved = matmul(ta, out)
         rhs_data = ew.negative(moved) if rhs_data is None else ew.subtract(rhs_data, moved)
-    projected = matmul(_swap_last(a), rhs_data)
+    projected = matmul(swap_last(a), rhs_data)
     total = projected if total is None else ew.add(total, projected)
     return solve(gram, total)
 
@@ -600,14 +594,14 @@ def _lstsq_jvp(primals, tangents, out, rcond=None):
 def _lstsq_vjp(g, primals, out, wanted, rcond=None):
     """With ``z = (A^T A)^{-1} x_bar``: ``b_bar = A z`` and ``A_bar = r z^T - A z x^T``."""
     a, b = primals
-    z = solve(matmul(_swap_last(a), a), g)
+    z = solve(matmul(swap_last(a), a), g)
     a_z = matmul(a, z)
     results = []
     for i in wanted:
         if i == 0:
             residual = ew.subtract(b, matmul(a, out))
-            results.append(ew.subtract(matmul(residual, _swap_last(z)),
-                                       matmul(a_z, _swap_last(out))))
+            results.append(ew.subtract(matmul(residual, swap_last(z)),
+                                       matmul(a_z, swap_last(out))))
         else:
             results.append(a_z)
     return results
@@ -633,17 +627,17 @@ def _pinv_jvp(primals, tangents, out, rcond=1e-15, hermitian=False):
     ``dA+ = -A+ dA A+ + A+ A+^T dA^T (I - A A+) + (I - A+ A) dA^T A+^T A+``."""
     (a,), (t,) = primals, tangents
     p = out
-    t_t = _swap_last(t)
+    t_t = swap_last(t)
     first = ew.negative(matmul(p, matmul(t, p)))
-    second = matmul(matmul(p, _swap_last(p)), matmul(t_t, _residual_projector(a, p)))
-    third = matmul(_residual_projector(p, a), matmul(t_t, matmul(_swap_last(p), p)))
+    second = matmul(matmul(p, swap_last(p)), matmul(t_t, _residual_projector(a, p)))
+    third = matmul(_residual_projector(p, a), matmul(t_t, matmul(swap_last(p), p)))
     return ew.add(first, ew.add(second, third))
 
 
 def _pinv_vjp(g, primals, out, wanted, rcond=1e-15, hermitian=False):
     """The transpose: ``A_bar = -A+^T G A+^T + (I - A A+) G^T A+ A+^T + A+^T A+ G^T (I - A+ A)``."""
     (a,) = primals
-    p, p_t, g_t = out, _swap_last(out), _swap_last(g)
+    p, p_t, g_t = out, swap_last(out), swap_last(g)
     first = ew.negative(matmul(p_t, matmul(g, p_t)))
     second = matmul(_residual_projector(a, p), matmul(g_t, matmul(p, p_t)))
     third = matmul(matmul(p_t, p), matmul(g_t, _residual_projector(p, a)))
