@@ -25,6 +25,17 @@ autodoc_typehints = "none"
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "generated"]  # generated/: included by the pages that show it
 html_theme = "alabaster"
 html_title = "autodiff"
+
+
+def _write_numpy_coverage(app):
+    """The NumPy coverage table (docs/numpy.md includes it), generated from the rule table."""
+    from autodiff.inspection.coverage import write_coverage
+
+    write_coverage(os.path.join(app.srcdir, "generated", "numpy_coverage.md"))
+
+
+def setup(app):
+    app.connect("builder-inited", _write_numpy_coverage)
