@@ -332,6 +332,33 @@ divide = _binary(
 )
 
 
+def _nan_outside_domain(partial):
+    """The partial, made ``nan`` wherever the value is ``nan`` (outside the function's domain).
+
+    NumPy returns ``nan`` (with a warning) for ``log(-1)`` or ``arctanh(2)``, but the formulas
+    ``1/x`` and ``1/(1 - x^2)`` would give a finite number there: a finite derivative of an
+    undefined value (so would ``b a^(b-1)`` for ``(-8)**1e-300``, where ``b - 1`` rounds to the
+    integer ``-1``).  ``partial(*inputs, y)`` takes the output last, for any arity.
+    Multiplying by a constant ``nan`` (rather than returning one) keeps the partial traced, so
+    higher derivatives are ``nan`` there as well.
+    """
+
+    def guarded(*args):
+        d = partial(*args)
+        y = args[-1]
+        value = primal_value(y)
+        if d is ONE or d is MINUS_ONE:  # y = +-x: nan only where an input is
+            return d
+        if type(value) is float:
+            return d if value == value else multiply(d, math.nan)
+        undefined = np.isnan(value)
+        if not np.any(undefined):
+            return d
+        return multiply(d, np.where(undefined, np.nan, 1.0).astype(dtype_of(y), copy=False))
+
+    return guarded
+
+
 def _power_d_base(a, b, y):
     """d(a**b)/da = b * a**(b - 1), exact at ``a = 0`` to every order (API.md's kink table).
 
@@ -377,7 +404,7 @@ def _power_impl(a, b):
 
 
 power = _binary(
-    "power", math.pow, _power_impl, _power_d_base, _power_d_exponent,
+    "power", math.pow, _power_impl, _nan_outside_domain(_power_d_base), _power_d_exponent,
     taylor=series.power,
     domain=Domain(
         "a, b -> a**b", (((0.1, 10.0),), ((-3.0, 3.0),)), outside=((-1.0, 0.5), (-8.0, 1 / 3))
@@ -413,28 +440,6 @@ absolute = _unary(
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
-
-
-def _nan_outside_domain(partial):
-    """The partial, made ``nan`` wherever the value is ``nan`` (outside the function's domain).
-
-    NumPy returns ``nan`` (with a warning) for ``log(-1)`` or ``arctanh(2)``, but the formulas
-    ``1/x`` and ``1/(1 - x^2)`` would give a finite number there: a finite derivative of an
-    undefined value.  Multiplying by a constant ``nan`` (rather than returning one) keeps the
-    partial traced, so higher derivatives are ``nan`` there as well.
-    """
-
-    def guarded(x, y):
-        d = partial(x, y)
-        value = primal_value(y)
-        if type(value) is float:
-            return d if value == value else multiply(d, math.nan)
-        undefined = np.isnan(value)
-        if not np.any(undefined):
-            return d
-        return multiply(d, np.where(undefined, np.nan, 1.0).astype(dtype_of(y), copy=False))
-
-    return guarded
 
 
 exp = _unary(
