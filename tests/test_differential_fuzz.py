@@ -170,7 +170,12 @@ def assert_pairing(u, jv, jtu, v, dtype, what):
                 sum(float(np.sum(np.abs(t))) for t in terms[n:]))
     if not np.isfinite(scale):
         return
-    assert abs(lhs - rhs) <= RTOL[np.dtype(dtype)] * scale + TINY, (
+    # each product of the dtype rounds to a multiple of its smallest subnormal (float32: 1.4e-45)
+    vectors = [np.asarray(w, np.float64) for w in (*leaves(u), *leaves(v))]
+    size = sum(t.size for t in terms)
+    largest = max((float(np.max(np.abs(w), initial=0.0)) for w in vectors), default=0.0)
+    floor = 4 * size * float(np.finfo(dtype).smallest_subnormal) * max(largest, 1.0)
+    assert abs(lhs - rhs) <= RTOL[np.dtype(dtype)] * scale + floor, (
         f"{what}: <u, Jv> = {lhs} but <J^T u, v> = {rhs}"
     )
 
@@ -337,7 +342,9 @@ def assert_central_differences(entry, reference, full, i, derivative, value, wha
         f_plus, f_minus = quietly(reference, *plus), quietly(reference, *minus)
         differences = (f_plus - f_minus) / (plus[i] - minus[i])
         d = np.asarray(derivative, np.float64)
-        rounding = 64 * np.finfo(np.float64).eps * np.maximum(abs(f_plus), abs(f_minus)) / h
+        # the differences' own rounding, and their underflow (below the smallest subnormal)
+        rounding = (64 * np.finfo(np.float64).eps * np.maximum(abs(f_plus), abs(f_minus))
+                    + 2 * np.finfo(np.float64).smallest_subnormal) / h
         error = np.abs(differences - d)
         bad = inside & ~(error <= 1e-6 * (np.abs(differences) + np.abs(d)) + rounding)
     assert not np.any(bad), (
