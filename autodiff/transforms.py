@@ -25,7 +25,12 @@ from .flat import FlatSpec
 from .forward.taylor import MissingTaylorRuleError, derivative_by_taylor
 from .levels import hold_module_state
 from .pytree import flatten, unflatten
-from .reverse.tape import backward_pass, cyclic_gc_spaced, kept_for_backward
+from .reverse.tape import (
+    backward_pass,
+    cyclic_gc_spaced,
+    inputs_held_read_only,
+    kept_for_backward,
+)
 from .reverse.var import Var, VjpLevel
 from .rules.primitive import Traced, dtype_of, lift, primal_value, shape_of
 from .values import as_float_value, check_float_input
@@ -418,10 +423,12 @@ def value_and_grad(f, argnums=0, has_aux: bool = False):
             aux_box.append(aux)
             return value
 
-        value, pullback = make_vjp(objective, (chosen,) if isinstance(argnums, int) else chosen)
-        # one sweep: each node is released once its rule ran, so the forward values die
-        # during the sweep and the sweep's own arrays reuse their memory (issue 13)
-        gradient = pullback(_scalar_seed(value), retain_graph=False)
+        primals = (chosen,) if isinstance(argnums, int) else chosen
+        with inputs_held_read_only(flatten(primals)[0]):
+            value, pullback = make_vjp(objective, primals)
+            # one sweep: each node is released once its rule ran, so the forward values die
+            # during the sweep and the sweep's own arrays reuse their memory (issue 13)
+            gradient = pullback(_scalar_seed(value), retain_graph=False)
         if isinstance(argnums, int):
             gradient = gradient[0]
         aux = _strip_level(aux_box[0], pullback._level) if has_aux else None
@@ -463,16 +470,17 @@ def jacrev(f, argnums=0, chunk_size=None):
     def jacobian(*args):
         chosen, rebuild = _select(args, argnums)
         in_leaves, in_def = _input_leaves(chosen, "jacrev input")
-        out, pullback = make_vjp(lambda c: f(*rebuild(c)), (unflatten(in_def, in_leaves),))
-        out_leaves, out_def = flatten(out)
-        layout = _flat_layout(out_leaves, out_def)
-        total = layout.size
-        per_input = [[] for _ in in_leaves]
-        for start, stop in _chunks(total, chunk_size):
-            seeds = layout.unit_vectors(start, stop)
-            cotangents = flatten(pullback(seeds, batch=(stop - start,)))[0]
-            for parts, c in zip(per_input, cotangents):
-                parts.append(c)
+        with inputs_held_read_only(in_leaves):
+            out, pullback = make_vjp(lambda c: f(*rebuild(c)), (unflatten(in_def, in_leaves),))
+            out_leaves, out_def = flatten(out)
+            layout = _flat_layout(out_leaves, out_def)
+            total = layout.size
+            per_input = [[] for _ in in_leaves]
+            for start, stop in _chunks(total, chunk_size):
+                seeds = layout.unit_vectors(start, stop)
+                cotangents = flatten(pullback(seeds, batch=(stop - start,)))[0]
+                for parts, c in zip(per_input, cotangents):
+                    parts.append(c)
         if total == 0:
             per_input = [[np.zeros((0,) + shape_of(leaf))] for leaf in in_leaves]
         stacked = [_concat_batches(parts) for parts in per_input]

@@ -81,3 +81,62 @@ def test_the_kept_copy_is_read_only():
     kept = kept_for_backward(original)
     assert kept is not original and not kept.flags.writeable
     np.testing.assert_array_equal(kept, original)
+
+
+def test_grad_holds_its_inputs_read_only_instead_of_copying_them(monkeypatch):
+    """grad's sweep runs before it returns: the inputs are shared, read-only meanwhile."""
+    import autodiff.reverse.tape as tape
+
+    copies = []
+    real = tape.kept_for_backward
+
+    def counting(value):
+        kept = real(value)
+        if kept is not value:
+            copies.append(value)
+        return kept
+
+    monkeypatch.setattr(tape, "kept_for_backward", counting)
+    monkeypatch.setattr(ad.transforms, "kept_for_backward", counting)
+    monkeypatch.setattr(ad.reverse.var, "kept_for_backward", counting)
+    w = np.array([1.0, 2.0, 3.0])
+    seen = []
+
+    def f(v):
+        seen.append(w.flags.writeable)
+        return np.sum(v * v)
+
+    np.testing.assert_array_equal(ad.grad(f)(w), [2.0, 4.0, 6.0])
+    assert seen == [False] and not any(c is w for c in copies)
+    assert w.flags.writeable  # restored
+
+
+def test_a_write_into_a_held_input_from_inside_the_function_raises_and_the_flag_comes_back():
+    w = np.array([1.0, 2.0])
+
+    def f(v):
+        w[0] = 5.0  # through the closure, not the traced argument
+        return np.sum(v)
+
+    with pytest.raises(ValueError, match="read-only"):
+        ad.grad(f)(w)
+    assert w.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        ad.jacrev(lambda v: (f(v), v)[1])(w)
+    assert w.flags.writeable
+
+
+def test_inputs_held_by_two_transforms_at_once_are_released_by_the_last():
+    from autodiff.reverse.tape import inputs_held_read_only
+
+    w = np.ones(3)
+    with inputs_held_read_only([w]):
+        with inputs_held_read_only([w, w[:2]]):
+            assert not w.flags.writeable
+        assert not w.flags.writeable
+    assert w.flags.writeable
+    frozen = np.ones(2)
+    frozen.flags.writeable = False
+    with inputs_held_read_only([frozen]):
+        pass
+    assert not frozen.flags.writeable  # a user's read-only array stays read-only
