@@ -1,7 +1,8 @@
 """Custom primitives: declare a new operation with its value and its derivative rules.
 
-Like ``torch.autograd.Function`` (seed 002: a ``forward`` and a ``backward`` that multiplies the
-upstream gradient by the local one), but one declaration serves *every* mode and every nesting:
+Like ``torch.autograd.Function`` (PyTorch documentation, "Extending torch.autograd": a ``forward``
+and a ``backward`` that multiplies the upstream gradient by the local one), but one declaration
+serves *every* mode and every nesting:
 
 * :func:`primitive` -- a general primitive: ``impl`` computes the value on plain NumPy values,
   ``jvp`` maps input tangents to the output tangent (forward mode), ``vjp`` maps the output
@@ -23,8 +24,9 @@ a traced value raises ``TypeError``), never with a silently wrong higher derivat
 Check a declaration with ``ad.testing.check_grads(prim, x)``: central differences for both rules,
 and the exact identity ``<u, J v> = <J^T u, v>`` between them, to second order.
 
-Example: the numerically stable sigmoid block of seed 000, with ``sigma' = sigma (1 - sigma)``
-written from the output itself:
+Example: a numerically stable sigmoid block (Goodfellow, Bengio and Courville, *Deep Learning*, MIT
+Press 2016, sec. 4.1 on overflow, sec. 3.10 for ``sigma' = sigma (1 - sigma)``), with the
+derivative written from the output itself:
 
 >>> import numpy as np, autodiff as ad
 >>> def stable_sigmoid(x):

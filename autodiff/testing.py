@@ -16,8 +16,9 @@ With ``order=2`` the same checks run again on the derivative programs themselves
 on), which exercises every rule's rule.  Any failure raises one ``AssertionError`` listing every
 failed check with the numbers involved.
 
-:func:`check_hvp` compares ``ad.hvp`` with differenced gradients (seed 004, eq. 23, in its central
-form): ``H v ~ (grad f(x + h v) - grad f(x - h v)) / 2h``.
+:func:`check_hvp` compares ``ad.hvp`` with differenced gradients (Aggarwal, *Neural Networks and
+Deep Learning*, Springer 2018, sec. 3.5.6.1, in its central form):
+``H v ~ (grad f(x + h v) - grad f(x - h v)) / 2h``.
 
 Inputs follow ``ad.jvp``: ``x`` is a float, an array or a pytree, and a tuple means several
 arguments (``f(*x)``).  Finite differences always run in float64 (float32 inputs are upcast for
@@ -287,8 +288,9 @@ def _compare_exact(what, computed, expected, tol, problems) -> None:
 
 
 def check_hvp(f, x, v, *, atol=None, rtol=None, eps=None) -> None:
-    """Check ``ad.hvp(f, x, v)`` against differenced gradients (seed 004, eq. 23, central form).
+    """Check ``ad.hvp(f, x, v)`` against differenced gradients (Aggarwal 2018, sec. 3.5.6.1).
 
+    Aggarwal differences forward, ``(grad f(x + h v) - grad f(x)) / h``; this uses the central form,
     ``H v ~ (grad f(x + h v) - grad f(x - h v)) / 2h``, gradients by reverse mode at float64
     points.  ``x`` and ``v`` are as for ``ad.hvp`` (a tuple: several arguments).  Tolerances and
     ``eps`` as in :func:`check_grads`.  Raises ``AssertionError`` with the worst element.

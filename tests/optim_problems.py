@@ -2,7 +2,8 @@
 
 The standard unconstrained test set (Moré, Garbow & Hillstrom, "Testing unconstrained
 optimization software", 1981) with its standard starting points, plus an ill-conditioned convex
-quadratic and the elliptical bowl ``x² + 4y²`` of seed 004. Every problem is an
+quadratic and the elliptical bowl ``x² + 4y²`` of Aggarwal (*Neural Networks and Deep Learning*,
+2018, sec. 3.4.1). Every problem is an
 ``autodiff.optim.Objective`` built from hand-written gradients and Hessian(-vector) products, so
 the solvers are tested independently of the autodiff core.
 """
@@ -174,7 +175,7 @@ def quadratic_problem(n, condition, seed=0, name=None):
 
 
 def bowl_problem():
-    """Seed 004's elliptical bowl ``L = x² + 4y²``."""
+    """Aggarwal's elliptical bowl ``L = x² + 4y²``."""
     scales = np.array([1.0, 4.0])
     objective = Objective(lambda w: float(scales @ w**2), lambda w: 2.0 * scales * w,
                           hessp=lambda w, p: 2.0 * scales * p,

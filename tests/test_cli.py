@@ -1,4 +1,5 @@
-"""The ``autodiff`` command line: sub-commands, the survey trace by default, safe formulas."""
+"""The ``autodiff`` command line: sub-commands, Baydin et al.'s trace by default (JMLR 2018,
+Tables 2 and 3), safe formulas."""
 
 import argparse
 import importlib.metadata

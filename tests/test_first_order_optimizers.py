@@ -1,7 +1,8 @@
 """Network optimizers, learning-rate schedules and gradient clipping (autodiff.optim).
 
 The optimizers' first steps are checked against their update rules written out here
-independently, in the notation of seed 004 and of the original papers (Kingma & Ba, Zeiler,
+independently, in the notation of Aggarwal (*Neural Networks and Deep Learning*, 2018,
+sec. 3.5) and of the original papers (Kingma & Ba, Zeiler,
 Loshchilov & Hutter); when torch is installed, whole trajectories are compared with torch.optim.
 """
 
@@ -64,8 +65,8 @@ def run(optimizer_class, steps, dtype=np.float64, **hyper):
 # ---------------------------------------------------------------------------------------------
 
 
-def seed_momentum(alpha, beta, steps):
-    """Seed 004: V <- beta V - alpha dL/dW; W <- W + V, V starting at 0."""
+def aggarwal_momentum(alpha, beta, steps):
+    """Aggarwal (sec. 3.5.2): V <- beta V - alpha dL/dW; W <- W + V, V starting at 0."""
     W, V, out = W0.copy(), np.zeros(2), []
     for _ in range(steps):
         V = beta * V - alpha * gradient(W)
@@ -74,9 +75,9 @@ def seed_momentum(alpha, beta, steps):
     return out
 
 
-def seed_nesterov(alpha, beta, steps):
-    """Seed 004: V <- beta V - alpha dL(W + beta V)/dW; W <- W + V. torch tracks the look-ahead
-    point W + beta V, so that is what we return."""
+def aggarwal_nesterov(alpha, beta, steps):
+    """Aggarwal (sec. 3.5.2.1): V <- beta V - alpha dL(W + beta V)/dW; W <- W + V. torch tracks
+    the look-ahead point W + beta V, so that is what we return."""
     W, V, out = W0.copy(), np.zeros(2), []
     for _ in range(steps):
         V = beta * V - alpha * gradient(W + beta * V)
@@ -96,7 +97,7 @@ def torch_sgd(lr, momentum, dampening, weight_decay, steps):
 
 
 def adagrad(lr, lr_decay, initial, eps, weight_decay, steps):
-    """Seed 004 eqs. (15)-(16) with eps after the root and inverse decay alpha_0 / (1 + k t)."""
+    """Aggarwal's AdaGrad (sec. 3.5.3.1), eps after the root, inverse decay alpha_0 / (1 + k t)."""
     w, acc, out = W0.copy(), np.full(2, initial), []
     for t in range(steps):
         g = gradient(w) + weight_decay * w
@@ -107,7 +108,8 @@ def adagrad(lr, lr_decay, initial, eps, weight_decay, steps):
 
 
 def rmsprop(lr, rho, eps, momentum, centered, steps):
-    """Seed 004 eq. (17), optionally centred, with momentum V <- mu V - lr g / denominator."""
+    """Aggarwal's RMSProp (sec. 3.5.3.2), optionally centred, with momentum
+    V <- mu V - lr g / denominator."""
     w, acc, mean, V, out = W0.copy(), np.zeros(2), np.zeros(2), np.zeros(2), []
     for _ in range(steps):
         g = gradient(w)
@@ -154,10 +156,10 @@ def kingma_adam(lr, beta1, beta2, eps, l2, decoupled, amsgrad, steps):
 
 
 DOCUMENTED_UPDATES = {
-    "sgd": (SGD, dict(lr=0.1), lambda n: seed_momentum(0.1, 0.0, n)),
-    "sgd-momentum": (SGD, dict(lr=0.1, momentum=0.9), lambda n: seed_momentum(0.1, 0.9, n)),
+    "sgd": (SGD, dict(lr=0.1), lambda n: aggarwal_momentum(0.1, 0.0, n)),
+    "sgd-momentum": (SGD, dict(lr=0.1, momentum=0.9), lambda n: aggarwal_momentum(0.1, 0.9, n)),
     "sgd-nesterov": (SGD, dict(lr=0.1, momentum=0.9, nesterov=True),
-                     lambda n: seed_nesterov(0.1, 0.9, n)),
+                     lambda n: aggarwal_nesterov(0.1, 0.9, n)),
     "sgd-dampening-decay": (SGD, dict(lr=0.1, momentum=0.8, dampening=0.3, weight_decay=0.2),
                             lambda n: torch_sgd(0.1, 0.8, 0.3, 0.2, n)),
     "adagrad": (AdaGrad, dict(lr=0.5, lr_decay=0.1, initial_accumulator_value=0.2, eps=1e-3,

@@ -1,8 +1,9 @@
-"""Inspection: the survey's evaluation trace, the DOT graph, forward-vs-reverse comparison, and
-the safe formula parser behind ``autodiff trace``.
+"""Inspection: the evaluation trace of Baydin et al., the DOT graph, forward-vs-reverse
+comparison, and the safe formula parser behind ``autodiff trace``.
 
-The survey example (seeds 001 and 003) is ``y = ln x1 + x1·x2 − sin x2`` at ``(2, 5)``; its
-numbers below are written out from the seeds' tables, not computed by the library.
+The example of Baydin, Pearlmutter, Radul and Siskind, "Automatic differentiation in machine
+learning: a survey" (JMLR 18(153), 2018, sec. 3) is ``y = ln x1 + x1·x2 − sin x2`` at ``(2, 5)``;
+its numbers below are written out from their Tables 2 and 3, not computed by the library.
 """
 
 import doctest
@@ -35,10 +36,10 @@ def survey_trace():
 
 
 # --------------------------------------------------------------------------------------------
-# the survey's three tables
+# Baydin et al.'s three tables
 # --------------------------------------------------------------------------------------------
 
-# index: (expression, value, tangent with ẋ1 = 1, adjoint), from seeds 001/003
+# index: (expression, value, tangent with ẋ1 = 1, adjoint), from Baydin et al.'s Tables 2 and 3
 SURVEY_ROWS = {
     -1: ("x1", 2.0, 1.0, 5.5),
     0: ("x2", 5.0, 0.0, 2.0 - math.cos(5.0)),

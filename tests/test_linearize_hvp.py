@@ -1,8 +1,8 @@
 """``linearize``, ``hvp``, ``hvp_operator`` and ``hessian``.
 
 References: ``jvp`` / ``vjp`` of the same function, SciPy's analytic Rosenbrock Hessian
-(``rosen_hess_prod``, ``rosen_hess``), differenced gradients (seed 004, eq. 23, central form), and
-the three nestings of first-order transforms against each other.
+(``rosen_hess_prod``, ``rosen_hess``), differenced gradients (Aggarwal, *Neural Networks and Deep
+Learning*, 2018, sec. 3.5.6.1, central form), and the three nestings of first-order transforms against each other.
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def test_all_orders_of_nesting_give_the_same_hessian(name):
 def test_hvp_on_network_pytree_equals_differenced_gradients():
     rng = np.random.default_rng(8)
     v = random_like(MLP_PARAMS, rng)
-    step = 1e-5  # seed 004, eq. 23, in its central form: error O(step^2)
+    step = 1e-5  # differenced gradients in central form: error O(step^2)
     shifted = [ad.pytree.tree_map(lambda p, d, s=s: p + s * step * d, MLP_PARAMS, v)
                for s in (1.0, -1.0)]
     plus, minus = (ad.grad(mlp_loss)(p) for p in shifted)

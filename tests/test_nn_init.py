@@ -1,4 +1,9 @@
-"""ad.nn.init: the distributions of seed 001 (Xavier, eq. 77) and seed 004 (He, sqrt(2/r))."""
+"""ad.nn.init: the distributions of Glorot and Bengio (2010, eq. 16) and He et al. (2015).
+
+Glorot and Bengio, "Understanding the difficulty of training deep feedforward neural networks",
+AISTATS 2010; He, Zhang, Ren and Sun, "Delving deep into rectifiers", ICCV 2015 (also Aggarwal,
+*Neural Networks and Deep Learning*, Springer 2018, sec. 3.3.3).
+"""
 
 import doctest
 import math

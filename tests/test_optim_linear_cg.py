@@ -37,8 +37,8 @@ def test_ill_conditioned_spd_system_converges(condition):
     np.testing.assert_allclose(x, np.linalg.solve(matrix, b), rtol=1e-5)
 
 
-def test_seed_bowl_needs_two_conjugate_directions():
-    # seed 004: on L = x² + 4y² "two conjugate directions are required to reach optimality";
+def test_bowl_needs_two_conjugate_directions():
+    # on L = x² + 4y² two conjugate directions reach the minimum (Aggarwal 2018, sec. 3.5.6.1);
     # the minimiser of ½ wᵀA w - bᵀw with A = diag(2, 8) solves A w = b
     x, info = conjugate_gradient(np.diag([2.0, 8.0]), np.array([6.0, 8.0]))
     assert info.iterations == 2 and info.converged

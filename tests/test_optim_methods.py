@@ -60,17 +60,18 @@ def test_gradient_descent_on_an_ill_conditioned_problem_says_it_ran_out():
     assert "maxiter" in result.message
 
 
-# -- seed 004: the elliptical bowl ------------------------------------------------------------
+# -- Aggarwal (2018, sec. 3.4.1): the elliptical bowl -------------------------------------------
 
 def test_newton_minimises_the_bowl_in_one_step():
-    # eq. 20: W* = W0 - H⁻¹∇L(W0), exact for a quadratic
+    # Newton's update W* = W0 - H⁻¹∇L(W0), exact for a quadratic
     problem = bowl_problem()
     result = minimize(problem.objective, problem.x0, method="newton")
     assert result.nit == 1 and result.fun == 0.0
 
 
 def test_hessian_beta_cg_minimises_the_bowl_in_two_steps():
-    # eq. 21 with the line search started at the model minimiser: linear CG, two directions
+    # Aggarwal's conjugate direction (sec. 3.5.6.1) with the line search started at the model
+    # minimiser: linear CG, two directions
     problem = bowl_problem()
     result = minimize(problem.objective, problem.x0, method="cg", beta="hessian", tol=1e-12)
     assert result.nit == 2

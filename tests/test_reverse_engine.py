@@ -16,12 +16,12 @@ from autodiff.rules import elementwise as ew
 from autodiff.rules import linalg
 
 # ----------------------------------------------------------------------------------------------
-# the seeds' worked examples
+# published worked examples
 # ----------------------------------------------------------------------------------------------
 
 
 def survey(x1, x2):
-    """Baydin et al.'s example (seeds 001/003): y = ln x1 + x1 x2 - sin x2."""
+    """Baydin et al.'s example (JMLR 2018, Tables 2 and 3): y = ln x1 + x1 x2 - sin x2."""
     return np.log(x1) + x1 * x2 - np.sin(x2)
 
 
@@ -42,7 +42,10 @@ def test_survey_example_with_grad():
 
 
 def test_cs231n_example():
-    """f = (x + y) z at (-2, 5, -4): q = 3, f = -12, grads (-4, -4, 3) (seed 000)."""
+    """f = (x + y) z at (-2, 5, -4): q = 3, f = -12, grads (-4, -4, 3).
+
+    From the CS231n notes "Backpropagation, Intuitions" (https://cs231n.github.io/optimization-2/).
+    """
     x, y, z = ad.Var(-2.0), ad.Var(5.0), ad.Var(-4.0)
     q = x + y
     f = q * z

@@ -1,6 +1,7 @@
 """Dual numbers: forward mode.
 
-A :class:`Dual` is ``primal + tangent * eps`` with ``eps**2 = 0`` (seed 001): pushing it
+A :class:`Dual` is ``primal + tangent * eps`` with ``eps**2 = 0`` (Baydin et al., "Automatic
+differentiation in machine learning: a survey", JMLR 2018, sec. 3.1.1): pushing it
 through ``f`` gives ``f(x) + f'(x) tangent * eps``, so one pass computes a directional
 derivative ``J v``.  With ``batched=True`` the tangent carries ``k`` directions on a leading axis
 (``tangents.shape == (k,) + primal.shape``) and one pass computes ``J V`` for a ``k``-column ``V``.

@@ -1,6 +1,7 @@
 """Inspection: see what the two modes compute.
 
-* :func:`trace` -- the survey's evaluation trace (primal, tangent and adjoint columns);
+* :func:`trace` -- the evaluation trace of Baydin et al., "Automatic differentiation in machine
+  learning: a survey" (JMLR 2018, Tables 2 and 3): primal, tangent and adjoint columns;
 * :func:`graph` -- the computation graph as Graphviz DOT text;
 * :func:`compare` / :func:`compare_grid` -- forward vs reverse mode for a Jacobian, counted
   and timed.

@@ -8,7 +8,8 @@ For ``f: R^n -> R^m`` the Jacobian costs
 
 ``jacfwd`` and ``jacrev`` vectorise: each pushes all its directions in *one* batched pass, so the
 counts above become the batch size, and the cost of a pass grows with it.  Hence the rule of thumb
-(seed 001): forward when ``n <= m``, reverse when ``n > m``.  :func:`compare` reports the counts,
+(Baydin et al., "Automatic differentiation in machine learning: a survey", JMLR 2018, sec. 3.2):
+forward when ``n <= m``, reverse when ``n > m``.  :func:`compare` reports the counts,
 the tape, and the measured times of both on this machine, and recommends a mode.
 :func:`compare_grid` does that over a family ``f: R^n -> R^m`` to show the crossover.
 """

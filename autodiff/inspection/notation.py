@@ -1,10 +1,11 @@
 """How the inspection tools write numbers, variable names and elementary operations.
 
-The notation is the Baydin et al. survey's (seeds 001/003): inputs ``x1 .. xn`` become
-``v_{1-n} .. v_0``, the elementary operations ``v_1 .. v_N``; a dot marks a tangent
+The notation is that of Baydin, Pearlmutter, Radul and Siskind, "Automatic differentiation in
+machine learning: a survey" (JMLR 18(153), 2018, sec. 3, Tables 2 and 3): inputs ``x1 .. xn``
+become ``v_{1-n} .. v_0``, the elementary operations ``v_1 .. v_N``; a dot marks a tangent
 (``v̇_i = ∂v_i/∂x`` along the chosen direction), a bar an adjoint (``v̄_i = ∂y/∂v_i``).  Plain text
 writes ``v-1``; HTML writes ``v<sub>-1</sub>``.  Numbers are rounded to ``precision`` decimals,
-as the seed prints them (``11.652``, ``5.5``, ``-0.284``).
+as Baydin et al.'s tables print them (``11.652``, ``5.5``, ``-0.284``).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def is_scalar(value) -> bool:
     return np.ndim(value) == 0
 
 
-# Elementary operations the survey writes with a symbol.  Everything else is written
-# ``name operand`` (one operand, like the seed's ``sin v0``) or ``name(operands, params)``.
+# Elementary operations Baydin et al. (2018) write with a symbol.  Everything else is written
+# ``name operand`` (one operand, like their ``sin v0``) or ``name(operands, params)``.
 INFIX = {
     "add": "+",
     "subtract": "−",
@@ -97,7 +98,7 @@ class Notation:
         return self._subscripted("v", index, mark)
 
     def input(self, position: int, mark: str = "") -> str:
-        """``x_{position + 1}``: the survey numbers inputs from 1."""
+        """``x_{position + 1}``: Baydin et al. (2018) number inputs from 1."""
         return self._subscripted("x", position + 1, mark)
 
     def output(self, position: int, count: int, mark: str = "") -> str:

@@ -3,10 +3,12 @@
 Each input leaf becomes a ``Var`` of a fresh reverse level; running ``f`` records one tape
 :class:`~autodiff.reverse.tape.Node` per elementary operation (primitive, saved inputs, output,
 parameters, parent ``Var`` s).  Walking the parents back from the outputs and sorting by sequence
-number gives the operations the outputs depend on.  They are listed in the survey's order: by
+number gives the operations the outputs depend on.  They are listed in the order of Baydin et al.
+("Automatic differentiation in machine learning: a survey", JMLR 2018, Table 2): by
 *depth* (the longest path from an input), ties in evaluation order.  That is a topological order
-(every operand comes before its use) and it numbers ``ln x1 + x1·x2 − sin x2`` exactly as seeds
-001/003 do (``v3 = sin v0`` before ``v4 = v1 + v2``, although Python evaluates the sum first).  The inspection tools read the derivative rules from these nodes' primitives;
+(every operand comes before its use) and it numbers ``ln x1 + x1·x2 − sin x2`` exactly as
+Baydin et al. do (``v3 = sin v0`` before ``v4 = v1 + v2``, although Python evaluates the sum
+first).  The inspection tools read the derivative rules from these nodes' primitives;
 they never restate a rule.
 """
 

@@ -1,7 +1,8 @@
 """Small tables as plain text, Markdown and HTML (for ``print`` and for notebooks).
 
 A :class:`Table` has a title, column headers and *sections* of rows; sections are separated by a
-rule, like the horizontal lines between inputs, operations and outputs in the survey's traces.
+rule, like the horizontal lines between inputs, operations and outputs in the traces of Baydin
+et al., "Automatic differentiation in machine learning: a survey" (JMLR 2018, Tables 2 and 3).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ class Table:
         return [row for section in self.sections for row in section]
 
     def text(self) -> str:
-        """Aligned plain text.  An ``equation`` table joins its cells with `` = ``, as the
-        survey writes ``v1 = ln v-1 = ln 2 = 0.693``; empty cells are skipped."""
+        """Aligned plain text.  An ``equation`` table joins its cells with `` = ``, as
+        Baydin et al. (2018, Table 2) write ``v1 = ln v-1 = ln 2 = 0.693``; empty cells are
+        skipped."""
         shown = self.rows if self.equation else [self.headers, *self.rows]
         widths = [
             max(display_width(row[i]) for row in shown) if shown else 0

@@ -116,9 +116,9 @@ def _adjoint_sweep(recording: Recording, seeds, index_of) -> tuple[dict, list]:
 
     :func:`~autodiff.reverse.tape.backward_pass` calls back after each node with the node's
     complete cotangent ``v̄_k`` and its contributions ``v̄_k · ∂v_k/∂v_j``; the adjoints are the
-    engine's.  The steps are listed in the seeds' order (the reverse of the trace's numbering,
-    each node's operands left to right), with the running sums ``before``/``after`` of each
-    ``v̄_j`` in that order.
+    engine's.  The steps are listed in the order of Baydin et al. (2018, Table 3): the reverse
+    of the trace's numbering, each node's operands left to right, with the running sums
+    ``before``/``after`` of each ``v̄_j`` in that order.
     """
     by_node = {}
 
@@ -161,7 +161,10 @@ def _unit_partials(node) -> dict:
 
 
 def trace(f, *args, direction=0, cotangent=None, precision: int = 3) -> Trace:
-    """The survey's evaluation trace of ``f`` at ``args``: primal, tangent and adjoint columns.
+    """The evaluation trace of ``f`` at ``args``: primal, tangent and adjoint columns.
+
+    The trace is that of Baydin, Pearlmutter, Radul and Siskind, "Automatic differentiation in
+    machine learning: a survey" (JMLR 18(153), 2018, sec. 3: Table 2 forward, Table 3 reverse).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The evaluation trace of the Baydin et al. survey (seeds 001 and 003) and its tables.
+"""The evaluation trace of Baydin et al. (2018, sec. 3, Tables 2 and 3) and its tables.
 
 For ``y = f(x_1, ..., x_n)`` the trace lists one variable per elementary operation::
 
@@ -15,7 +15,9 @@ and three columns of numbers:
   inputs (one reverse-mode pass: ``x̄ = ȳᵀ J``).
 
 This module holds the data (:class:`Trace`, :class:`TraceRow`, :class:`AdjointStep`) and writes
-it as the survey's three tables; :mod:`.trace_sweeps` computes it.
+it as the three tables of Baydin, Pearlmutter, Radul and Siskind, "Automatic differentiation in
+machine learning: a survey", JMLR 18(153), 2018 (forward primal and tangent traces, Table 2;
+reverse adjoint trace, Table 3); :mod:`.trace_sweeps` computes it.
 """
 
 from __future__ import annotations

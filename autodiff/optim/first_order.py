@@ -399,7 +399,7 @@ class AdaGrad(Optimizer):
 
 
 class RMSProp(Optimizer):
-    r"""RMSProp (Hinton's lecture 6e), optionally centred and with momentum; torch.optim.RMSprop.
+    r"""RMSProp (Tieleman and Hinton 2012), optionally centred, with momentum; torch.optim.RMSprop.
 
     ``RMSProp(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
     centered=False, *, maximize=False)``. Each step::

@@ -6,8 +6,9 @@ sec. 3.5.6),
     m(p) = f(x) + ∇f(x)ᵀp + ½ pᵀ ∇²f(x) p,
 
 whose minimiser for positive definite ``H = ∇²f(x)`` is the Newton step ``p = -H⁻¹∇f(x)``
-(eq. 20), and then take ``x ← x + α p`` with ``α`` from a strong-Wolfe line search (the full
-step ``α = 1`` is tried first, so convergence is quadratic near a strong minimum).
+(Nocedal and Wright, *Numerical Optimization*, 2nd ed. 2006, eq. 2.15), and then take
+``x ← x + α p`` with ``α`` from a strong-Wolfe line search (the full step ``α = 1`` is
+tried first, so convergence is quadratic near a strong minimum).
 """
 
 import numpy as np

@@ -19,9 +19,10 @@ where ``β`` makes the new direction (nearly) conjugate to the old one. Two choi
       q_{k+1} = -∇f_{k+1} + (q_kᵀ H ∇f_{k+1} / q_kᵀ H q_k) q_k
 
   which is exactly ``H``-conjugate to ``q_k``. The Hessian is only applied to vectors
-  (eq. 22: two products per step, ``H q_k`` and ``H ∇f_{k+1}``, at one linearisation). The same
-  products give the curvature along the new direction, ``q_{k+1}ᵀH q_{k+1}``, so the line search
-  starts from the step that minimises the quadratic model along ``q_{k+1}``,
+  (Aggarwal's sec. 3.5.6.1: two products per step, ``H q_k`` and ``H ∇f_{k+1}``, at one
+  linearisation). The same products give the curvature along the new direction,
+  ``q_{k+1}ᵀH q_{k+1}``, so the line search starts from the step that minimises the quadratic
+  model along ``q_{k+1}``,
   ``α = -∇fᵀq / qᵀH q``: Aggarwal's "optimal step-sizes" (sec. 3.5.6.1). On a quadratic ``½xᵀAx - bᵀx`` this is
   linear CG and ends in at most ``n`` steps (two on the elliptical bowl ``x² + 4y²``).
 

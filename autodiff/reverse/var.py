@@ -2,7 +2,8 @@
 
 Operations on a ``Var`` record a :class:`~autodiff.reverse.tape.Node` on its level's tape;
 ``backward()`` sweeps it once in reverse and accumulates adjoints into the leaves' ``.grad``
-(seeds 001/003: ``x_bar = sum over uses of v_bar * dv/dx``).  Only values that depend on a leaf
+(``x_bar = sum over uses of v_bar * dv/dx``: Baydin et al., "Automatic differentiation in machine
+learning: a survey", JMLR 2018, sec. 3.2).  Only values that depend on a leaf
 are ``Var`` s: an operation on constants alone records nothing, so a constant input batch never
 receives a cotangent.
 """
