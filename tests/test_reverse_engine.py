@@ -44,7 +44,8 @@ def test_survey_example_with_grad():
 def test_cs231n_example():
     """f = (x + y) z at (-2, 5, -4): q = 3, f = -12, grads (-4, -4, 3).
 
-    From the CS231n notes "Backpropagation, Intuitions" (https://cs231n.github.io/optimization-2/).
+    The example of Karpathy et al., "CS231n: Convolutional Neural Networks for Visual
+    Recognition", Stanford, notes "Backpropagation, Intuitions" (cs231n.github.io/optimization-2).
     """
     x, y, z = ad.Var(-2.0), ad.Var(5.0), ad.Var(-4.0)
     q = x + y
