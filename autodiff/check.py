@@ -1,6 +1,6 @@
 """``check_grad``: how far an AD gradient is from central differences, as one number.
 
-Aggarwal (*Neural Networks and Deep Learning*, 2018, sec. 3.2.10, "Checking the correctness of
+Aggarwal (*Neural Networks and Deep Learning*, 2018, sec. 3.3, "Checking the correctness of
 gradient computation") compares the algorithm-determined derivative ``G_e`` with a finite-difference
 estimate ``G_a`` through a ratio that should stay below ``1e-6`` (``1e-3`` with ReLU kinks
 about).  :func:`check_grad` computes its symmetric,
@@ -10,7 +10,7 @@ whole-gradient form
 
 with ``G_e`` the gradient by reverse mode and ``G_a`` central differences in float64,
 ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every coordinate ``i`` (error ``O(h^2)`` instead of the
-one-sided ``O(h)`` difference in Aggarwal's sec. 3.2.10).  ``rho`` is symmetric in the two gradients,
+one-sided ``O(h)`` difference in Aggarwal's sec. 3.3).  ``rho`` is symmetric in the two gradients,
 lies in ``[0, 1]``, and is ``0`` when both are zero.
 
 The helpers below (evaluation at perturbed points) are shared with :mod:`autodiff.testing`; the
@@ -100,7 +100,7 @@ def check_grad(f, x, eps=None) -> float:
         Relative finite-difference step (default: the cube root of float64's machine
         epsilon, about 6e-6).
 
-    Returns the ratio as a float; Aggarwal's rule of thumb (sec. 3.2.10): below ``1e-6`` is right,
+    Returns the ratio as a float; Aggarwal's rule of thumb (sec. 3.3): below ``1e-6`` is right,
     around ``1e-3`` is expected only near kinks.
 
     >>> import numpy as np, autodiff as ad
