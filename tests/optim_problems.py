@@ -3,7 +3,7 @@
 The standard unconstrained test set (Moré, Garbow & Hillstrom, "Testing unconstrained
 optimization software", 1981) with its standard starting points, plus an ill-conditioned convex
 quadratic and the elliptical bowl ``x² + 4y²`` of Aggarwal (*Neural Networks and Deep Learning*,
-2018, sec. 3.4.1). Every problem is an
+2018, sec. 3.4). Every problem is an
 ``autodiff.optim.Objective`` built from hand-written gradients and Hessian(-vector) products, so
 the solvers are tested independently of the autodiff core.
 """

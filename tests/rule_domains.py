@@ -337,7 +337,7 @@ def array_cases(name: str) -> list[ArrayCase]:
 
 
 def error_ratio(expected, actual) -> float:
-    """Aggarwal's (2018, sec. 3.2.10) symmetric ratio ``||Ge - Ga|| / (||Ge|| + ||Ga||)``
+    """Aggarwal's (2018, sec. 3.3) symmetric ratio ``||Ge - Ga|| / (||Ge|| + ||Ga||)``
     (0 when both are 0)."""
     expected = np.asarray(expected, dtype=np.float64).ravel()
     actual = np.asarray(actual, dtype=np.float64).ravel()

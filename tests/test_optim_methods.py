@@ -60,7 +60,7 @@ def test_gradient_descent_on_an_ill_conditioned_problem_says_it_ran_out():
     assert "maxiter" in result.message
 
 
-# -- Aggarwal (2018, sec. 3.4.1): the elliptical bowl -------------------------------------------
+# -- Aggarwal (2018, sec. 3.4): the elliptical bowl -------------------------------------------
 
 def test_newton_minimises_the_bowl_in_one_step():
     # Newton's update W* = W0 - H⁻¹∇L(W0), exact for a quadratic

@@ -138,7 +138,7 @@ def test_check_hvp_catches_a_vjp_that_does_not_differentiate_again():
 
 
 # ----------------------------------------------------------------------------------------------
-# ad.check_grad: the ratio of Aggarwal (2018, sec. 3.2.10)
+# ad.check_grad: the ratio of Aggarwal (2018, sec. 3.3)
 # ----------------------------------------------------------------------------------------------
 
 
