@@ -126,6 +126,92 @@ class Taylor(ArrayLike):
         return f"Taylor(coefficients={self.coefficients!r})"
 
 
+class ReevaluatingTaylorLevel(TaylorLevel):
+    """A Taylor level on which one function is evaluated again and again, with some inputs
+    fixed and others varying between evaluations (the fixed-point iteration of
+    :data:`autodiff.rules.series.FROM_JVP`).
+
+    A primitive applied only to *fixed* values (fixed inputs, constants, and results computed
+    from them) returns the result of its first evaluation: ``i0(x)`` inside ``i1``'s derivative
+    ``i0(x) - i1(x)/x`` is computed once, not once per evaluation.  Without this reuse, a chain
+    of derivative rules that each iterate (``i1 -> i0 -> i1 -> ...``) would cost exponentially
+    in the order.  Results that read a *varying* input are varying themselves
+    (:meth:`varies`) and are computed afresh.
+    """
+
+    __slots__ = ("_reused", "_varying", "_alive")
+
+    def __init__(self, order: int):
+        super().__init__(order)
+        self._reused = {}  # key -> (operands, parameters, result): kept alive, ids stay unique
+        self._varying = set()  # ids of varying values (kept alive in _alive)
+        self._alive = []
+
+    def fixed(self, coefficients) -> "Taylor":
+        """An input that is the same in every evaluation."""
+        value = Taylor._make(coefficients, self)
+        self._alive.append(value)
+        return value
+
+    def varying(self, coefficients) -> "Taylor":
+        """An input that changes between evaluations."""
+        value = self.fixed(coefficients)
+        self._varying.add(id(value))
+        return value
+
+    def varies(self, value) -> bool:
+        """Whether ``value`` was computed from a varying input."""
+        return id(value) in self._varying
+
+    def coefficients(self, value):
+        """``value``'s coefficient array (``[value, 0, ..., 0]`` for a constant)."""
+        return _output_series(value, self, self.order)
+
+    def process(self, prim, args, params):
+        if any(id(arg) in self._varying for arg in args):
+            out = super().process(prim, args, params)
+            self._varying.add(id(out))
+            self._alive.append(out)
+            return out
+        key = _reuse_key(prim, args, params)
+        if key is None:
+            return super().process(prim, args, params)
+        reused = self._reused.get(key)
+        if reused is None:
+            reused = self._reused[key] = (args, params, super().process(prim, args, params))
+        return reused[2]
+
+
+def _reuse_key(prim, args, params):
+    """A key equal for equal calls: operands by identity (kept alive by the cache), Python and
+    NumPy scalars by their bits (``-0.0`` is not ``0.0``); ``None`` when a parameter is not
+    hashable."""
+    try:
+        return (prim.name, tuple(_key_of(a, True) for a in args),
+                tuple(sorted((k, _key_of(v, False)) for k, v in params.items())))
+    except TypeError:
+        return None
+
+
+def _key_of(value, operand: bool):
+    kind = type(value)
+    if kind is float:
+        return ("float", value.hex())
+    if kind is int or kind is bool:
+        return (kind.__name__, value)
+    if isinstance(value, np.generic):
+        return ("scalar", value.dtype.str, value.tobytes())
+    if kind is slice:
+        return ("slice", _key_of(value.start, False), _key_of(value.stop, False),
+                _key_of(value.step, False))
+    if kind is tuple or kind is list:
+        return (kind.__name__,) + tuple(_key_of(v, operand) for v in value)
+    if operand or isinstance(value, (np.ndarray, Traced)):
+        return ("id", id(value))
+    hash(value)  # raises TypeError for an unhashable parameter
+    return ("value", value)
+
+
 # ----------------------------------------------------------------------------------------------
 # the transform
 # ----------------------------------------------------------------------------------------------

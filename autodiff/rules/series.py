@@ -233,8 +233,9 @@ def _square(x):
     return _multiply(x, x)
 
 
-def _sigmoid(x):
-    """``s = sigmoid(x)`` from ``s' = s (1 - s) x'``, with ``g = s - s^2`` built along.
+def _sigmoid(x, value=None):
+    """``s = sigmoid(x)`` from ``s' = s (1 - s) x'``, with ``g = s - s^2`` built along; the
+    order-0 coefficient is ``value`` when given (``scipy.special.expit``'s own).
 
     ``1 - s`` cancels where ``s`` is near 1, so for ``x_0 > 0`` the series is computed for
     ``w = -x`` (where ``s(w) <= 1/2``) and mapped back with ``sigmoid(x) = 1 - sigmoid(-x)``.
@@ -251,7 +252,7 @@ def _sigmoid(x):
         s = _append(s, ops.divide(_convolution_at(dw, g, k - 1), float(k)))
         if k < n - 1:
             g = _append(g, ops.subtract(_coefficient(s, k), _convolution_at(s, s, k)))
-    return _with_value(ops.multiply(s, flip), ops.sigmoid(x0))
+    return _with_value(ops.multiply(s, flip), ops.sigmoid(x0) if value is None else value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -263,6 +264,11 @@ def _out_shape(primals) -> tuple:
     return np.broadcast_shapes(*[shape_of(p) for p in primals])
 
 
+def _out_dtype(primals):
+    """NumPy's result dtype: Python scalars are weak (``float32 + 0.5`` is float32)."""
+    return np.result_type(*[primal_value(p) for p in primals])
+
+
 def _align(a, ndim: int):
     """Unit axes after the order axis, so ``a``'s value part broadcasts against ``ndim`` axes."""
     shape = shape_of(a)
@@ -272,10 +278,13 @@ def _align(a, ndim: int):
     return ops.reshape(a, shape[:1] + (1,) * missing + shape[1:])
 
 
-def full_series(primal, series, order: int, ndim: int):
-    """A coefficient array for an operand: its series, or ``[value, 0, ..., 0]`` for a constant."""
+def full_series(primal, series, order: int, ndim: int, dtype=None):
+    """A coefficient array for an operand: its series, or ``[value, 0, ..., 0]`` for a constant
+    (in ``dtype`` when given: a Python float next to float32 operands is float32, as in NumPy)."""
     if series is None:
         shape = shape_of(primal)
+        if dtype is not None and not isinstance(primal, Traced):
+            primal = np.asarray(primal, dtype)
         zeros = np.zeros((order,) + shape, dtype=dtype_of(primal))
         series = ops.concatenate(leading(primal), zeros, axis=0) if order else leading(primal)
     return _align(series, ndim)
@@ -338,6 +347,135 @@ def LOCALLY_CONSTANT(primals, series, order, **params):  # noqa: N802 - a marker
     """``taylor=LOCALLY_CONSTANT`` (``sign``, ``floor``, ...): constant between jumps, so the
     output has no higher terms."""
     return None
+
+
+def from_jvp_rule(prim):
+    """The Taylor rule of any primitive from its own derivative rule (``taylor=FROM_JVP``).
+
+    For ``y(t) = f(x_1(t), ..., x_n(t))`` the chain rule is a first-order ODE in ``t``::
+
+        y' = J(x(t)) x'(t) = sum_i d_i f(x(t)) x_i'(t),   so
+        y_k = (1/k) sum_i sum_(j=1..k) j x_(i,j) [d_i f(x(t))]_(k-j),
+
+    the recurrence of Griewank & Walther, *Evaluating Derivatives* (2nd ed., 2008), ch. 13, with
+    the series of the partials ``d_i f(x(t))`` to order ``K - 1`` taken by Taylor mode itself:
+    ``prim.jvp`` (for an elementwise primitive, the sum over its declared partials times the
+    tangents) is evaluated on Taylor values ``x(t)`` and ``x'(t)`` of order ``K - 1``, and ``y``
+    is the integral of the result.  A partial that reads the output (``expit' = y (1 - y)``,
+    ``erfinv' = sqrt(pi)/2 exp(y^2)``) is evaluated by fixed-point (Picard) iteration: with
+    ``y`` right to order ``m``, the partial's series is right to order ``m`` and its integral
+    gives ``y`` right to order ``m + 1``, so ``K`` evaluations; a partial of the inputs only
+    (``digamma' = polygamma(1, .)``) takes one.  Parts of the partial that do not read the
+    output (``i0(x)`` in ``i1' = i0(x) - i1(x)/x``) are computed once and reused by the
+    :class:`~autodiff.forward.taylor.ReevaluatingTaylorLevel`, so chains of partials of partials
+    (``digamma -> polygamma(1) -> polygamma(2) -> ...``, ``i1 -> i0 -> i1 -> ...``) cost a
+    polynomial in ``K``: one nested level per order, each ``O(K)`` series operations of
+    ``O(K^2)``.
+    """
+
+    def rule(primals, series, order, **params):
+        return _from_jvp(prim, primals, series, order, params)
+
+    rule.__name__ = f"{prim.name}_taylor"
+    return rule
+
+
+def _from_jvp(prim, primals, series, order, params):
+    from ..forward.taylor import ReevaluatingTaylorLevel  # Taylor mode imports this module
+
+    value = bind(prim, *primals, **params)
+    if order == 0:
+        return leading(value)
+    shape = shape_of(value)
+    level = ReevaluatingTaylorLevel(order - 1)
+    try:
+        inputs = [p if s is None else level.fixed(_head(s, order)) for p, s in zip(primals, series)]
+        rates = [None if s is None else level.fixed(_derivative(s)) for s in series]
+        guess = full_series(value, None, order - 1, len(shape))  # y = y_0 + O(t)
+        for _ in range(order):
+            slope = prim.jvp(inputs, rates, level.varying(guess), **params)
+            if slope is None:
+                return None  # locally constant
+            y = _integral(value, _to_shape(level.coefficients(slope), shape))
+            if not level.varies(slope):
+                break  # the partials do not read the output: y is exact to order K
+            guess = _head(y, order)
+    finally:
+        level.close()
+    return y
+
+
+#: ``taylor=FROM_JVP``: the declaring primitive's :func:`from_jvp_rule`.
+FROM_JVP = _PerPrimitive(from_jvp_rule)
+
+
+def from_jvp_away_from_zero(radius: float, near_zero):
+    """``FROM_JVP`` for a unary primitive whose partial divides by ``x`` (``sinc' = (cos(pi x) -
+    sinc(x)) / x``, ``i1' = i0(x) - i1(x)/x``): the series of ``y / x`` amplifies rounding by
+    ``|x_1 / x_0|`` per order, without bound as ``x_0 -> 0`` (and the partial's limit at 0 is a
+    constant, which has no higher terms).  Where ``|x_0| < radius`` the coefficients are
+    ``near_zero(x, order)`` instead, from the function's power series at 0; each branch sees a
+    harmless stand-in for the other's elements (the double-``where``)."""
+
+    def make(prim):
+        far = from_jvp_rule(prim)
+
+        def rule(primals, series, order):
+            (x,) = series
+            near = np.abs(np.asarray(primal_value(primals[0]))) < radius
+            value = bind(prim, primals[0])
+            if not np.any(near):
+                return far(primals, series, order)
+            if np.all(near):
+                return _with_value(near_zero(x, order), value)
+            stand_in = np.zeros(shape_of(x), dtype_of(x))
+            stand_in[0] = radius
+            mask = np.broadcast_to(near, shape_of(x))
+            x_far = ops.where(mask, stand_in, x)
+            far_series = far([_coefficient(x_far, 0)], [x_far], order)
+            near_series = near_zero(ops.where(mask, x, np.zeros_like(stand_in)), order)
+            return _with_value(ops.where(mask, near_series, far_series), value)
+
+        rule.__name__ = f"{prim.name}_taylor"
+        return rule
+
+    return _PerPrimitive(make)
+
+
+def _power_series(v, coefficients):
+    """``sum_n coefficients[n] v^n`` for a series ``v`` (Horner: one Cauchy product a term)."""
+    total = _shift(ops.multiply(v, coefficients[-1]), coefficients[-2])
+    for c in reversed(coefficients[:-2]):
+        total = _shift(_multiply(total, v), c)
+    return total
+
+
+def _terms(order: int) -> int:
+    """Power-series terms in ``v = x^2`` for coefficients to ``order``, ``|v_0| <= 1``: the tail
+    beyond ``order/2 + 14`` terms is below ``1/28!`` relative."""
+    return order // 2 + 14
+
+
+def sinc_near_zero(x, order):
+    """``sinc(x) = sum_n (-1)^n (pi x)^(2n) / (2n + 1)!`` (``|pi x_0| < pi/2``: the terms
+    alternate, their sum of moduli ``sinh(pi x)/(pi x)`` at most 1.5 times the value)."""
+    u = ops.multiply(x, math.pi)
+    coefficients = [(-1.0) ** n / math.factorial(2 * n + 1) for n in range(_terms(order))]
+    return _power_series(_square(u), coefficients)
+
+
+def i1_near_zero(x, order):
+    """``I_1(x) = (x/2) sum_m (x^2/4)^m / (m! (m + 1)!)`` (Abramowitz & Stegun 9.6.10), all
+    terms positive."""
+    half = ops.multiply(x, 0.5)
+    coefficients = [1.0 / (math.factorial(m) * math.factorial(m + 1)) for m in range(_terms(order))]
+    return _multiply(half, _power_series(_square(half), coefficients))
+
+
+def i1e_near_zero(x, order):
+    """``i1e(x) = I_1(x) e^{-|x|}``, ``|x| = sign(x_0) x`` (``abs'(0) = 0``, as API.md)."""
+    flip = np.sign(np.asarray(primal_value(_coefficient(x, 0)))).astype(dtype_of(x))
+    return _multiply(i1_near_zero(x, order), _exp(ops.multiply(x, -flip)))
 
 
 def unary(body):
@@ -488,7 +626,7 @@ def arctanh(x, value, order):
 
 @unary
 def sigmoid(x, value, order):
-    return _sigmoid(x)
+    return _sigmoid(x, value)
 
 
 @unary
@@ -520,7 +658,7 @@ def divide(primals, series, order):
     if series[1] is None:  # division by a constant: linear
         return _first_order(REGISTRY["divide"], primals, series, order, {})
     shape = _out_shape(primals)
-    a = leading(primals[0]) if series[0] is None else series[0]
+    a = full_series(primals[0], None, 0, 0, _out_dtype(primals)) if series[0] is None else series[0]
     quotient = _divide(_align(a, len(shape)), _align(series[1], len(shape)), order + 1)
     return _with_value(_to_shape(quotient, shape), ops.divide(*primals))
 
@@ -549,8 +687,8 @@ def power(primals, series, order):
 
 def arctan2(primals, series, order):
     """``y' = (b a' - a b') / (a^2 + b^2)``."""
-    shape = _out_shape(primals)
-    a, b = (full_series(p, s, order, len(shape)) for p, s in zip(primals, series))
+    shape, dtype = _out_shape(primals), _out_dtype(primals)
+    a, b = (full_series(p, s, order, len(shape), dtype) for p, s in zip(primals, series))
     numerator = ops.subtract(_multiply(b, _derivative(a)), _multiply(a, _derivative(b)))
     denominator = ops.add(_square(a), _square(b))
     h = _to_shape(_divide(numerator, denominator, order), shape)
@@ -559,8 +697,8 @@ def arctan2(primals, series, order):
 
 def hypot(primals, series, order):
     """``sqrt(a^2 + b^2)``; at the origin (a kink, like ``abs``) the higher terms are 0."""
-    shape = _out_shape(primals)
-    a, b = (full_series(p, s, order, len(shape)) for p, s in zip(primals, series))
+    shape, dtype = _out_shape(primals), _out_dtype(primals)
+    a, b = (full_series(p, s, order, len(shape), dtype) for p, s in zip(primals, series))
     value = ops.broadcast_to(ops.hypot(*primals), shape) if shape else ops.hypot(*primals)
     at_origin = np.asarray(primal_value(value) == 0)
     if not np.any(at_origin):
@@ -574,11 +712,22 @@ def hypot(primals, series, order):
 def logaddexp(primals, series, order):
     """``logaddexp(a, b) = b + softplus(a - b)``: the higher terms from the sigmoid series,
     which stays accurate where the exponentials would under- or overflow."""
-    shape = _out_shape(primals)
-    a, b = (_to_shape(full_series(p, s, order, len(shape)), shape) for p, s in zip(primals, series))
+    return _logaddexp(primals, series, order, ops.logaddexp(*primals), 1.0)
+
+
+def logaddexp2(primals, series, order):
+    """``logaddexp2(a, b) = b + softplus((a - b) ln 2) / ln 2``, whose derivative is
+    ``b' + sigmoid((a - b) ln 2) (a - b)'``."""
+    return _logaddexp(primals, series, order, ops.logaddexp2(*primals), math.log(2.0))
+
+
+def _logaddexp(primals, series, order, value, log_base):
+    shape, dtype = _out_shape(primals), _out_dtype(primals)
+    a, b = (_to_shape(full_series(p, s, order, len(shape), dtype), shape) for p, s in zip(primals, series))
     difference = ops.subtract(a, b)
-    softplus = _integral_of(0.0, difference, _sigmoid(difference))
-    return _with_value(ops.add(b, softplus), ops.logaddexp(*primals))
+    scaled = difference if log_base == 1.0 else ops.multiply(difference, log_base)
+    softplus = _integral_of(np.zeros((), dtype), difference, _sigmoid(scaled))
+    return _with_value(ops.add(b, softplus), value)
 
 
 # -- linear and locally linear primitives: the first-order rule on every coefficient ---------
