@@ -349,16 +349,18 @@ def _index_update_jvp(primals, tangents, out, index, inplace=False):
     batch = shape_of(live)[:n_batch]
     if t_y is None:
         t_y, inplace = zeros(batch + shape_of(y), out), True
-    if t_v is None:
-        t_v = zeros((), out)
+    if t_v is None:  # a constant written: its zero tangent has no batch axes, it broadcasts
+        t_v, v_batch = zeros((), out), 0
+    else:
+        v_batch = n_batch
     if n_batch == 0:
         return index_update(t_y, t_v, index=index, inplace=inplace)
     full = _expand_ellipsis(index, ndim_of(y))
-    if ndim_of(t_v) > 0:
+    if v_batch:
         t_v = _aligned_value(t_v, v, n_batch, _selected_ndim(shape_of(y), full))
     if is_basic_index(full):  # the batch axes lead and stay in place
         return index_update(t_y, t_v, index=(slice(None),) * n_batch + full, inplace=inplace)
-    updated = index_update(_batch_last(t_y, n_batch), _batch_last(t_v, n_batch), index=full,
+    updated = index_update(_batch_last(t_y, n_batch), _batch_last(t_v, v_batch), index=full,
                            inplace=inplace)
     return _batch_first(updated, n_batch)
 

@@ -16,9 +16,18 @@ ties the derivative follows the element NumPy's stable sort places there).
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
 
 from . import shapes
-from .primitive import Case, ParametrizedPrimitive, batch_ndim, call_with, primal_value, shape_of
+from .primitive import (
+    Case,
+    ParametrizedPrimitive,
+    batch_ndim,
+    call_with,
+    ndim_of,
+    primal_value,
+    shape_of,
+)
 from .series import FIRST_ORDER
 
 __all__ = ["take_along_axis", "scatter_along_axis", "along_axis_index", "sort_order"]
@@ -27,6 +36,7 @@ __all__ = ["take_along_axis", "scatter_along_axis", "along_axis_index", "sort_or
 def along_axis_index(indices, axis: int, shape: tuple) -> tuple:
     """The advanced index ``x[index] == np.take_along_axis(x, indices, axis)`` for ``x`` of
     ``shape``: ``indices`` on ``axis``, an ``arange`` broadcast along every other axis."""
+    axis = normalize_axis_index(axis, len(shape))
     index = []
     for d, size in enumerate(shape):
         if d == axis:
@@ -42,17 +52,25 @@ def _with_batch(indices, n_batch: int):
     return indices.reshape((1,) * n_batch + indices.shape) if n_batch else indices
 
 
+def _batched_axis(axis: int, ndim: int, n_batch: int) -> int:
+    """``axis`` of a value with ``ndim`` axes (negatives count from its end) as a position in a
+    tangent with ``n_batch`` leading batch axes."""
+    return normalize_axis_index(axis, ndim) + n_batch
+
+
 def _take_along_axis_jvp(primals, tangents, out, indices, axis):
     (x,) = primals
     (t,) = tangents
     n_batch = batch_ndim(t, x)
-    return take_along_axis(t, indices=_with_batch(indices, n_batch), axis=axis + n_batch)
+    return take_along_axis(t, indices=_with_batch(indices, n_batch),
+                           axis=_batched_axis(axis, ndim_of(x), n_batch))
 
 
 def _take_along_axis_vjp(g, primals, out, wanted, indices, axis):
     (x,) = primals
     n_batch = batch_ndim(g, out)
-    return [scatter_along_axis(g, indices=_with_batch(indices, n_batch), axis=axis + n_batch,
+    return [scatter_along_axis(g, indices=_with_batch(indices, n_batch),
+                               axis=_batched_axis(axis, ndim_of(x), n_batch),
                                shape=shape_of(g)[:n_batch] + shape_of(x))]
 
 
@@ -69,6 +87,8 @@ take_along_axis = ParametrizedPrimitive(
              call_with(indices=np.array([[3, 0, 1, 2], [1, 2, 3, 0], [0, 1, 2, 3]]), axis=1)),
         Case("repeated-axis0", ((3, 2),), call_with(indices=np.array([[2, 2], [0, 2]]), axis=0)),
         Case("broadcast-indices", ((3, 4),), call_with(indices=np.array([[1, -1]]), axis=1)),
+        Case("negative-axis", ((3, 4),), call_with(indices=np.array([[2, 0], [3, 3], [1, 0]]),
+                                                   axis=-1)),
     ),
 )
 
@@ -85,14 +105,16 @@ def _scatter_along_axis_jvp(primals, tangents, out, indices, axis, shape):
     (y,) = primals
     (t,) = tangents
     n_batch = batch_ndim(t, y)
-    return scatter_along_axis(t, indices=_with_batch(indices, n_batch), axis=axis + n_batch,
+    return scatter_along_axis(t, indices=_with_batch(indices, n_batch),
+                              axis=_batched_axis(axis, len(shape), n_batch),
                               shape=shape_of(t)[:n_batch] + tuple(shape))
 
 
 def _scatter_along_axis_vjp(g, primals, out, wanted, indices, axis, shape):
     (y,) = primals
     n_batch = batch_ndim(g, out)
-    picked = take_along_axis(g, indices=_with_batch(indices, n_batch), axis=axis + n_batch)
+    picked = take_along_axis(g, indices=_with_batch(indices, n_batch),
+                             axis=_batched_axis(axis, len(shape), n_batch))
     return [shapes.unbroadcast(picked, shape_of(y), n_batch)]
 
 
@@ -109,6 +131,8 @@ scatter_along_axis = ParametrizedPrimitive(
              call_with(indices=np.array([[0, 0, 4], [1, 3, 3]]), axis=1, shape=(2, 5))),
         Case("axis0", ((2, 4),), call_with(indices=np.array([[2, 0, 0, 1], [2, 2, 1, 0]]), axis=0,
                                            shape=(3, 4))),
+        Case("negative-axis", ((2, 3),),
+             call_with(indices=np.array([[0, 0, 4], [1, 3, 3]]), axis=-1, shape=(2, 5))),
     ),
 )
 
