@@ -116,6 +116,16 @@ ENTRY_POINTS = {
     "gradient-uniform": (lambda v: np.gradient(v, 0.5, axis=1), _M),
     "gradient-edge2": (lambda v: np.gradient(v, edge_order=2)[1], _M),
     "gradient-coords": (lambda v: np.gradient(v, [0.0, 0.3, 1.0], edge_order=2, axis=0), _M),
+    # float32 values keep their dtype whatever the coordinates' (NumPy stores the float64
+    # result in a float32 array); equal steps and integer coordinates are NumPy's uniform spacing
+    "gradient-coords-float32": (lambda v: np.gradient(v, [0.0, 0.3, 1.0], edge_order=2, axis=0),
+                                _M.astype(np.float32)),
+    "gradient-float64-step-float32": (lambda v: np.gradient(v, np.float64(0.3), axis=1),
+                                      _M.astype(np.float32)),
+    "gradient-integer-coords": (lambda v: np.gradient(v, [0, 3, 6, 9], axis=1), _M),
+    "gradient-step-edge2": (lambda v: np.gradient(v, 0.3, edge_order=2, axis=1), _M),
+    "ediff1d-float64-ends-float32": (lambda v: np.ediff1d(v, to_begin=np.array([0.1, 0.2]),
+                                                          to_end=-1.3), _M.astype(np.float32)),
     "interp-values": (lambda v: np.interp([-1.0, 0.2, 1.0, 1.7, 9.0], [0.0, 1.0, 1.5, 2.0, 2.5,
                                                                        4.0], v), _A),
     "interp-points": (lambda v: np.interp(v, [-1.0, 0.0, 1.5], _K, left=-3.0), _A),
@@ -154,6 +164,24 @@ def test_entry_point_matches_numpy_and_differentiates(name):
     if x.dtype == np.float64:
         with np.errstate(divide="ignore", invalid="ignore"):
             check_grads(f, (x,), order=2)
+
+
+def test_gradient_of_constant_integer_values_in_traced_coordinates():
+    """A list of integers is NumPy's float64 array; the derivative is in the coordinates."""
+    values, coordinates = [1, 2, 4, 7], np.array([0.0, 0.4, 1.0, 1.7])
+    f = lambda c: np.gradient(values, c, edge_order=2)  # noqa: E731
+    value, _ = ad.jvp(f, coordinates, np.ones(4))
+    assert value.dtype == np.float64
+    np.testing.assert_array_equal(value, np.gradient(values, coordinates, edge_order=2))
+    check_grads(f, (coordinates,), order=2)
+
+
+def test_ediff1d_ends_must_cast_to_the_array_dtype():
+    """NumPy: the result has ``ary``'s dtype; float ends of an integer array are refused."""
+    with pytest.raises(TypeError, match="dtype of `to_end` must be compatible"):
+        np.ediff1d(np.arange(4), to_end=np.array([0.5]))
+    with pytest.raises(TypeError, match="dtype of `to_end` must be compatible"):
+        ad.grad(lambda e: np.sum(np.ediff1d(np.arange(4), to_end=e)))(np.array([0.5]))
 
 
 @settings(max_examples=15, deadline=None)

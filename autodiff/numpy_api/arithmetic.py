@@ -129,14 +129,28 @@ def _axis(axis, ndim):
     Case("ends", ((4,), (2,)), lambda fn, x, e: fn(x, to_end=e, to_begin=-1.0)),
 ))
 def ediff1d(ary, to_end=None, to_begin=None):
-    """Differences of the flattened array, with ``to_begin`` and ``to_end`` attached."""
+    """Differences of the flattened array, with ``to_begin`` and ``to_end`` attached.
+
+    As in NumPy the result has ``ary``'s dtype: the ends are cast to it (a float64 ``to_end``
+    of a float32 array is rounded to float32), and must cast under the ``same_kind`` rule.
+    """
     flat = ravel(ary)
+    dtype = dtype_of(flat)
     parts = [ew.subtract(_slice(flat, 0, 1), _slice(flat, 0, None, -1))]
     if to_begin is not None:
-        parts.insert(0, ravel(to_begin))
+        parts.insert(0, _end_in(to_begin, dtype, "to_begin"))
     if to_end is not None:
-        parts.append(ravel(to_end))
+        parts.append(_end_in(to_end, dtype, "to_end"))
     return parts[0] if len(parts) == 1 else shapes.concatenate(*parts, axis=0)
+
+
+def _end_in(value, dtype, name):
+    """``to_begin`` / ``to_end`` of ``ediff1d``, flattened and cast to ``ary``'s ``dtype``."""
+    if not np.can_cast(np.asanyarray(primal_value(value)).dtype, dtype, casting="same_kind"):
+        raise TypeError(f"dtype of `{name}` must be compatible with input `ary` under the "
+                        "`same_kind` rule.")
+    value = ravel(value)
+    return value if dtype_of(value) == dtype else astype(value, dtype, "ediff1d")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,14 +195,12 @@ def _gradient_along(f, spacing, axis, edge_order):
         if edge_order == 1:
             first = ew.divide(ew.subtract(at(1, 2), at(0, 1)), h)
             last = ew.divide(ew.subtract(at(n - 1, n), at(n - 2, n - 1)), h)
-        else:
-            first = ew.divide(
-                _combination(((-1.5, at(0, 1)), (2.0, at(1, 2)), (-0.5, at(2, 3))), axis, ndim), h
-            )
-            last = ew.divide(
-                _combination(((0.5, at(n - 3, n - 2)), (-2.0, at(n - 2, n - 1)),
-                              (1.5, at(n - 1, n))), axis, ndim), h
-            )
+        else:  # NumPy's coefficients -1.5/h, 2/h, -0.5/h (the same roundings)
+            first = _combination(((ew.divide(-1.5, h), at(0, 1)), (ew.divide(2.0, h), at(1, 2)),
+                                  (ew.divide(-0.5, h), at(2, 3))), axis, ndim)
+            last = _combination(((ew.divide(0.5, h), at(n - 3, n - 2)),
+                                 (ew.divide(-2.0, h), at(n - 2, n - 1)),
+                                 (ew.divide(1.5, h), at(n - 1, n))), axis, ndim)
         return shapes.concatenate(first, interior, last, axis=axis)
     dx = diff(spacing)
     dx1 = indexing.getitem(dx, index=slice(None, -1))
@@ -236,7 +248,14 @@ def _gradient_along(f, spacing, axis, edge_order):
     Case("matrix-sum", ((4, 3),), lambda fn, f: fn(f)[0] + 2.0 * fn(f)[1]),
 ))
 def gradient(f, *varargs, axis=None, edge_order=1):
-    """NumPy's ``np.gradient``: a tuple of arrays for several axes, one array for one."""
+    """NumPy's ``np.gradient``: a tuple of arrays for several axes, one array for one.
+
+    NumPy's steps: integer coordinates become float64; constant coordinates with equal steps
+    are a uniform spacing (their first step); each result is computed in the promoted dtype and
+    stored in ``f``'s floating dtype (float64 for integer ``f``), so float32 ``f`` gives float32
+    even with float64 coordinates.  Traced coordinates keep the general formula, whose
+    derivative in every coordinate is the derivative of the differentiated function.
+    """
     np.gradient(primal_value(f), *_primals(varargs), axis=axis, edge_order=edge_order)
     ndim = ndim_of(f)
     axes = tuple(range(ndim)) if axis is None else tuple(
@@ -248,12 +267,32 @@ def gradient(f, *varargs, axis=None, edge_order=1):
         spacings = [varargs[0]] * len(axes)
     else:
         spacings = list(varargs)
-    spacings = [
-        s if isinstance(s, Traced) or np.ndim(s) == 0 else np.asarray(s, dtype=np.float64)
-        for s in spacings
-    ]
-    results = tuple(_gradient_along(f, s, a, edge_order) for s, a in zip(spacings, axes))
+    spacings = [_constant_spacing(s) for s in spacings]
+    if not isinstance(f, Traced):  # constant values, traced coordinates; integers: float64
+        f = np.asanyarray(f)
+        f = f if np.issubdtype(f.dtype, np.inexact) else f.astype(np.float64)
+    dtype = dtype_of(f)
+    results = tuple(
+        _stored_in(_gradient_along(f, s, a, edge_order), dtype) for s, a in zip(spacings, axes)
+    )
     return results[0] if len(results) == 1 else results
+
+
+def _constant_spacing(spacing):
+    """NumPy's spacing of constant 1-d coordinates: float64 when integer, and the first step
+    when every step is equal; traced coordinates and scalars are left as they are."""
+    if isinstance(spacing, Traced) or np.ndim(spacing) == 0:
+        return spacing
+    spacing = np.asanyarray(spacing)
+    if np.issubdtype(spacing.dtype, np.integer):
+        spacing = spacing.astype(np.float64)
+    steps = np.diff(spacing)
+    return steps[0] if (steps == steps[0]).all() else spacing
+
+
+def _stored_in(result, dtype):
+    """``result`` in ``dtype``, as NumPy's ``np.gradient`` stores it into its output array."""
+    return result if dtype_of(result) == dtype else astype(result, dtype, "gradient")
 
 
 # ----------------------------------------------------------------------------------------------
