@@ -14,6 +14,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
+import scipy.special as sc
 import sympy as sp
 from rule_domains import ELEMENTWISE_SPECS
 
@@ -144,11 +145,93 @@ def test_every_elementwise_primitive_declares_a_taylor_rule():
     ids=["sin", "exp", "tanh", "arctan", "cube", "rational", "abs"],
 )
 def test_array_inputs_work_elementwise(f):
+    """Each element's coefficients are, bit for bit, those of that element alone.
+
+    The element alone is a one-element array, so both go through NumPy's kernels: a Python float
+    takes ``math``'s (the scalar fast path), and ``math.tanh(-1.5)`` is correctly rounded where
+    ``np.tanh(-1.5)`` is one ulp off.  The recurrences start from that value, so the float path
+    gives the coefficients at a point 6e-16 away; coefficient 5 of tanh at -1.5 is small
+    (-0.00266) next to its slope ``6 c_6 = -0.043`` and moves by 1.1e-14 relative.
+    """
     x = np.array([[-1.5, -0.2, 0.0], [0.4, 1.0, 2.5]])
     coefficients = ad.taylor(f, x, 6)
     for index in np.ndindex(x.shape):
-        scalar = ad.taylor(f, float(x[index]), 6)
-        np.testing.assert_allclose([c[index] for c in coefficients], scalar, rtol=1e-14)
+        alone = ad.taylor(f, x[index].reshape(1), 6)
+        np.testing.assert_array_equal([c[index] for c in coefficients], [c[0] for c in alone])
+        as_float = ad.taylor(f, float(x[index]), 6)  # math's value: a few ulp, amplified
+        np.testing.assert_allclose([c[index] for c in coefficients], as_float, rtol=1e-13)
+
+
+# ----------------------------------------------------------------------------------------------
+# the rule from the derivative rule (series.FROM_JVP): cost, arrays, float32, near zero
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "f, x0",
+    [(sc.digamma, 1.3), (sc.gamma, 1.3), (sc.i1, 2.7), (sc.erfinv, 0.3)],
+    ids=["digamma", "gamma", "i1", "erfinv"],
+)
+def test_rule_from_the_jvp_costs_a_polynomial_in_the_order(evaluations, f, x0):
+    """digamma's partials are polygamma(1), polygamma(2), ... (one nested level per order);
+    gamma's and erfinv's read the output (fixed-point iteration); i1's reads the output and i0,
+    whose partial is i1 again.  Exponential growth would be 2^8 = 256x from order 8 to 16."""
+    cost = {k: evaluations(lambda k=k: ad.taylor(f, x0, k)) for k in (8, 16)}
+    assert cost[16]["calls"] <= 8 * cost[8]["calls"]  # at most cubic in the order
+    assert cost[16]["elements"] <= 16 * cost[8]["elements"]  # at most quartic
+
+
+_FROM_JVP_ARRAYS = {
+    "gamma": (sc.gamma, np.array([[0.3, 1.0, 2.5], [4.0, 0.7, 1.9]])),
+    "erfinv": (sc.erfinv, np.array([[-0.8, -0.2, 0.0], [0.1, 0.5, 0.9]])),
+    "log_ndtr": (sc.log_ndtr, np.array([[-6.0, -1.0, -0.1], [0.0, 0.5, 3.0]])),
+    "i1e": (sc.i1e, np.array([[-6.0, -1.0, 0.3], [1e-4, 2.5, 9.0]])),
+    "sinc": (np.sinc, np.array([[-2.3, -0.4, 0.0], [1e-4, 0.6, 3.2]])),
+    "xlogy": (lambda x: sc.xlogy(x, 1.5 + x), np.array([[-0.9, 0.0, 0.3], [1.0, 2.0, 4.0]])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FROM_JVP_ARRAYS))
+def test_rule_from_the_jvp_on_arrays_and_float32(name):
+    """Mixed branches in one array (log_ndtr's sign, i1e's and sinc's power series near 0):
+    each element as alone, to rounding order (NumPy sums a contiguous run of eight or more
+    terms pairwise, a strided one in sequence); float32 stays float32."""
+    f, x = _FROM_JVP_ARRAYS[name]
+    coefficients = np.array(ad.taylor(f, x, 8))
+    for index in np.ndindex(x.shape):
+        alone = np.array(ad.taylor(f, float(x[index]), 8))
+        column = coefficients[(slice(None),) + index]
+        np.testing.assert_allclose(column, alone, rtol=1e-14, atol=1e-14 * np.max(np.abs(alone)))
+    single = ad.taylor(f, x.astype(np.float32), 8)
+    assert all(c.dtype == np.float32 for c in single)
+    scale = np.max(np.abs(coefficients), axis=0)
+    assert np.all(np.abs(np.array(single) - coefficients) <= 1e-4 * scale)
+
+
+_NEAR_ZERO = {
+    "sinc": (np.sinc, lambda x: mpmath.sinc(mpmath.pi * x)),
+    "i1": (sc.i1, lambda x: mpmath.besseli(1, x)),
+    "i1e": (sc.i1e, lambda x: mpmath.besseli(1, x) * mpmath.exp(-abs(x))),
+}
+
+
+@pytest.mark.parametrize("x0", [0.0, 1e-4, 0.3, 0.6, 2.5])
+@pytest.mark.parametrize("name", sorted(_NEAR_ZERO))
+def test_partials_dividing_by_x_use_the_power_series_near_zero(name, x0):
+    """``sinc' = (cos(pi x) - sinc x)/x`` and ``i1' = i0 - i1/x`` lose a factor ``1/x_0`` per
+    order near 0 (and are a constant at 0): there the power series gives the coefficients."""
+    f, exact = _NEAR_ZERO[name]
+    if name == "i1e" and x0 == 0.0:
+        x0 = -1e-4  # e^{-|x|} has a kink at 0
+    with mpmath.workdps(50):
+        expected = [float(c) for c in mpmath.taylor(exact, mpmath.mpf(x0), 14)]
+    assert_coefficients(ad.taylor(f, x0, 14), expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("f, x0", [(sc.digamma, 1.3), (sc.erfinv, 0.4)], ids=["digamma", "erfinv"])
+def test_gradient_of_a_coefficient_from_the_jvp_rule(f, x0):
+    slope = ad.grad(lambda x: ad.taylor(f, x, 4)[4])(x0)
+    assert slope == pytest.approx(5 * ad.taylor(f, x0, 5)[5], rel=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,6 +427,17 @@ def test_direction_and_pytree_output():
     np.testing.assert_allclose([c["sum"] for c in out], expected, rtol=1e-14)
     np.testing.assert_allclose(out[1]["z"], v)
     np.testing.assert_allclose(out[2]["z"], 0.0)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [lambda x: np.logaddexp(x, 0.5), lambda x: np.logaddexp2(x, 0.5), lambda x: np.arctan2(x, 0.5),
+     lambda x: np.hypot(x, 0.5), lambda x: 2.0 / x, sc.log_ndtr],
+    ids=["logaddexp", "logaddexp2", "arctan2", "hypot", "divide", "log_ndtr"],
+)
+def test_python_float_operands_keep_float32(f):
+    """A Python float next to float32 values is float32, as in NumPy (its constant series too)."""
+    assert all(c.dtype == np.float32 for c in ad.taylor(f, np.array([0.5, -2.0], np.float32), 3))
 
 
 def test_float32_stays_float32_and_constants_are_padded():

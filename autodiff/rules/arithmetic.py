@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from . import indexing, shapes
+from . import indexing, series, shapes
 from . import elementwise as ew
 from .elementwise import Elementwise
 from .reductions import cumsum
@@ -138,27 +138,42 @@ def _zero_partial(a, b, y):
     scalar fast paths of binary primitives multiply two partials)."""
     return _constant_of(_zero_like_both, a, b)
 
+
+def _undefined_where_nan(*partials):
+    """The partials, ``nan`` where the value is: ``remainder``, ``fmod`` and ``floor_divide`` are
+    ``nan`` at ``b = 0`` (``0 // 0``, ``fmod(1, 0)``), where ``d/da = 1`` or ``0`` is not."""
+    return tuple(ew._nan_outside_domain(partial) for partial in partials)
+
+
 mod = _binary(
     "remainder", np.remainder,
-    (lambda a, b, y: ONE, lambda a, b, y: ew.negative(_constant_of(np.floor_divide, a, b))),
+    _undefined_where_nan(
+        lambda a, b, y: ONE, lambda a, b, y: ew.negative(_constant_of(np.floor_divide, a, b))
+    ),
     taylor=FIRST_ORDER,
     domain=Domain(
-        "a, b -> a - b*floor(a/b)", _REMAINDER_DOMAIN, valid=_quotient_away_from_integers
+        "a, b -> a - b*floor(a/b)", _REMAINDER_DOMAIN, valid=_quotient_away_from_integers,
+        outside=((1.0, 0.0), (0.0, 0.0)),
     ),
 )
 fmod = _binary(
     "fmod", np.fmod,
-    (lambda a, b, y: ONE, lambda a, b, y: ew.negative(_constant_of(_truncated_quotient, a, b))),
+    _undefined_where_nan(
+        lambda a, b, y: ONE, lambda a, b, y: ew.negative(_constant_of(_truncated_quotient, a, b))
+    ),
     taylor=FIRST_ORDER,
     domain=Domain(
         "a, b -> a - b*sign(a)*sign(b)*floor(Abs(a)/Abs(b))", _REMAINDER_DOMAIN,
-        valid=_quotient_away_from_integers,
+        valid=_quotient_away_from_integers, outside=((1.0, 0.0), (0.0, 0.0)),
     ),
 )
 floor_divide = _binary(  # zero derivative wherever differentiable (as floor)
-    "floor_divide", np.floor_divide, (_zero_partial, _zero_partial),
+    "floor_divide", np.floor_divide, _undefined_where_nan(_zero_partial, _zero_partial),
     taylor=LOCALLY_CONSTANT,
-    domain=Domain("a, b -> floor(a/b)", _REMAINDER_DOMAIN, valid=_quotient_away_from_integers),
+    domain=Domain(
+        "a, b -> floor(a/b)", _REMAINDER_DOMAIN, valid=_quotient_away_from_integers,
+        outside=((0.0, 0.0),),
+    ),
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -168,7 +183,7 @@ floor_divide = _binary(  # zero derivative wherever differentiable (as floor)
 logaddexp2 = _binary(
     "logaddexp2", np.logaddexp2,
     (ew._logaddexp_partial(0, ew.exp2), ew._logaddexp_partial(1, ew.exp2)),
-    taylor=NO_TAYLOR,
+    taylor=series.logaddexp2,
     domain=Domain(
         "a, b -> log(2**a + 2**b, 2)", (((-30.0, 30.0),), ((-30.0, 30.0),))
     ),
@@ -233,7 +248,7 @@ def _sinc_slope(x, y):
 
 sinc = Elementwise(
     "sinc", ew._float_preserving(np.sinc), (_sinc_slope,), 1,
-    taylor=NO_TAYLOR,
+    taylor=series.from_jvp_away_from_zero(0.5, series.sinc_near_zero),
     # away from the integers, where the value is 0 and NumPy's only absolutely accurate
     domain=Domain(
         "x -> sin(pi*x)/(pi*x)", (((-5.0, -0.01), (0.01, 5.0)),),

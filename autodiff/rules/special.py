@@ -30,10 +30,9 @@ import numpy as np
 import scipy.special as sc
 
 from . import elementwise as ew
-from . import indexing
+from . import indexing, series
 from .elementwise import Elementwise
 from .primitive import (
-    NO_TAYLOR,
     Case,
     Domain,
     ParametrizedPrimitive,
@@ -55,9 +54,12 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
-def _special(name, ufunc, partials, domain, *, numpy=None):
+def _special(name, ufunc, partials, domain, *, numpy=None, taylor=series.FROM_JVP):
+    """SciPy's ufunc with its partials, each ``nan`` where SciPy's value is (outside the domain:
+    ``logit(2)``, ``xlogy(1, -1)``), where the formulas (``1/(x(1 - x))``, ``x/y``) are finite."""
+    partials = tuple(ew._nan_outside_domain(partial) for partial in partials)
     return Elementwise(
-        name, ew._float_preserving(ufunc), partials, len(partials), taylor=NO_TAYLOR, domain=domain,
+        name, ew._float_preserving(ufunc), partials, len(partials), taylor=taylor, domain=domain,
         numpy=(ufunc,) if numpy is None else numpy,
     )
 
@@ -98,7 +100,7 @@ def _polygamma_vjp(g, primals, out, wanted, n):
 # ``polygamma(n, x)`` with a static integer order n: one primitive, its order a parameter
 polygamma = ParametrizedPrimitive(
     "polygamma", _polygamma_impl, _polygamma_jvp, _polygamma_vjp,
-    taylor=NO_TAYLOR, n_operands=1, param_names=("n",),
+    taylor=series.FROM_JVP, n_operands=1, param_names=("n",),
     cases=(
         Case("n=1", ((4,),), call_with(n=1), "positive"),
         Case("n=2-matrix", ((2, 3),), call_with(n=2), "positive"),
@@ -158,7 +160,7 @@ erfc = _special(
 )
 erfinv = _special(
     "erfinv", sc.erfinv, (lambda x, y: ew.multiply(_SQRT_PI / 2, ew.exp(ew.square(y))),),
-    Domain("x -> erfinv(x)", (((-0.9, 0.9),),)),
+    Domain("x -> erfinv(x)", (((-0.9, 0.9),),), outside=((2.0,),)),
 )
 erfcinv = _special(
     "erfcinv", sc.erfcinv, (lambda x, y: ew.multiply(-_SQRT_PI / 2, ew.exp(ew.square(y))),),
@@ -183,7 +185,7 @@ ndtr = _special(
 ndtri = _special(
     "ndtri", sc.ndtri,
     (lambda x, y: ew.multiply(_SQRT_2PI, ew.exp(ew.multiply(0.5, ew.square(y)))),),
-    Domain("x -> sqrt(2)*erfinv(2*x - 1)", (((0.01, 0.99),),)),
+    Domain("x -> sqrt(2)*erfinv(2*x - 1)", (((0.01, 0.99),),), outside=((2.0,),)),
 )
 
 
@@ -217,12 +219,12 @@ log_ndtr = _special(
 # expit' = y (1 - y): 1 - y cancels for x >> 0, so the test domain stops at 5 (as sigmoid's)
 expit = _special(
     "expit", sc.expit, (lambda x, y: ew.multiply(y, ew.subtract(1.0, y)),),
-    Domain("x -> 1/(1 + exp(-x))", (((-20.0, 5.0),),)),
+    Domain("x -> 1/(1 + exp(-x))", (((-20.0, 5.0),),)), taylor=series.sigmoid,
 )
 logit = _special(
     "logit", sc.logit,
     (lambda x, y: ew.reciprocal(ew.multiply(x, ew.subtract(1.0, x))),),
-    Domain("x -> log(x/(1 - x))", (((0.02, 0.98),),)),
+    Domain("x -> log(x/(1 - x))", (((0.02, 0.98),),), outside=((2.0,), (-1.0,))),
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -248,6 +250,7 @@ i0 = _special(
 i1 = _special(
     "i1", sc.i1, (lambda x, y: _i1_slope(x, y, i0),),
     Domain("x -> besseli(1, x)", (both_signs(0.01, 10.0),)),
+    taylor=series.from_jvp_away_from_zero(2.0, series.i1_near_zero),
 )
 i0e = _special(
     "i0e", sc.i0e, (lambda x, y: ew.subtract(i1e(x), ew.multiply(ew.sign(x), y)),),
@@ -257,6 +260,7 @@ i1e = _special(
     "i1e", sc.i1e,
     (lambda x, y: ew.subtract(_i1_slope(x, y, i0e), ew.multiply(ew.sign(x), y)),),
     Domain("x -> besseli(1, x)*exp(-Abs(x))", (both_signs(0.01, 20.0),)),
+    taylor=series.from_jvp_away_from_zero(2.0, series.i1e_near_zero),
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -286,11 +290,12 @@ def _times_log_partials(log_fn, shift):
 
 _XLOGY_DOMAIN = (((-5.0, 5.0),), ((0.1, 10.0),))
 xlogy = _special(
-    "xlogy", sc.xlogy, _times_log_partials(ew.log, 0.0), Domain("a, b -> a*log(b)", _XLOGY_DOMAIN)
+    "xlogy", sc.xlogy, _times_log_partials(ew.log, 0.0),
+    Domain("a, b -> a*log(b)", _XLOGY_DOMAIN, outside=((1.0, -1.0),)),
 )
 xlog1py = _special(
     "xlog1py", sc.xlog1py, _times_log_partials(ew.log1p, 1.0),
-    Domain("a, b -> a*log(1 + b)", (((-5.0, 5.0),), ((-0.9, 10.0),))),
+    Domain("a, b -> a*Log1p(b)", (((-5.0, 5.0),), ((-0.9, 10.0),)), outside=((1.0, -2.0),)),
 )
 entr = _special(
     "entr", sc.entr, (lambda x, y: ew.negative(ew.add(ew.log(x), 1.0)),),
