@@ -203,7 +203,8 @@ reduce_prod = Primitive(
 
 def _cumsum_jvp(primals, tangents, out, axis):
     (t,) = tangents
-    return cumsum(t, axis=axis + batch_ndim(t, primals[0]))
+    (x,) = primals
+    return cumsum(t, axis=shapes.batched_axis(axis, ndim_of(x), batch_ndim(t, x)))
 
 
 def _cumsum_vjp(g, primals, out, wanted, axis):
@@ -212,7 +213,7 @@ def _cumsum_vjp(g, primals, out, wanted, axis):
     (Not ``total - cumsum(g) + g``, which cancels catastrophically for cotangents of very
     different sizes.)
     """
-    axis = axis + batch_ndim(g, out)
+    axis = shapes.batched_axis(axis, ndim_of(primals[0]), batch_ndim(g, out))
     reverse = (slice(None),) * axis + (slice(None, None, -1),)
     flipped = indexing.getitem(g, index=reverse)
     return [indexing.getitem(cumsum(flipped, axis=axis), index=reverse)]
@@ -231,6 +232,7 @@ cumsum = ParametrizedPrimitive(
         Case("axis=0", ((3, 4),), call_with(axis=0)),
         Case("axis=1", ((3, 4),), call_with(axis=1)),
         Case("3d-axis=1", ((2, 3, 4),), call_with(axis=1)),
+        Case("negative-axis", ((3, 4),), call_with(axis=-2)),
     ),
 )
 
