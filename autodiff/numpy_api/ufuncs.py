@@ -5,7 +5,8 @@
 ``TypeError`` naming it, never ignored:
 
 * ``dtype`` (or ``signature`` naming one floating type): the inputs are cast to it first, as
-  NumPy computes in that type; ``casting`` is checked against the input dtypes as NumPy does;
+  NumPy computes in that type; ``casting`` (with or without ``dtype``) is checked by NumPy's
+  own type resolution: its ``UFuncTypeError`` is raised wherever the plain call raises it;
 * ``order`` and ``subok`` change no value (memory layout, ndarray subclasses): accepted;
 * ``out`` would write in place into an array (traced values are immutable); ``where`` without
   ``out`` leaves NumPy's unselected entries uninitialised: both refused, pointing to the returned
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.primitive import Traced, dtype_of
+from ..rules.primitive import Traced, primal_value
 from .arithmetic import astype, cumprod
 from .protocol import unsupported
 from .reductions import cumsum, max, min, prod, sum
@@ -52,6 +53,25 @@ def _requested_dtype(ufunc, kwargs):
     return None if dtype is None else np.dtype(dtype)
 
 
+def _stand_in(x):
+    """What NumPy's type resolution sees of an operand: a Python scalar itself (NEP 50: its type
+    is weak, ``float32_array + 2.0`` stays float32), otherwise an empty array of its dtype."""
+    value = primal_value(x)
+    if type(value) in (float, int, bool):
+        return value
+    return np.empty(0, dtype=np.asarray(value).dtype)
+
+
+def _check_casting(ufunc, inputs, casting, dtype):
+    """NumPy's own check of ``casting`` (and ``dtype``): the ufunc called on stand-ins of the
+    operands, which raises NumPy's ``UFuncTypeError`` where the plain call would (``casting='no'``
+    with a float32 and a float64 operand).  ``ufunc.resolve_dtypes`` would answer without a call
+    but crashes the interpreter on a Python float under ``casting='equiv'`` (NumPy 2.4)."""
+    keywords = {"casting": casting} if dtype is None else {"casting": casting, "dtype": dtype}
+    with np.errstate(all="ignore"):
+        ufunc(*map(_stand_in, inputs), **keywords)
+
+
 def call_inputs(ufunc, inputs, kwargs):
     """The inputs of ``ufunc(*inputs, **kwargs)`` once its keywords are applied."""
     kwargs = dict(kwargs)
@@ -71,14 +91,9 @@ def call_inputs(ufunc, inputs, kwargs):
     if kwargs:
         name = sorted(kwargs)[0]
         raise _refuse(ufunc, name, kwargs[name], "this keyword has no meaning here")
+    _check_casting(ufunc, inputs, casting, dtype)
     if dtype is None:
         return inputs
-    for x in inputs:
-        if not np.can_cast(dtype_of(x), dtype, casting=casting):
-            raise TypeError(
-                f"np.{ufunc.__name__}: cannot cast the input from {dtype_of(x)} to {dtype} "
-                f"with casting={casting!r}"
-            )
     return tuple(astype(x, dtype, f"np.{ufunc.__name__}") if isinstance(x, Traced) else
                  np.asarray(x).astype(dtype) for x in inputs)
 

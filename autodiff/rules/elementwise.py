@@ -21,6 +21,7 @@ NumPy's ``nan`` and so is the derivative (``log'(-1)`` is ``nan``, not ``1/x = -
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -338,29 +339,35 @@ def _nan_outside_domain(partial):
     NumPy returns ``nan`` (with a warning) for ``log(-1)`` or ``arctanh(2)``, but the formulas
     ``1/x`` and ``1/(1 - x^2)`` would give a finite number there: a finite derivative of an
     undefined value (so would ``b a^(b-1)`` for ``(-8)**1e-300``, where ``b - 1`` rounds to the
-    integer ``-1``).  ``partial(*inputs, y)`` takes the output last, for any arity.
-    Multiplying by a constant ``nan`` (rather than returning one) keeps the partial traced, so
-    higher derivatives are ``nan`` there as well.
+    integer ``-1``, and the constant partial 1 of ``fmod(a, b)`` at ``b = 0``).  Where the value
+    is ``nan`` the partial is the value itself, selected with ``where``: ``nan``, and its own
+    derivative is the value's derivative, ``nan`` by this same rule, so every higher derivative
+    is ``nan`` there too (also for constant partials such as ``ONE``).  ``partial(*inputs, y)``
+    takes the output last, for any arity; the guarded partial keeps its docstring (the coverage
+    table reads the convention there).
     """
 
+    @functools.wraps(partial)
     def guarded(*args):
         d = partial(*args)
         y = args[-1]
         value = primal_value(y)
-        if d is ONE or d is MINUS_ONE:  # y = +-x: nan only where an input is
-            return d
         if type(value) is float:
-            return d if value == value else multiply(d, math.nan)
+            return d if value == value else y
         undefined = np.isnan(value)
         if not np.any(undefined):
             return d
-        return multiply(d, np.where(undefined, np.nan, 1.0).astype(dtype_of(y), copy=False))
+        if d is ONE or d is MINUS_ONE:
+            d = 1.0 if d is ONE else -1.0
+        return indexing.where(undefined, y, d)
 
     return guarded
 
 
 def _power_d_base(a, b, y):
-    """d(a**b)/da = b * a**(b - 1), exact at ``a = 0`` to every order (API.md's kink table).
+    """d(a**b)/da = b * a**(b - 1); at ``a = 0`` (a constant ``b``) it is 0 for ``b = 0``, 1 for
+    ``b = 1`` and ``b * 0**(b - 1)`` otherwise (0 for ``b > 1``, inf for ``0 < b < 1``), exact to
+    every order (API.md's kink table).
 
     ``b = 0`` gives 0 and ``b = 1`` gives 1 (not ``0 * 0**-1 = nan``), so differentiating a
     polynomial again and again at 0 reaches the exponents 1 and 0 and stays exact.  A constant
@@ -759,9 +766,20 @@ def _softplus_impl(x):
     return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))))[()]
 
 
+try:  # SciPy is optional; where installed, rules.special declares scipy.special.erf as erf
+    from scipy.special import erf as _scipy_erf
+except ImportError:
+    _scipy_erf = None
+
+
 def _erf_impl(x):
+    """``math.erf`` on Python floats (the scalar fast path); on arrays SciPy's ufunc where SciPy
+    is installed (``scipy.special.erf`` on traced values is then SciPy's value bit for bit, and
+    vectorised), else ``math.erf`` entry by entry."""
     if type(x) is float:
         return math.erf(x)
+    if _scipy_erf is not None:
+        return _scipy_erf(x)
     return np.vectorize(math.erf, otypes=[np.result_type(x, np.float32)])(x)[()]
 
 
