@@ -66,15 +66,22 @@ __all__ = [
     "ENTRY_POINT_CASES",
     "implements",
     "on_primals",
+    "data_value",
+    "on_data",
 ]
 
 REGISTRY: dict[str, "Primitive"] = {}
 
 
 class Traced:
-    """Base of every traced value (``Dual``, ``Var``); holds the owning level."""
+    """Base of every traced value (``Dual``, ``Var``); holds the owning level.
+
+    ``_staged`` is true only for the values of a compiled-replay recording
+    (:mod:`autodiff.jit`): what is computed from them must be recorded, not read off.
+    """
 
     __slots__ = ("_level",)
+    _staged = False
 
 
 class _Unit:
@@ -113,10 +120,30 @@ def bind(prim: "Primitive", *args, **params):
         ):
             complex_operand = True
     if level is None:
+        if RECORDING[0] and params:  # ad.jit: a parameter computed from recorded values
+            level = _staged_level(params.values())
+            if level is not None:
+                return level.process(prim, args, params)
         return prim.impl(*args, **params)
     if complex_operand:
         raise _complex_error(prim)
     return level.process(prim, args, params)
+
+
+#: How many ad.jit recordings are running (bind then looks for recorded values in parameters,
+#: such as the indices of a sort order, too).
+RECORDING = [0]
+
+
+def _staged_level(values):
+    for value in values:
+        if isinstance(value, Traced) and value._staged:
+            return value._level
+        if type(value) in (tuple, list):
+            level = _staged_level(value)
+            if level is not None:
+                return level
+    return None
 
 
 def _complex_error(prim) -> TypeError:
@@ -387,24 +414,54 @@ class ParametrizedPrimitive(Primitive):
 
 
 def primal_value(x):
-    """Peel every level off ``x``: the plain float / ndarray underneath."""
+    """Peel every level off ``x``: the plain float / ndarray underneath.
+
+    Under a compiled-replay recording (:mod:`autodiff.jit`) a number read here is a constant
+    of the recorded program: code that computes masks or weights from values uses
+    :func:`on_data` instead (a recorded step), and branches use :func:`data_value` (a guard).
+    """
     while isinstance(x, Traced):
         x = x._primal_
     return x
 
 
+_peel = primal_value
+
+
+def data_value(x):
+    """Peel the differentiation levels off ``x``, stopping at a compiled-replay recording's value.
+
+    NumPy functions applied to the result are recorded by :mod:`autodiff.jit` when it is one
+    (and run as usual otherwise): comparisons and ``bool()`` of traced values use it.
+    """
+    while isinstance(x, Traced) and not x._staged:
+        x = x._primal_
+    return x
+
+
+def on_data(fn, *args, **kwargs):
+    """``fn`` (a non-differentiable NumPy computation: a mask, tie weights) on the primal values
+    of ``args``; under a compiled-replay recording it becomes a step of the recorded program,
+    so a replay recomputes it instead of reusing the recorded mask."""
+    values = [data_value(a) for a in args]
+    for value in values:
+        if isinstance(value, Traced):
+            return value._level.record_call(fn, values, kwargs)
+    return fn(*values, **kwargs)
+
+
 def shape_of(x) -> tuple:
-    x = primal_value(x)
+    x = _peel(x)
     return x.shape if isinstance(x, np.ndarray) else np.shape(x)
 
 
 def ndim_of(x) -> int:
-    x = primal_value(x)
+    x = _peel(x)
     return x.ndim if isinstance(x, np.ndarray) else np.ndim(x)
 
 
 def dtype_of(x):
-    value = primal_value(x)
+    value = _peel(x)
     return value.dtype if isinstance(value, np.ndarray) else np.result_type(value)
 
 

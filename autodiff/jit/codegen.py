@@ -1,0 +1,403 @@
+"""Code generation for compiled replay: a recorded :class:`~autodiff.jit.recording.Program` as
+Python source, one line per step, compiled once.
+
+* Dead steps (whose results reach neither an output nor a guard) are dropped.
+* A step whose operands were Python floats while recording, of ``add`` / ``subtract`` /
+  ``multiply`` / ``negative``, is written with Python's operator (correctly rounded, the
+  same bits as the primitive's implementation, which uses the operator too); ``divide``
+  becomes ``a / b if b else divide(a, b)`` (the primitive's ``inf`` / ``nan`` with NumPy's
+  warning at zero).  Every other step calls the function the recording called (the primitive's
+  ``impl``, or the NumPy function), so the replay computes the same bits as the eager call.
+* A variable is deleted after its last use (``del``), so intermediates are freed as early as in
+  the eager reverse sweep.
+* A guard follows the step that computes its value: ``if not v: raise RETRACE``.
+* Programs longer than :data:`MAX_COMPILED_STEPS` are not compiled (Python's compiler is slow
+  on a 4e5-line function): :func:`interpreter` replays them with a loop over the steps.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+
+import numpy as np
+
+from .recording import Ref
+
+__all__ = ["Retrace", "RETRACE", "live_steps", "generate", "interpreter", "same_value",
+           "MAX_COMPILED_STEPS"]
+
+#: Steps above which the program is replayed by a loop instead of compiled source.
+MAX_COMPILED_STEPS = 20_000
+
+
+class Retrace(Exception):
+    """A guard failed: the recorded program does not apply to these inputs."""
+
+
+RETRACE = Retrace()
+
+
+def same_value(a, b) -> bool:
+    """Whether two values are the same (type kind, shape, dtype, every entry; nan equals nan)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+            return False
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b) or (a != a and b != b)
+    except (TypeError, ValueError):
+        return a is b
+
+
+def live_steps(program, output_slots):
+    """The steps whose results reach an output or a guard, in order."""
+    needed = set(output_slots)
+    needed.update(g.slot for g in program.guards)
+    live = []
+    for step in reversed(program.steps):
+        if step.out in needed:
+            live.append(step)
+            needed.update(step.reads())
+    live.reverse()
+    return live
+
+
+_IDENT = re.compile(r"[^0-9a-zA-Z_]")
+_OPERATORS = {"add": "+", "subtract": "-", "multiply": "*"}
+_NUMBER_TYPES = (float, int)
+_RESERVED = {"slice", "same", "RETRACE", "replay", "c", "seen"}
+
+
+class _Namer:
+    """Readable, unique names: inputs ``x0``, step results ``<op>_<slot>``, constants ``c<k>``."""
+
+    def __init__(self, program):
+        self.names = {slot: f"x{i}" for i, slot in enumerate(program.inputs)}
+        self.constants: dict = {}
+        self.by_id: dict = {}
+        self._keep: list = []
+
+    def result(self, step) -> str:
+        name = _IDENT.sub("_", step.name)[:20].strip("_") or "v"
+        if not name[0].isalpha():
+            name = "v" + name
+        self.names[step.out] = f"{name}_{step.out}"
+        return self.names[step.out]
+
+    def constant(self, value, hint="c") -> str:
+        key = (id(value), hint == "seen")
+        known = self.by_id.get(key)
+        if known is not None:
+            return known
+        hint = _IDENT.sub("_", hint)[:24].strip("_") or "c"
+        if not hint[0].isalpha():
+            hint = "c" + hint
+        name = hint
+        if name in self.constants or name in _RESERVED or keyword.iskeyword(name):
+            name = f"{hint}__{len(self.constants)}"
+        self.constants[name] = value
+        self.by_id[key] = name
+        self._keep.append(value)  # ids stay unique while the namer lives
+        return name
+
+    def expr(self, value) -> str:
+        """Source for an operand: a variable, a literal or a named constant."""
+        kind = type(value)
+        if kind is Ref:
+            return self.names[value.slot]
+        if value is None or value is Ellipsis or kind in (bool, int, str):
+            return repr(value)
+        if kind is float:
+            return repr(value) if math.isfinite(value) else self.constant(value)
+        if kind is tuple:
+            inner = ", ".join(self.expr(v) for v in value)
+            return f"({inner},)" if len(value) == 1 else f"({inner})"
+        if kind is list:
+            return "[" + ", ".join(self.expr(v) for v in value) + "]"
+        if kind is dict and all(type(k) is str for k in value):
+            return "{" + ", ".join(f"{k!r}: {self.expr(v)}" for k, v in value.items()) + "}"
+        if kind is slice:
+            return (f"slice({self.expr(value.start)}, {self.expr(value.stop)}, "
+                    f"{self.expr(value.step)})")
+        return self.constant(value)
+
+
+def _closure(fn) -> dict:
+    code = getattr(fn, "__code__", None)
+    cells = getattr(fn, "__closure__", None) or ()
+    if code is None:
+        return {}
+    return {name: cell.cell_contents for name, cell in zip(code.co_freevars, cells)}
+
+
+def _direct_function(step):
+    """The function an elementwise primitive's implementation calls for these operand types.
+
+    The implementations (:mod:`autodiff.rules.elementwise`) use ``math_fn`` on Python floats
+    and ints (NumPy's function when ``math`` raises) and ``numpy_fn`` otherwise: the replay
+    calls the same one directly (a ``math`` error makes the call replay through the
+    implementations, see :class:`~autodiff.jit.compiled.Trace`).
+    """
+    if step.prim is None or step.kwargs or step.nested:
+        return None
+    cells = _closure(step.fn)
+    numpy_fn = cells.get("numpy_fn")
+    if numpy_fn is None or step.fn.__code__.co_name not in ("unary", "binary", "impl"):
+        return None
+    types = step.arg_types
+    numbers = [t is float or t is int for t in types]
+    if "math_fn" in cells:  # _scalar_first
+        if len(types) == 1:
+            scalar = numbers[0]
+        elif len(types) == 2:
+            scalar = (types[0] is float and numbers[1]) or (types[1] is float and types[0] is int)
+        else:
+            return None
+        if scalar:
+            return cells["math_fn"] if step.out_type is float else None
+        return numpy_fn
+    if step.fn.__code__.co_name == "impl" and not all(numbers):  # _float_preserving
+        return numpy_fn
+    return None
+
+
+def _call_source(step, namer) -> str:
+    prim = step.prim
+    args = step.args
+    name = prim.name if prim is not None else None
+    floats = step.arg_types and all(t in _NUMBER_TYPES for t in step.arg_types) and (
+        step.out_type is float)
+    if floats and not step.kwargs:
+        if name in _OPERATORS and len(args) == 2:
+            return f"{namer.expr(args[0])} {_OPERATORS[name]} {namer.expr(args[1])}"
+        if name == "negative" and len(args) == 1:
+            return f"-{namer.expr(args[0])}"
+        if name == "divide" and len(args) == 2:  # ZeroDivisionError: replayed by the impls
+            return f"{namer.expr(args[0])} / {namer.expr(args[1])}"
+    direct = _direct_function(step)
+    if direct is not None:
+        module = "math_" if getattr(direct, "__module__", "") == "math" else ""
+        fn = namer.constant(direct, module + getattr(direct, "__name__", step.name))
+    else:
+        fn = namer.constant(step.fn, step.name.replace(".", "_"))
+    parts = [namer.expr(a) for a in args]
+    parts += [f"{k}={namer.expr(v)}" for k, v in step.kwargs.items()]
+    return f"{fn}({', '.join(parts)})"
+
+
+def _guard_source(guard, name, namer) -> str:
+    if guard.kind == "bool":
+        test = f"not {name}" if guard.expected else name
+        return f"if {test}: raise RETRACE  # guard: {guard.reason}"
+    expected = namer.constant(guard.expected, "seen")
+    return f"if not same({name}, {expected}): raise RETRACE  # guard: {guard.reason}"
+
+
+def _uses(steps, output_slots, guards) -> dict:
+    uses: dict = {}
+    for step in steps:
+        for slot in step.reads():
+            uses[slot] = uses.get(slot, 0) + 1
+    for slot in list(output_slots) + list(guards):
+        uses[slot] = uses.get(slot, 0) + 1
+    return uses
+
+
+def _is_float_scatter(step) -> bool:
+    """``scatter_add(g, index=i, shape=(n,))`` of a float ``g`` at an int ``i`` (x[i]'s
+    cotangent): a fresh float64 array, zero except ``g`` at ``i``."""
+    return (step.name == "scatter_add" and step.prim is not None and len(step.args) == 1
+            and type(step.args[0]) is Ref and step.arg_types[0] is float
+            and type(step.kwargs.get("index")) is int and step.out_type is np.ndarray)
+
+
+def _plan(steps, program, output_slots, guards):
+    """The peephole rewrites: ``{slot: (kind, data)}`` and the steps to skip.
+
+    * ``x[i]`` of a float64 vector input: an entry of the input's ``tolist()`` (made once);
+    * ``add(acc, scatter_add(g, index=i))`` with both used only there and ``acc`` a fresh
+      float64 array of this program: ``acc[i] += g`` in place (what the eager sweep does with
+      ``x[i]``'s sparse cotangent), the sum's name an alias of ``acc``.
+    """
+    producer = {step.out: step for step in steps}
+    uses = _uses(steps, output_slots, guards)
+    inputs = set(program.inputs)
+    rewrites: dict = {}
+    skipped: set = set()
+    fresh: dict = {}  # slot -> shape, of float64 arrays made and owned by this program
+    for step in steps:
+        if step.prim is None or step.nested:
+            continue
+        name = step.name
+        if (name == "getitem" and type(step.args[0]) is Ref and step.args[0].slot in inputs
+                and step.out_type is float and type(step.kwargs.get("index")) is int):
+            rewrites[step.out] = ("listed", step.args[0].slot)
+        elif _is_float_scatter(step):
+            fresh[step.out] = step.kwargs["shape"]
+        elif name == "add" and len(step.args) == 2 and all(type(a) is Ref for a in step.args):
+            for acc, other in (step.args, step.args[::-1]):
+                scatter = producer.get(other.slot)
+                if (acc.slot in fresh and acc.slot != other.slot and scatter is not None
+                        and _is_float_scatter(scatter) and uses.get(acc.slot) == 1
+                        and uses.get(other.slot) == 1 and acc.slot not in guards
+                        and other.slot not in guards
+                        and scatter.kwargs["shape"] == fresh[acc.slot]):
+                    rewrites[step.out] = ("inplace", acc.slot, scatter)
+                    skipped.add(scatter.out)
+                    fresh[step.out] = fresh[acc.slot]
+                    break
+    return rewrites, skipped
+
+
+def rewrites_shape(steps, slot) -> tuple:
+    for step in steps:
+        if step.out == slot:
+            return step.kwargs["shape"]
+    raise KeyError(slot)
+
+
+def generate(program, outputs_template, output_slots):
+    """``(source, namespace)`` of ``def replay(x0, x1, ...)`` returning the flat outputs."""
+    steps = live_steps(program, output_slots)
+    namer = _Namer(program)
+    guards = {g.slot: g for g in program.guards}
+    rewrites, skipped = _plan(steps, program, output_slots, guards)
+    root: dict = {}  # in-place sums share their accumulator's variable
+    for step in steps:
+        rewrite = rewrites.get(step.out)
+        if rewrite is not None and rewrite[0] == "inplace":
+            root[step.out] = root.get(rewrite[1], rewrite[1])
+
+    def reads(step):
+        rewrite = rewrites.get(step.out)
+        if rewrite is not None and rewrite[0] == "inplace":
+            return [rewrite[1], rewrite[2].args[0].slot]
+        if rewrite is not None and rewrite[0] == "listed":
+            return []
+        return step.reads()
+
+    emitted = [step for step in steps if step.out not in skipped]
+    last_use: dict = {}
+    for index, step in enumerate(emitted):
+        for slot in reads(step):
+            last_use[root.get(slot, slot)] = index
+    keep = {root.get(s, s) for s in output_slots}
+    params = ", ".join(namer.names[s] for s in program.inputs)
+    lines = [f"def replay({params}):"]
+    for slot in program.inputs:
+        if slot in guards:
+            lines.append("    " + _guard_source(guards[slot], namer.names[slot], namer))
+    out_types = {step.out: step.out_type for step in steps}
+    entries: dict = {}
+    listed = sorted({r[1] for r in rewrites.values() if r[0] == "listed"})
+    for slot in listed:
+        lines.append(f"    {namer.names[slot]}_l = {namer.names[slot]}.tolist()")
+    # a chain of in-place sums into a vector accumulates in a Python list (float additions,
+    # the same bits), made an array after its last term
+    chain_end: dict = {}
+    for index, step in enumerate(emitted):
+        rewrite = rewrites.get(step.out)
+        if rewrite is not None and rewrite[0] == "inplace":
+            chain_end[root[step.out]] = index
+    as_list = {slot for slot in chain_end if len(rewrites_shape(emitted, slot)) == 1}
+    array = namer.constant(np.array, "array")
+    for index, step in enumerate(emitted):
+        rewrite = rewrites.get(step.out)
+        if rewrite is not None and rewrite[0] == "inplace":
+            acc_slot = root[step.out]
+            acc = namer.names[acc_slot]
+            scatter = rewrite[2]
+            target = f"{acc}_l" if acc_slot in as_list else acc
+            lines.append(f"    {target}[{scatter.kwargs['index']!r}] += "
+                         f"{namer.expr(scatter.args[0])}  # {step.name} of {scatter.name}")
+            namer.names[step.out] = acc
+            if chain_end.get(acc_slot) == index and acc_slot in as_list:
+                lines.append(f"    {acc} = {array}({acc}_l)")
+                lines.append(f"    del {acc}_l")
+        elif step.out in as_list:  # the scatter that starts a chain, as a list
+            target = namer.result(step)
+            (n,) = step.kwargs["shape"]
+            lines.append(f"    {target}_l = [0.0] * {n}")
+            lines.append(f"    {target}_l[{step.kwargs['index']!r}] = {namer.expr(step.args[0])}"
+                         f"  # {step.name}")
+        else:
+            if rewrite is not None:  # listed: x[i] read once per (input, i)
+                entry = (rewrite[1], step.kwargs["index"])
+                if entry in entries:
+                    namer.names[step.out] = entries[entry]
+                    continue
+                source = f"{namer.names[rewrite[1]]}_l[{step.kwargs['index']!r}]"
+                entries[entry] = namer.result(step)
+            else:
+                source = _call_source(step, namer)
+            target = namer.result(step)
+            lines.append(f"    {target} = {source}")
+        if step.out in guards:
+            lines.append("    " + _guard_source(guards[step.out], namer.names[step.out], namer))
+        dead = sorted({namer.names[root.get(s, s)] for s in reads(step)
+                       if last_use.get(root.get(s, s)) == index
+                       and out_types.get(root.get(s, s)) is np.ndarray  # numbers are small
+                       and root.get(s, s) not in keep and root.get(s, s) not in program.inputs
+                       and root.get(s, s) != root.get(step.out, step.out)})
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
+    results = [namer.expr(t) for t in outputs_template]
+    lines.append(f"    return [{', '.join(results)}]")
+    namespace = dict(namer.constants)
+    namespace.update(RETRACE=RETRACE, same=same_value)
+    return "\n".join(lines) + "\n", namespace
+
+
+def _resolve(value, values):
+    kind = type(value)
+    if kind is Ref:
+        return values[value.slot]
+    if kind in (list, tuple):
+        return kind(_resolve(v, values) for v in value)
+    if kind is dict:
+        return {k: _resolve(v, values) for k, v in value.items()}
+    return value
+
+
+def interpreter(program, outputs_template, output_slots):
+    """A replay function that loops over the live steps (for programs too long to compile)."""
+    steps = live_steps(program, output_slots)
+    guards = {g.slot: g for g in program.guards}
+    inputs = list(program.inputs)
+    plan = []
+    for step in steps:
+        simple = not step.nested and not step.kwargs
+        plan.append((step.fn, step.args, step.kwargs, step.out, simple, guards.get(step.out)))
+    n_slots = program.n_slots
+
+    def check(guard, value):
+        if guard.kind == "bool":
+            if bool(value) != guard.expected:
+                raise RETRACE
+        elif not same_value(value, guard.expected):
+            raise RETRACE
+
+    def replay(*args):
+        values = [None] * n_slots
+        for slot, value in zip(inputs, args):
+            values[slot] = value
+            if slot in guards:
+                check(guards[slot], value)
+        for fn, fargs, fkwargs, out, simple, guard in plan:
+            if simple:
+                values[out] = fn(*[values[a.slot] if type(a) is Ref else a for a in fargs])
+            else:
+                values[out] = fn(*_resolve(fargs, values), **_resolve(fkwargs, values))
+            if guard is not None:
+                check(guard, values[out])
+        return [_resolve(t, values) for t in outputs_template]
+
+    return replay

@@ -1,0 +1,316 @@
+"""``ad.jit``: record a function once per input signature, replay it as compiled code.
+
+The first call for a signature (pytree structure, shapes and dtypes of the array leaves, the
+values of the other leaves) runs the function under a recording level
+(:mod:`autodiff.jit.recording`); its steps become Python source (:mod:`autodiff.jit.codegen`)
+compiled once.  Later calls run that code, checking the guards as they go; a failing guard
+records again (a few traces are kept per signature, most recently used first).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ..levels import held_module_state
+from ..pytree import flatten, unflatten
+from ..rules.primitive import RECORDING, Traced, holds_traced, lift
+from .codegen import MAX_COMPILED_STEPS, Retrace, generate, interpreter, same_value
+from .recording import JitError, Ref, RecordingLevel, Staged
+
+__all__ = ["jit", "Jitted", "JitError", "JitCheckError"]
+
+
+class JitCheckError(JitError):
+    """``jit(f, check=True)``: the replay differs from the eager call."""
+
+
+def _is_data(leaf) -> bool:
+    """Array and float leaves are data (recorded as inputs); the rest key the signature."""
+    if type(leaf) is np.ndarray:
+        return leaf.dtype.kind in "fiub"
+    return type(leaf) is float or isinstance(leaf, np.floating)
+
+
+def _static_key(leaf):
+    try:
+        hash(leaf)
+    except TypeError:
+        return ("id", type(leaf), id(leaf))
+    return ("value", type(leaf), leaf)
+
+
+def _signature(leaves, treedef):
+    key = [treedef]
+    for leaf in leaves:
+        if type(leaf) is np.ndarray and _is_data(leaf):
+            key.append(("array", leaf.shape, leaf.dtype.str))
+        elif _is_data(leaf):
+            key.append(("number", type(leaf)))
+        else:
+            key.append(_static_key(leaf))
+    return tuple(key)
+
+
+class Trace:
+    """One recorded program and its compiled replay."""
+
+    __slots__ = ("program", "source", "replay", "out_tree", "copied", "n_steps", "compiled",
+                 "_interpreter")
+
+    def __init__(self, program, out_template, out_tree):
+        output_slots = [t.slot for t in out_template if type(t) is Ref]
+        self.program = program
+        self.out_tree = out_tree
+        # constant array outputs are copied on every call: the caller may write into them
+        self.copied = [i for i, t in enumerate(out_template) if type(t) is np.ndarray]
+        source, namespace = generate(program, out_template, output_slots)
+        self.source = source
+        self.n_steps = source.count("\n") - 1
+        self.compiled = len(program.steps) <= MAX_COMPILED_STEPS
+        self._interpreter = (out_template, output_slots, None)
+        if self.compiled:
+            exec(compile(source, "<ad.jit replay>", "exec"), namespace)  # noqa: S102
+            self.replay = namespace["replay"]
+        else:
+            self.replay = self.interpreted()
+
+    def interpreted(self):
+        """The replay loop over the steps, calling each primitive's implementation."""
+        template, slots, replay = self._interpreter
+        if replay is None:
+            replay = interpreter(self.program, template, slots)
+            self._interpreter = (template, slots, replay)
+        return replay
+
+    def run(self, data):
+        try:
+            flat = self.replay(*data)
+        except (ArithmeticError, ValueError):
+            if not self.compiled:
+                raise
+            # a math function raised where NumPy returns inf / nan with a warning (the code
+            # calls math directly on floats): this call replays through the implementations
+            flat = self.interpreted()(*data)
+        for i in self.copied:
+            flat[i] = flat[i].copy()
+        return unflatten(self.out_tree, flat)
+
+
+class Jitted:
+    """The compiled-replay version of ``fn`` (what :func:`jit` returns).
+
+    Attributes: ``fn`` (the function), ``stats`` (counts of ``records``, ``replays``,
+    ``retraces`` (records after a failing guard) and ``eager`` calls).
+    """
+
+    def __init__(self, fn, *, check=False, max_traces=4, max_signatures=32):
+        if not callable(fn):
+            raise TypeError(f"ad.jit expects a function, got {type(fn).__name__}")
+        self.fn = fn
+        self.check = check
+        self.max_traces = max_traces
+        self.max_signatures = max_signatures
+        self._cache: OrderedDict = OrderedDict()
+        self._last = None
+        self._lock = threading.Lock()
+        self.stats = {"records": 0, "replays": 0, "retraces": 0, "eager": 0}
+        functools.update_wrapper(self, fn)
+
+    # -- public --------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        leaves, treedef = flatten((args, kwargs))
+        if held_module_state() is not None or any(
+            isinstance(leaf, Traced) or holds_traced(leaf) for leaf in leaves
+        ):
+            # inside a transform (or called on traced values): run eagerly, so the enclosing
+            # transforms see every primitive
+            self.stats["eager"] += 1
+            return self.fn(*args, **kwargs)
+        key = _signature(leaves, treedef)
+        data = [leaf for leaf in leaves if _is_data(leaf)]
+        result, trace = self._replay(key, data, args, kwargs)
+        if trace is None:
+            result, trace = self._record(key, leaves, treedef)
+        if self.check:
+            self._check(trace, args, kwargs, data)
+        return result
+
+    def source(self, *args, **kwargs) -> str:
+        """The generated Python source of the trace for these arguments (recorded if needed),
+        or, without arguments, of the trace used last."""
+        if args or kwargs:
+            leaves, treedef = flatten((args, kwargs))
+            key = _signature(leaves, treedef)
+            data = [leaf for leaf in leaves if _is_data(leaf)]
+            _, trace = self._replay(key, data, args, kwargs)
+            if trace is None:
+                _, trace = self._record(key, leaves, treedef)
+            return trace.source
+        if self._last is None:
+            raise JitError("ad.jit(f).source(): f has not been called yet; pass arguments")
+        return self._last.source
+
+    def clear(self) -> None:
+        """Forget every trace (after rebinding a global or a captured array, say)."""
+        with self._lock:
+            self._cache.clear()
+            self._last = None
+
+    def __repr__(self) -> str:
+        return f"<ad.jit of {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+    # -- internals -----------------------------------------------------------------------------
+    def _replay(self, key, data, args, kwargs):
+        with self._lock:
+            traces = self._cache.get(key)
+            if traces is not None:
+                self._cache.move_to_end(key)
+                traces = list(traces)
+        if not traces:
+            return None, None
+        for trace in traces:
+            try:
+                result = trace.run(data)
+            except Retrace:
+                continue
+            except Exception:  # noqa: BLE001 - the eager call decides what the error is
+                self._drop(key, trace)
+                self.stats["eager"] += 1
+                return self.fn(*args, **kwargs), trace
+            self.stats["replays"] += 1
+            with self._lock:
+                entry = self._cache.get(key)
+                if entry and entry[0] is not trace and trace in entry:
+                    entry.remove(trace)
+                    entry.insert(0, trace)
+            self._last = trace
+            return result, trace
+        self.stats["retraces"] += 1
+        return None, None
+
+    def _drop(self, key, trace):
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry and trace in entry:
+                entry.remove(trace)
+
+    def _record(self, key, leaves, treedef):
+        level = RecordingLevel()
+        staged = [level.input(leaf) if _is_data(leaf) else leaf for leaf in leaves]
+        args, kwargs = unflatten(treedef, staged)
+        random_state = np.random.get_state()
+        RECORDING[0] += 1
+        try:
+            out = self.fn(*args, **kwargs)
+            out_leaves, out_tree = flatten(out)
+            out_leaves = [lift(leaf) for leaf in out_leaves]
+        finally:
+            RECORDING[0] -= 1
+            level.close()
+        drawn = np.random.get_state()
+        if random_state[2] != drawn[2] or not np.array_equal(random_state[1], drawn[1]):
+            raise JitError(
+                f"ad.jit: {_name(self.fn)} draws from NumPy's global random generator "
+                "(np.random.*): a replay would repeat the recorded draw instead of drawing "
+                "anew. Draw the numbers outside and pass them as an argument, or call the "
+                "function without jit."
+            )
+        template = []
+        concrete = []
+        for leaf in out_leaves:
+            if isinstance(leaf, Staged) and leaf._level is level:
+                template.append(Ref(leaf._slot))
+                concrete.append(leaf._primal_)
+            elif isinstance(leaf, Traced):
+                raise JitError(
+                    f"ad.jit: {_name(self.fn)} returned a traced value of another level "
+                    f"({leaf!r}); the recording can only return arrays and numbers"
+                )
+            else:
+                template.append(leaf)
+                concrete.append(leaf)
+        trace = Trace(level.program, template, out_tree)
+        self.stats["records"] += 1
+        with self._lock:
+            traces = self._cache.setdefault(key, [])
+            traces.insert(0, trace)
+            del traces[self.max_traces:]
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.max_signatures:
+                self._cache.popitem(last=False)
+        self._last = trace
+        return unflatten(out_tree, concrete), trace
+
+    def _check(self, trace, args, kwargs, data):
+        expected = self.fn(*args, **kwargs)
+        try:
+            replayed = trace.run(data)
+        except Retrace:
+            raise JitCheckError(
+                f"ad.jit(check=True): a guard of {_name(self.fn)}'s trace fails on the inputs "
+                "it was recorded for (the function is not deterministic)"
+            ) from None
+        got_leaves, got_tree = flatten(replayed)
+        want_leaves, want_tree = flatten(expected)
+        if got_tree != want_tree:
+            raise JitCheckError(
+                f"ad.jit(check=True): {_name(self.fn)} returned structure {want_tree!r} eagerly "
+                f"but {got_tree!r} on replay"
+            )
+        for i, (got, want) in enumerate(zip(got_leaves, want_leaves)):
+            if not same_value(_plain(got), _plain(want)):
+                raise JitCheckError(
+                    f"ad.jit(check=True): output leaf {i} of {_name(self.fn)} differs between "
+                    f"the eager call ({_describe(want)}) and the replay ({_describe(got)}). "
+                    "Typical causes: an array captured from a closure or global changed in "
+                    "place after recording (call .clear()), randomness or other side effects "
+                    "inside the function, or a value read by Python that the recording did "
+                    "not guard."
+                )
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item() if value.dtype.kind == "f" and value.dtype.itemsize == 8 else value
+    return value
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array {value.shape} {value.dtype}, first entries {value.ravel()[:3]}"
+    return repr(value)
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def jit(fn=None, *, check: bool = False, max_traces: int = 4):
+    """Compiled replay of ``fn``: same results, recorded once per input signature.
+
+    The first call for an input signature (pytree structure; shapes and dtypes of the array
+    leaves; types of the float leaves; values of every other leaf) runs ``fn`` under a
+    recording level that notes every primitive it executes, including those inside nested
+    ``grad``, ``jvp``, ``vjp``, ``hvp``, ``jacfwd``, ``jacrev``, ``hessian`` and ``linearize``
+    calls, as a flat program; later calls replay that program as generated Python code
+    (:meth:`Jitted.source` shows it).  Every value Python reads while recording (``bool()``
+    of a comparison, ``int()``, ``float()``, ``.item()``, a value used as an index) becomes a
+    guard: when one fails, ``fn`` is recorded again (``max_traces`` traces are kept per
+    signature).  Side effects of ``fn`` (printing, appending to a list) happen only while it is
+    recorded.  ``check=True`` runs the eager call alongside every replay and raises
+    :class:`JitCheckError` on any difference.  Called on traced values (inside an enclosing
+    transform), ``fn`` runs eagerly.  Usable as ``@ad.jit`` or ``@ad.jit(check=True)``.
+
+    The approach is JAX's ``jit`` (Frostig, Johnson and Leary, "Compiling machine learning
+    programs via high-level tracing", SysML 2018) with concrete values and guards instead of
+    abstract values, and Tangent's readable generated derivative code (van Merrienboer et al.,
+    "Tangent: automatic differentiation using source-code transformation for dynamically typed
+    array programming", NeurIPS 2018).
+    """
+    if fn is None:
+        return functools.partial(jit, check=check, max_traces=max_traces)
+    return Jitted(fn, check=check, max_traces=max_traces)

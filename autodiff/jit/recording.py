@@ -1,0 +1,397 @@
+"""The recording level of compiled replay: every primitive and NumPy call on its values, as steps.
+
+A :class:`RecordingLevel` is opened *before* anything the jitted function runs, so its id is
+the smallest of the live levels: every transform inside the function (``grad``, ``jvp``,
+``hvp``, ...) opens newer levels, interprets its primitives and hands the primal computation
+down (:mod:`autodiff.levels`), until a primitive with a :class:`Staged` operand reaches
+:meth:`RecordingLevel.process`.  There it is computed concretely and appended to a flat
+:class:`Program` (the function called, its inputs as slots or constants, its parameters).
+
+A :class:`Staged` value wraps the concrete value and its slot.  What leaves the recorded world
+becomes a *guard* (:meth:`Staged._read_by_python`): ``bool()`` of a comparison (an ``if``),
+``int()`` / ``float()`` / ``.item()`` / ``len``-style reads, a value used as an index, a rule
+that reads a value with ``primal_value``.  NumPy's integer- and bool-valued functions
+(comparisons, ``argmax``, ``nonzero``) and the masks rules compute with
+:func:`~autodiff.rules.primitive.on_data` are recorded as steps, so a replay recomputes them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ..levels import Level, new_level_id
+from ..rules.primitive import FUNCTIONS, PRIMAL_FUNCTIONS, Traced, holds_traced, lift
+from ..tracer import ArrayLike
+
+__all__ = ["JitError", "Ref", "Step", "Guard", "Program", "RecordingLevel", "Staged"]
+
+
+class JitError(RuntimeError):
+    """``ad.jit`` could not record the function; the message names the reason."""
+
+
+class Ref:
+    """A reference to slot ``slot`` of the program (an input or a step's result)."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: int):
+        self.slot = slot
+
+    def __repr__(self) -> str:
+        return f"Ref({self.slot})"
+
+
+class Step:
+    """``out = fn(*args, **kwargs)``, ``args`` / ``kwargs`` holding :class:`Ref` s.
+
+    ``name`` names the operation (a primitive's name, a NumPy function's); ``prim`` is the
+    primitive or ``None``; ``arg_types`` are the types the operands had while recording (the
+    code generator writes Python operators where they were Python floats).
+    """
+
+    __slots__ = ("fn", "args", "kwargs", "out", "name", "prim", "arg_types", "out_type",
+                 "nested")
+
+    def __init__(self, fn, args, kwargs, out, name, prim, arg_types, out_type, nested):
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.out = out
+        self.name = name
+        self.prim = prim
+        self.arg_types = arg_types
+        self.out_type = out_type
+        self.nested = nested  # whether a Ref sits inside a list / tuple / dict operand
+
+    def reads(self):
+        """The slots this step reads."""
+        found = []
+        _collect_refs((self.args, self.kwargs), found)
+        return found
+
+
+class Guard:
+    """After slot ``slot`` is computed, it must equal ``expected`` (``kind`` 'bool' or 'value')."""
+
+    __slots__ = ("slot", "kind", "expected", "reason")
+
+    def __init__(self, slot, kind, expected, reason):
+        self.slot = slot
+        self.kind = kind
+        self.expected = expected
+        self.reason = reason
+
+
+def _collect_refs(value, found):
+    if type(value) is Ref:
+        found.append(value.slot)
+    elif type(value) in (list, tuple):
+        for v in value:
+            _collect_refs(v, found)
+    elif type(value) is dict:
+        for v in value.values():
+            _collect_refs(v, found)
+    elif type(value) is slice:
+        _collect_refs((value.start, value.stop, value.step), found)
+
+
+class Program:
+    """The flat program a recording builds: input slots, steps, guards."""
+
+    def __init__(self):
+        self.n_slots = 0
+        self.inputs: list[int] = []
+        self.steps: list[Step] = []
+        self.guards: list[Guard] = []
+        self.guarded: dict = {}  # slot -> Guard (one guard per slot suffices)
+
+    def new_slot(self) -> int:
+        slot = self.n_slots
+        self.n_slots += 1
+        return slot
+
+
+def _origin() -> str:
+    """Where, outside autodiff, the value was read (for the guard's comment)."""
+    frame = sys._getframe(2)
+    first = None
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if first is None:
+            first = f"{name.rsplit('/', 1)[-1]}:{frame.f_lineno}"
+        if "/autodiff/" not in name.replace("\\", "/"):
+            return f"{name.rsplit('/', 1)[-1]}:{frame.f_lineno}"
+        frame = frame.f_back
+    return first or "?"
+
+
+class RecordingLevel(Level):
+    """The level of ``ad.jit``'s recording: computes every primitive and appends it as a step.
+
+    It does not hold module state (a recorded plain call behaves like a plain call).
+    """
+
+    kind = "recording"
+    __slots__ = ("program",)
+
+    def __init__(self):  # noqa: D107 - no module-state holding scope (see the class docstring)
+        self.id = new_level_id()
+        self.active = True
+        self.manual = False
+        self._hold_token = None
+        self.program = Program()
+
+    # -- values ------------------------------------------------------------------------------
+    def input(self, value):
+        slot = self.program.new_slot()
+        self.program.inputs.append(slot)
+        return Staged._make(value, self, slot)
+
+    def _split(self, value):
+        """``(concrete, template)`` for an operand: our values become ``Ref`` s."""
+        if isinstance(value, Traced):
+            if value._level is self:
+                return value._primal_, Ref(value._slot)
+            if not value._level.active:
+                raise value._level.escaped(type(value).__name__)
+            raise JitError(
+                f"ad.jit: the function uses a traced value of another level ({value!r}, of "
+                f"{value._level!r}): a hand-built ad.Var / ad.Dual or a value of an enclosing "
+                "transform, held in a closure or a global. A replay could not see it change; "
+                "pass it to the jitted function as an argument."
+            )
+        kind = type(value)
+        if kind in (list, tuple):
+            pairs = [self._split(v) for v in value]
+            return kind(c for c, _ in pairs), kind(t for _, t in pairs)
+        if kind is dict:
+            pairs = {k: self._split(v) for k, v in value.items()}
+            return {k: c for k, (c, _) in pairs.items()}, {k: t for k, (_, t) in pairs.items()}
+        if kind is slice:  # bounds read by Python: guarded constants
+            bounds = [b._read_by_python("a slice bound") if isinstance(b, Staged) else b
+                      for b in (value.start, value.stop, value.step)]
+            value = slice(*bounds)
+            return value, value
+        if kind is np.ndarray and value.dtype.hasobject and holds_traced(value):
+            return self._split(lift(value))
+        return value, value
+
+    def record_call(self, fn, args, kwargs, name=None, prim=None):
+        """Run ``fn`` on the concrete values of ``args`` and append it as a step; the result
+        (or each entry of a tuple result) is a :class:`Staged` value."""
+        if not self.active:
+            raise self.escaped("recorded value")
+        pairs = [self._split(a) for a in args]
+        concrete_args = [c for c, _ in pairs]
+        arg_template = tuple(t for _, t in pairs)
+        concrete_kwargs, kw_template = self._split(dict(kwargs))
+        out = fn(*concrete_args, **concrete_kwargs)
+        nested = any(type(t) is not Ref and _has_ref(t) for t in arg_template) or _has_ref(
+            kw_template)
+        step = Step(
+            fn, arg_template, kw_template, self.program.new_slot(),
+            name or getattr(fn, "__name__", type(fn).__name__), prim,
+            tuple(type(c) for c in concrete_args), type(out), nested,
+        )
+        self.program.steps.append(step)
+        return self._result(out, step.out)
+
+    def _result(self, out, slot):
+        if isinstance(out, tuple) and not isinstance(out, Traced):
+            items = []
+            for i, item in enumerate(out):
+                item_slot = self.program.new_slot()
+                self.program.steps.append(Step(
+                    _item, (Ref(slot), i), {}, item_slot, "item", None,
+                    (tuple, int), type(item), False))
+                items.append(self._result(item, item_slot))
+            make = getattr(type(out), "_make", None)  # namedtuples (np.linalg results)
+            return make(items) if make is not None else tuple(items)
+        if isinstance(out, Traced):
+            raise JitError(
+                f"ad.jit: a recorded operation returned a traced value ({out!r}); the recording "
+                "cannot replay it"
+            )
+        return Staged._make(out, self, slot)
+
+    def process(self, prim, args, params):
+        return self.record_call(prim.impl, args, params, name=prim.name, prim=prim)
+
+    # -- guards ------------------------------------------------------------------------------
+    def guard(self, staged, kind, expected, reason):
+        program = self.program
+        known = program.guarded.get(staged._slot)
+        if known is not None and (known.kind == "value" or kind == "bool"):
+            return  # a value guard implies the bool guard
+        guard = Guard(staged._slot, kind, expected, f"{reason} at {_origin()}")
+        program.guarded[staged._slot] = guard
+        if known is not None:
+            program.guards.remove(known)
+        program.guards.append(guard)
+
+
+def _has_ref(value) -> bool:
+    found = []
+    _collect_refs(value, found)
+    return bool(found)
+
+
+def _item(values, i):
+    return values[i]
+
+
+def _snapshot(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return value
+
+
+_STATIC_FUNCTIONS = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
+
+
+class Staged(ArrayLike):
+    """A value of a recording: its concrete value (``_primal_``) and its slot in the program.
+
+    It behaves like the array (or float) it wraps: NumPy functions and operators on it are
+    recorded; reading its number from Python (``bool``, ``int``, ``float``, ``.item()``, an
+    index) records a guard.
+    """
+
+    __slots__ = ("_primal_", "_slot")
+    _staged = True
+
+    @classmethod
+    def _make(cls, value, level, slot):
+        staged = object.__new__(cls)
+        staged._primal_ = value
+        staged._level = level
+        staged._slot = slot
+        return staged
+
+    def __repr__(self) -> str:
+        return f"Staged(slot {self._slot}, {self._primal_!r})"
+
+    # -- reads by Python: guards -------------------------------------------------------------
+    def _read_by_python(self, reason):
+        """The concrete value, guarded: a replay in which it differs records again."""
+        level = self._level
+        if not level.active:
+            raise level.escaped("recorded value")
+        level.guard(self, "value", _snapshot(self._primal_), reason)
+        return self._primal_
+
+    def __bool__(self):
+        level = self._level
+        if not level.active:
+            raise level.escaped("recorded value")
+        outcome = bool(self._primal_)
+        level.guard(self, "bool", outcome, "bool() (a branch on a value)")
+        return outcome
+
+    def __float__(self):
+        return float(self._read_by_python("float()"))
+
+    def __int__(self):
+        return int(self._read_by_python("int()"))
+
+    def __index__(self):
+        return self._read_by_python("used as an integer").__index__()
+
+    def __complex__(self):
+        return complex(self._read_by_python("complex()"))
+
+    def item(self, *args):
+        value = self._read_by_python(".item()")
+        return value.item(*args) if isinstance(value, (np.ndarray, np.generic)) else value
+
+    def tolist(self):
+        value = self._read_by_python(".tolist()")
+        return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+
+    def numpy(self):
+        return np.asarray(self._read_by_python(".numpy()"))
+
+    def detach(self):
+        return self._read_by_python(".detach()")
+
+    # printing shows the recording's value and guards nothing: side effects such as print run
+    # only while recording (documented)
+    def __format__(self, spec):
+        return format(self._primal_, spec)
+
+    def __str__(self):
+        return str(self._primal_)
+
+    # -- comparisons and NumPy: recorded steps -------------------------------------------------
+    def __lt__(self, other):
+        return np.less(self, other)
+
+    def __le__(self, other):
+        return np.less_equal(self, other)
+
+    def __gt__(self, other):
+        return np.greater(self, other)
+
+    def __ge__(self, other):
+        return np.greater_equal(self, other)
+
+    def __eq__(self, other):
+        return np.equal(self, other)
+
+    def __ne__(self, other):
+        return np.not_equal(self, other)
+
+    __hash__ = object.__hash__
+
+    def __invert__(self):
+        return np.invert(self)
+
+    def __and__(self, other):
+        return np.bitwise_and(self, other)
+
+    def __or__(self, other):
+        return np.bitwise_or(self, other)
+
+    def __xor__(self, other):
+        return np.bitwise_xor(self, other)
+
+    def _own_level(self, values):
+        for value in values:
+            if isinstance(value, Staged):
+                return value._level
+        return self._level
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        if out is not None:
+            raise JitError(
+                f"ad.jit: np.{ufunc.__name__}(..., out=...) writes into an array the recording "
+                "does not own; a replay would not repeat the write. Use the returned value."
+            )
+        return self._own_level(inputs).record_call(
+            getattr(ufunc, method), inputs, kwargs,
+            name=ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}")
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in _STATIC_FUNCTIONS:  # shapes and dtypes: fixed by the signature
+            return func(*_peel_all(args), **_peel_all(kwargs))
+        rule = FUNCTIONS.get(func)
+        if rule is not None and func not in PRIMAL_FUNCTIONS:
+            # the rule table's entry point: it binds primitives, recorded by process
+            if kwargs.get("out") is not None:
+                raise JitError(f"ad.jit: np.{func.__name__}(..., out=...) cannot be recorded")
+            return rule(*args, **kwargs)
+        return self._own_level(args).record_call(func, args, kwargs, name=func.__name__)
+
+
+def _peel_all(value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_peel_all(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _peel_all(v) for k, v in value.items()}
+    while isinstance(value, Traced):
+        value = value._primal_
+    return value

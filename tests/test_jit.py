@@ -1,0 +1,357 @@
+"""Compiled replay (``ad.jit``): bit-identical to eager, guards that retrace, nesting, errors."""
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff.jit import JitCheckError, JitError
+from test_linearize_hvp import SECOND_ORDER_CASES
+from test_pytrees_and_transforms import JACOBIAN_CASES
+
+RNG = np.random.default_rng(12)
+
+
+def assert_identical(got, want):
+    """Same pytree structure, same types of numbers, same bits (nan patterns included)."""
+    got_leaves, got_tree = ad.pytree.flatten(got)
+    want_leaves, want_tree = ad.pytree.flatten(want)
+    assert got_tree == want_tree
+    for g, w in zip(got_leaves, want_leaves):
+        assert type(g) is type(w), (type(g), type(w))
+        assert np.shape(g) == np.shape(w) and np.result_type(g) == np.result_type(w)
+        np.testing.assert_array_equal(g, w, strict=True)
+
+
+def rosen_loop(x):
+    total = 0.0
+    for i in range(len(x) - 1):
+        total = total + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return total
+
+
+def scalar_loop(x):
+    """Loops over x[i] with functions NumPy and math round differently (tanh, exp)."""
+    total = 0.0
+    for i in range(len(x)):
+        total = total + np.tanh(x[i]) * np.exp(-x[i] * x[i]) + x[i] / (1.0 + x[i] ** 2)
+    return total
+
+
+def rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+A = RNG.normal(size=(7, 4))
+
+
+def tanh_layer(x):
+    return np.tanh(A @ x)
+
+
+def mlp_loss(params, X, y):
+    W1, b1, W2, b2 = params
+    hidden = np.maximum(X @ W1 + b1, 0.0)
+    out = np.tanh(hidden @ W2 + b2)
+    return np.mean((out - y) ** 2) + 1e-3 * np.sum(W1**2)
+
+
+MLP = [RNG.normal(size=(5, 8)), RNG.normal(size=8), RNG.normal(size=(8, 2)), RNG.normal(size=2)]
+
+
+def _hvp(f):
+    return lambda x: ad.hvp(f, x, np.cos(np.arange(np.size(x), dtype=float)).reshape(np.shape(x)))
+
+
+def _jvp(f):
+    return lambda x: ad.jvp(f, (x,), (np.ones_like(x),))
+
+
+def _vjp(f):
+    def pulled(x):
+        out, pullback = ad.vjp(f, x)
+        return out, pullback(np.ones_like(out) if np.ndim(out) else 1.0)
+    return pulled
+
+
+TRANSFORMS = {
+    "grad": ad.grad, "jvp": _jvp, "vjp": _vjp, "hvp": _hvp, "jacfwd": ad.jacfwd,
+    "jacrev": ad.jacrev, "hessian": ad.hessian,
+}
+FUNCTIONS = {
+    "rosenbrock loop": (rosen_loop, RNG.normal(size=6)),
+    "scalar loop, tanh and exp": (scalar_loop, RNG.normal(size=5)),
+    "vectorised rosenbrock": (rosen, RNG.normal(size=7)),
+    "tanh(A @ x)": (tanh_layer, RNG.normal(size=4)),
+}
+
+
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_replay_is_bit_identical_to_eager(name, transform):
+    f, x = FUNCTIONS[name]
+    if transform in ("grad", "hvp", "hessian") and name == "tanh(A @ x)":
+        f = lambda x: np.sum(tanh_layer(x) ** 2)  # noqa: E731 - a scalar function of x
+    eager = TRANSFORMS[transform](f)
+    compiled = ad.jit(eager)
+    for scale in (1.0, 0.5, -1.3):
+        assert_identical(compiled(x * scale), eager(x * scale))
+    assert compiled.stats["records"] == 1 and compiled.stats["replays"] == 2
+
+
+def test_mlp_gradient_replays_new_batches_without_retracing():
+    eager = ad.grad(mlp_loss)
+    compiled = ad.jit(eager)
+    y = RNG.normal(size=(10, 2))
+    for _ in range(3):
+        X = RNG.normal(size=(10, 5))  # the relu mask changes: recorded as a step, not a guard
+        assert_identical(compiled(MLP, X, y), eager(MLP, X, y))
+    assert compiled.stats == {"records": 1, "replays": 2, "retraces": 0, "eager": 0}
+    assert "relu" in compiled.source() or "maximum" in compiled.source()
+
+
+@pytest.mark.parametrize("case", sorted(JACOBIAN_CASES))
+@pytest.mark.parametrize("transform", [ad.jacfwd, ad.jacrev])
+def test_transform_table_under_jit(case, transform):
+    f, x = JACOBIAN_CASES[case]
+    args = x if isinstance(x, tuple) else (x,)
+    argnums = tuple(range(len(args))) if len(args) > 1 else 0
+    eager = transform(f, argnums=argnums)
+    compiled = ad.jit(eager)
+    assert_identical(compiled(*args), eager(*args))
+    assert_identical(compiled(*args), eager(*args))  # the replay
+    assert compiled.stats["replays"] == 1
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER_CASES))
+def test_second_order_table_under_jit(name):
+    f, x = SECOND_ORDER_CASES[name]
+    for transform in (ad.hessian, _hvp(f)):
+        eager = transform(f) if transform is ad.hessian else transform
+        compiled = ad.jit(eager)
+        compiled(x)
+        assert_identical(compiled(x * 0.9), eager(x * 0.9))
+
+
+# -- guards ------------------------------------------------------------------------------------
+
+
+def branchy(x):
+    if np.sum(x) > 0:
+        return np.sum(np.sin(x))
+    return np.sum(np.cos(x))
+
+
+def test_branch_flip_retraces():
+    compiled = ad.jit(ad.grad(branchy))
+    x = np.array([0.5, 1.0, -0.2])
+    for v in (x, -x, 2 * x, -3 * x):
+        assert_identical(compiled(v), ad.grad(branchy)(v))
+    assert compiled.stats == {"records": 2, "replays": 2, "retraces": 1, "eager": 0}
+    assert "raise RETRACE" in compiled.source()
+
+
+def test_data_dependent_index_retraces():
+    def f(x):
+        i = np.argmax(x)
+        return x[i] ** 2 + np.sum(x)
+
+    compiled = ad.jit(ad.grad(f))
+    for v in ([1.0, 3.0, 2.0], [1.0, 5.0, 2.0], [4.0, 1.0, 2.0]):
+        v = np.array(v)
+        assert_identical(compiled(v), ad.grad(f)(v))
+    assert compiled.stats["records"] == 2 and compiled.stats["retraces"] == 1
+
+
+def test_int_and_loop_count_from_data_are_guarded():
+    def f(x):
+        total = 0.0
+        for k in range(int(np.count_nonzero(x > 0))):
+            total = total + x[k] * (k + 1)
+        return total
+
+    compiled = ad.jit(f)
+    for v in ([1.0, 2.0, -1.0], [3.0, 4.0, -2.0], [1.0, 2.0, 3.0]):
+        v = np.array(v)
+        assert compiled(v) == f(v)
+    assert compiled.stats["records"] == 2
+
+
+def test_shape_and_dtype_changes_record_again():
+    compiled = ad.jit(ad.grad(rosen))
+    for x in (np.ones(4), np.ones(5), np.ones(5, dtype=np.float32), np.ones(5) * 2):
+        assert_identical(compiled(x), ad.grad(rosen)(x))
+    assert compiled.stats["records"] == 3 and compiled.stats["replays"] == 1
+
+
+def test_non_array_arguments_key_the_signature():
+    compiled = ad.jit(lambda x, power: np.sum(x**power))
+    x = np.arange(3.0)
+    assert compiled(x, 2) == np.sum(x**2) and compiled(x, 3) == np.sum(x**3)
+    assert compiled(x + 1, 2) == np.sum((x + 1) ** 2)
+    assert compiled.stats["records"] == 2 and compiled.stats["replays"] == 1
+
+
+def test_masks_are_recomputed_not_guarded():
+    def f(x):
+        return np.sum(np.where(x > 0, x**2, -x))
+
+    compiled = ad.jit(ad.grad(f))
+    for _ in range(3):
+        x = RNG.normal(size=6)
+        assert_identical(compiled(x), ad.grad(f)(x))
+    assert compiled.stats["records"] == 1
+
+
+# -- nesting and levels ------------------------------------------------------------------------
+
+
+def test_jit_inside_grad_runs_eagerly():
+    inner = ad.jit(lambda x: np.sum(np.sin(x) ** 2))
+    x = RNG.normal(size=4)
+    assert_identical(ad.grad(inner)(x), ad.grad(lambda x: np.sum(np.sin(x) ** 2))(x))
+    assert_identical(ad.hessian(inner)(x), ad.hessian(lambda x: np.sum(np.sin(x) ** 2))(x))
+    assert inner.stats["eager"] == 2 and inner.stats["records"] == 0
+
+
+def test_grad_of_jit_inside_jit():
+    inner = ad.jit(lambda x: np.sum(np.sin(x) ** 2))
+    outer = ad.jit(lambda x: ad.grad(inner)(x) * 2.0)
+    x = RNG.normal(size=4)
+    want = ad.grad(lambda x: np.sum(np.sin(x) ** 2))(x) * 2.0
+    assert_identical(outer(x), want)
+    assert_identical(outer(x), want)
+    assert outer.stats["replays"] == 1
+
+
+def test_escaped_recorded_value_raises():
+    kept = []
+
+    def f(x):
+        y = np.sin(x)
+        kept.append(y)
+        return np.sum(y)
+
+    ad.jit(f)(np.ones(3))
+    with pytest.raises(ad.EscapedTracerError):
+        np.cos(kept[0]) + 1.0
+
+
+def test_escaped_tracer_of_a_transform_inside_jit():
+    kept = []
+
+    def f(x):
+        kept.append(x)
+        return np.sum(x**2)
+
+    compiled = ad.jit(lambda x: ad.grad(f)(x))
+    compiled(np.ones(3))
+    with pytest.raises(ad.EscapedTracerError):
+        ad.jit(lambda x: kept[0] * x)(np.ones(3))
+
+
+def test_side_effects_run_only_while_recording():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return np.sum(x**2)
+
+    compiled = ad.jit(f)
+    for _ in range(3):
+        compiled(np.ones(2))
+    assert len(calls) == 1
+
+
+# -- check mode and errors ---------------------------------------------------------------------
+
+
+def test_check_catches_a_mutated_captured_constant():
+    W = np.array([[1.0, 2.0], [3.0, 4.0]])
+
+    def f(x):
+        scaled = W * 2.0  # computed from a constant while recording: baked into the program
+        return np.sum(np.tanh(scaled @ x))
+
+    compiled = ad.jit(f, check=True)
+    x = np.array([0.1, -0.2])
+    compiled(x)
+    compiled(x)  # replay, checked
+    W[0, 0] = 5.0
+    with pytest.raises(JitCheckError, match="changed in place"):
+        compiled(x)
+    compiled.clear()
+    assert compiled(x) == f(x)
+
+
+def test_recording_failure_names_the_reason():
+    def noisy(x):
+        return np.sum(x * np.random.normal(size=x.shape))
+
+    with pytest.raises(JitError, match="random"):
+        ad.jit(noisy)(np.ones(3))
+
+    hand_built = ad.Var(2.0)
+    with pytest.raises(JitError, match="another level"):
+        ad.jit(lambda x: np.sum(x * hand_built))(np.ones(3))
+
+    buffer = np.zeros(3)
+    with pytest.raises(JitError, match="out="):
+        ad.jit(lambda x: np.sin(x, out=buffer))(np.ones(3))
+
+
+def test_source_is_readable_python():
+    compiled = ad.jit(ad.grad(rosen_loop))
+    compiled(np.ones(4))
+    source = compiled.source()
+    assert source.startswith("def replay(x0):\n    x0_l = x0.tolist()\n")  # x[i] as floats
+    assert " * " in source and "math_pow(" in source  # Python floats: operators, math.pow
+    assert "_l[0] += " in source  # x[i]'s cotangents summed in place, as the eager sweep does
+    compile(source, "replay", "exec")
+
+
+def test_math_errors_replay_through_the_implementations():
+    f = ad.jit(lambda x: 1.0 / x[0] + np.exp(x[1]))
+    x = np.array([2.0, 1.0])
+    assert f(x) == 0.5 + np.exp(1.0)
+    with np.errstate(divide="ignore", over="ignore"):
+        assert f(np.array([0.0, 1.0])) == np.inf  # ZeroDivisionError in math: NumPy's inf
+        assert f(np.array([1.0, 1e4])) == np.inf  # OverflowError in math.exp: NumPy's inf
+    assert f.stats["records"] == 1
+
+
+def test_long_programs_use_the_replay_loop():
+    from autodiff.jit import codegen
+
+    def chain(x):
+        y = x
+        for _ in range(40):
+            y = np.sin(y) * 1.0001
+        return y
+
+    limit = codegen.MAX_COMPILED_STEPS
+    codegen.MAX_COMPILED_STEPS = 50
+    try:
+        compiled = ad.jit(ad.grad(chain))
+        compiled(0.3)
+        assert compiled(0.4) == ad.grad(chain)(0.4)
+    finally:
+        codegen.MAX_COMPILED_STEPS = limit
+
+
+RULE_DECISIONS = {  # rules that decide from values: recorded steps, checked against eager
+    "sort": lambda x: np.sum(np.sort(x) * np.arange(5.0)),
+    "median": lambda x: np.median(x) + np.sort(x)[1],
+    "clip": lambda x: np.sum(np.clip(x, -0.5, 0.5) ** 2),
+    "interp": lambda x: np.sum(np.interp(x, [-1.0, 0.0, 1.0], [0.0, 1.0, 3.0])),
+    "maximum": lambda x: np.sum(np.maximum(x[:3], x[2:])),
+    "max and prod": lambda x: np.max(x) * np.prod(x[:3]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RULE_DECISIONS))
+def test_rule_decisions_are_recomputed_on_replay(name):
+    compiled = ad.jit(ad.grad(RULE_DECISIONS[name]), check=True)
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        compiled(rng.normal(size=5))  # check=True raises on any difference from eager
+    assert compiled.stats["replays"] >= 2  # (interp guards whether x leaves [xp[0], xp[-1]])
