@@ -13,6 +13,7 @@ from .check import check_grad
 from .forward.dual import Dual
 from .forward.taylor import taylor
 from .inspection import compare, graph, trace
+from .jit import jit
 from .levels import EscapedTracerError, no_grad
 from .linearize import linearize
 from .numpy_api import array, logsumexp, stack, stop_gradient
@@ -61,6 +62,7 @@ __all__ = [
     "hvp",
     "hessian",
     "hvp_operator",
+    "jit",
     "make_jvp",
     "make_vjp",
     "trace",

@@ -52,7 +52,7 @@ import numpy as np
 
 from . import numpy_api as api
 from .rules import elementwise as ew
-from .rules import indexing, linalg, shapes
+from .rules import indexing, linalg, series, shapes
 from .rules.elementwise import ELEMENTWISE, Elementwise
 from .rules.primitive import NO_TAYLOR, REGISTRY, Primitive, dtype_of, shape_of
 
@@ -497,7 +497,8 @@ def elementwise(name, impl, partials, *, arity=None, replace: bool = False):
     then ``y_dot = sum_i partials[i] * x_i_dot`` and ``x_i_bar = partials[i] * y_bar`` summed back
     over broadcast axes, exactly as for the built-in ``sin`` or ``multiply``; batch axes are
     handled for you.  ``partials=[]`` declares a zero derivative (``arity`` then required), like
-    ``floor``.
+    ``floor``.  Taylor mode (``ad.taylor``, ``ad.derivative`` at high order) integrates the same
+    partials (:data:`autodiff.rules.series.FROM_JVP`).
 
     >>> import numpy as np, autodiff as ad
     >>> softsign = ad.custom.elementwise(
@@ -535,7 +536,7 @@ def elementwise(name, impl, partials, *, arity=None, replace: bool = False):
         _check_accepts(partial, arity + 1, f"partials[{i}]", name, f"({arguments}, out)")
     _claim_name(name, replace)
     prim = CustomElementwise(
-        name, _single_output(impl, name), partials, arity, taylor=NO_TAYLOR, domain=None
+        name, _single_output(impl, name), partials, arity, taylor=series.FROM_JVP, domain=None
     )
     _CUSTOM_NAMES.add(name)
     return prim

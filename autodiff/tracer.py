@@ -30,7 +30,7 @@ from .rules import elementwise as ew
 from .numpy_api import arithmetic, ufuncs, writing
 from .rules import arithmetic as rules_arithmetic
 from .rules import building, indexing
-from .rules.primitive import Traced, bind, dtype_of, primal_value
+from .rules.primitive import Traced, bind, data_value, dtype_of, ndim_of, primal_value, shape_of
 
 __all__ = ["ArrayLike"]
 
@@ -71,7 +71,11 @@ def _normalize_index(index):
     out = []
     for item in items:
         if isinstance(item, Traced):
-            raise TypeError("an index must be integers, slices or bool masks, not a traced value")
+            if item._staged:  # an index computed under ad.jit's recording: guarded
+                item = item._read_by_python("used as an index")
+            else:
+                raise TypeError(
+                    "an index must be integers, slices or bool masks, not a traced value")
         if isinstance(item, list):
             item = np.asarray(item)
         out.append(item)
@@ -89,11 +93,11 @@ class ArrayLike(Traced):
     # -- shape and dtype, from the primal ----------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return np.shape(primal_value(self))
+        return shape_of(self)
 
     @property
     def ndim(self) -> int:
-        return np.ndim(primal_value(self))
+        return ndim_of(self)
 
     @property
     def size(self) -> int:
@@ -189,27 +193,27 @@ class ArrayLike(Traced):
 
     # -- comparisons: on primals ---------------------------------------------------------------
     def __lt__(self, other):
-        return primal_value(self) < primal_value(other)
+        return data_value(self) < data_value(other)
 
     def __le__(self, other):
-        return primal_value(self) <= primal_value(other)
+        return data_value(self) <= data_value(other)
 
     def __gt__(self, other):
-        return primal_value(self) > primal_value(other)
+        return data_value(self) > data_value(other)
 
     def __ge__(self, other):
-        return primal_value(self) >= primal_value(other)
+        return data_value(self) >= data_value(other)
 
     def __eq__(self, other):
-        return primal_value(self) == primal_value(other)
+        return data_value(self) == data_value(other)
 
     def __ne__(self, other):
-        return primal_value(self) != primal_value(other)
+        return data_value(self) != data_value(other)
 
     __hash__ = object.__hash__
 
     def __bool__(self):
-        return bool(primal_value(self))
+        return bool(data_value(self))
 
     # -- conversions that would drop the derivative ------------------------------------------
     def __float__(self):
@@ -378,16 +382,16 @@ class ArrayLike(Traced):
 
     # integer-valued: on primal values
     def argmax(self, *args, **kwargs):
-        return np.argmax(primal_value(self), *args, **kwargs)
+        return np.argmax(data_value(self), *args, **kwargs)
 
     def argmin(self, *args, **kwargs):
-        return np.argmin(primal_value(self), *args, **kwargs)
+        return np.argmin(data_value(self), *args, **kwargs)
 
     def argsort(self, *args, **kwargs):
-        return np.argsort(primal_value(self), *args, **kwargs)
+        return np.argsort(data_value(self), *args, **kwargs)
 
     def nonzero(self):
-        return np.nonzero(primal_value(self))
+        return np.nonzero(data_value(self))
 
     # -- NumPy protocols -----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):

@@ -10,6 +10,8 @@ share writes, refused keywords and bad input.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -162,6 +164,49 @@ def test_rotation_and_rollaxis_errors_are_numpys():
         np.roll(x, [[1]], axis=0)
     with pytest.raises(ValueError, match=">= 2-d"):
         np.fliplr(x[0])
+
+
+# axes out of range (or repeated, or too few) on traced input: NumPy's error, never another
+# axis taken modulo ndim
+AXIS_ERRORS = {
+    "concatenate": lambda x: np.concatenate([x, x], axis=2),
+    "concatenate-negative": lambda x: np.concatenate([x, x], axis=-3),
+    "stack": lambda x: np.stack([x, x], axis=3),
+    "stack-negative": lambda x: np.stack([x, x], axis=-4),
+    "append": lambda x: np.append(x, x, axis=2),
+    "cumsum": lambda x: np.cumsum(x, axis=2),
+    "cumprod": lambda x: np.cumprod(x, axis=-3),
+    "cumsum-of-0d": lambda x: np.cumsum(x[0, 0], axis=1),
+    "transpose-range": lambda x: np.transpose(x, (0, 2)),
+    "transpose-count": lambda x: np.transpose(x, (1, 0, 2)),
+    "moveaxis-range": lambda x: np.moveaxis(x, 0, 2),
+    "moveaxis-repeated": lambda x: np.moveaxis(x, [0, 0], [1, 0]),
+    "moveaxis-count": lambda x: np.moveaxis(x, [0, 1], [1]),
+    "swapaxes": lambda x: np.swapaxes(x, 0, -3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AXIS_ERRORS))
+def test_bad_axes_raise_numpys_error(name):
+    f, x = AXIS_ERRORS[name], np.ones((2, 3))
+    with pytest.raises(Exception) as numpys:
+        f(x)
+    same_error = pytest.raises(type(numpys.value), match=re.escape(str(numpys.value)))
+    with same_error:
+        ad.jvp(f, x, x)
+    with same_error:
+        ad.vjp(f, x)
+
+
+@pytest.mark.parametrize("source, destination", [([1, 0], [2, 0]), ([2, 0], [0, 1]), (-1, 0)])
+def test_moveaxis_sends_each_source_axis_to_its_destination(source, destination):
+    assert_numpys(lambda x: np.moveaxis(x, source, destination), np.arange(24.0).reshape(2, 3, 4))
+
+
+def test_cumulative_functions_of_a_0d_array_are_1d():
+    for f in (np.cumsum, np.cumprod):
+        assert_numpys(lambda x, f=f: f(x, axis=-1), np.float64(2.0))
+        np.testing.assert_array_equal(ad.jacfwd(lambda x, f=f: f(x, axis=0))(2.0), [1.0])
 
 
 PAD_WIDTHS = st.one_of(

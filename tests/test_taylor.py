@@ -19,6 +19,7 @@ import sympy as sp
 from rule_domains import ELEMENTWISE_SPECS
 
 import autodiff as ad
+from autodiff import custom
 from autodiff.forward.taylor import MissingTaylorRuleError
 from autodiff.levels import EscapedTracerError
 from autodiff.rules import elementwise as ew
@@ -206,6 +207,19 @@ def test_rule_from_the_jvp_on_arrays_and_float32(name):
     assert all(c.dtype == np.float32 for c in single)
     scale = np.max(np.abs(coefficients), axis=0)
     assert np.all(np.abs(np.array(single) - coefficients) <= 1e-4 * scale)
+
+
+def test_custom_elementwise_primitives_get_the_rule_from_their_partials():
+    """``x / (1 + |x|)`` is ``1 - 1/(1 + x)`` for ``x > 0``: ``c_k = -(-1)^k / 1.5^(k+1)``."""
+    softsign = custom.elementwise(
+        "test_taylor_softsign", lambda x: x / (1 + np.abs(x)),
+        partials=[lambda x, y: 1 / (1 + np.abs(x)) ** 2],
+    )
+    try:
+        expected = [1 / 3] + [-((-1) ** k) / 1.5 ** (k + 1) for k in range(1, 9)]
+        assert_coefficients(ad.taylor(softsign, 0.5, 8), expected, rtol=1e-14)
+    finally:
+        custom.unregister(softsign)
 
 
 _NEAR_ZERO = {

@@ -9,6 +9,7 @@ are not part of its computation, NumPy itself is first run on the primal values.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
 
 from ..rules import arithmetic as rules_arithmetic
 from ..rules import elementwise as ew
@@ -17,6 +18,7 @@ from ..rules.primitive import (
     Case,
     Traced,
     call_with,
+    data_value,
     dtype_of,
     implements,
     ndim_of,
@@ -78,7 +80,9 @@ def cumprod(a, axis=None, dtype=None, out=None):
         a = astype(a, dtype, "cumprod")
     if axis is None:
         return rules_arithmetic.cumprod(ravel(a), axis=0)
-    return rules_arithmetic.cumprod(a, axis=int(axis) % max(ndim_of(a), 1))
+    ndim = ndim_of(a)  # NumPy's range check; a 0-d array counts as 1-d
+    axis = normalize_axis_index(int(axis), max(ndim, 1))
+    return rules_arithmetic.cumprod(a if ndim else ravel(a), axis=axis)
 
 
 def _edge_block(value, like, axis):
@@ -104,7 +108,7 @@ def diff(a, n=1, axis=-1, prepend=_NO_VALUE, append=_NO_VALUE):
     ndim = ndim_of(a)
     if ndim == 0:
         raise ValueError("diff requires input that is at least one dimensional")
-    axis = _axis(axis, ndim)
+    axis = normalize_axis_index(int(axis), ndim)
     parts = [a]
     if prepend is not _NO_VALUE:
         parts.insert(0, _edge_block(prepend, a, axis))
@@ -115,13 +119,6 @@ def diff(a, n=1, axis=-1, prepend=_NO_VALUE, append=_NO_VALUE):
     for _ in range(n):
         a = ew.subtract(_slice(a, axis, 1), _slice(a, axis, None, -1))
     return a
-
-
-def _axis(axis, ndim):
-    axis = int(axis)
-    if not -ndim <= axis < ndim:
-        raise np.exceptions.AxisError(axis, ndim)
-    return axis % ndim
 
 
 @implements(np.ediff1d, cases=(
@@ -259,7 +256,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     np.gradient(primal_value(f), *_primals(varargs), axis=axis, edge_order=edge_order)
     ndim = ndim_of(f)
     axes = tuple(range(ndim)) if axis is None else tuple(
-        _axis(a, ndim) for a in (axis if np.ndim(axis) else (axis,))
+        normalize_axis_index(int(a), ndim) for a in (axis if np.ndim(axis) else (axis,))
     )
     if not varargs:
         spacings = [1.0] * len(axes)
@@ -401,9 +398,9 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     x, xp, fp = _as_float64(x), _as_float64(xp), _as_float64(fp)
     if period is not None:
         x, xp, fp = _periodic(x, xp, fp, period)
-    xp_value = np.asarray(primal_value(xp))
+    xp_value = _data_array(xp)  # the interval search is a recorded step under ad.jit
     n = xp_value.shape[0]
-    x_value = np.asarray(primal_value(x))
+    x_value = _data_array(x)
     if n == 1:
         y = shapes.broadcast_to(indexing.getitem(fp, index=0), shape=x_value.shape) if isinstance(
             fp, Traced) else np.broadcast_to(np.asarray(fp)[0], x_value.shape)
@@ -423,6 +420,12 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     if np.any(above):
         y = indexing.where(above, indexing.getitem(fp, index=-1) if right is None else right, y)
     return y
+
+
+def _data_array(value):
+    """The primal values as an array, or ad.jit's recorded value (NumPy on it is recorded)."""
+    value = data_value(value)
+    return value if isinstance(value, Traced) else np.asarray(value)
 
 
 def _primal_or_none(value):

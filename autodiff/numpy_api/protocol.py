@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.primitive import on_primals, primal_value
+from ..rules.primitive import data_value, on_primals
 
 
 def unsupported(name: str) -> TypeError:
@@ -50,7 +50,7 @@ def _primal_args(args, kwargs):
 def _deep_primal(value):
     if isinstance(value, (list, tuple)):
         return type(value)(_deep_primal(v) for v in value)
-    return primal_value(value)
+    return data_value(value)  # a compiled-replay recording's value records the call
 
 
 def call_on_primals(func, args, kwargs):

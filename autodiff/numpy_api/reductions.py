@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
 
 from ..rules import elementwise as ew
 from ..rules import indexing, shapes
@@ -142,7 +143,9 @@ def cumsum(a, axis=None, dtype=None, out=None):
         a = astype(a, dtype, "np.cumsum")
     if axis is None:
         return rules_reductions.cumsum(ravel(a), axis=0)
-    return rules_reductions.cumsum(a, axis=int(axis) % builtins.max(ndim_of(a), 1))
+    ndim = ndim_of(a)  # NumPy's range check; a 0-d array counts as 1-d
+    axis = normalize_axis_index(int(axis), builtins.max(ndim, 1))
+    return rules_reductions.cumsum(a if ndim else ravel(a), axis=axis)
 
 
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..rules import elementwise as ew
 from ..rules import indexing as rules_indexing
-from ..rules.primitive import Case, implements, primal_value
+from ..rules.primitive import Case, implements, on_data, primal_value
 
 
 @implements(np.where, cases=(
@@ -21,8 +21,9 @@ def where(condition, x=None, y=None):
     input too (``np.where(x > 0, np.sqrt(np.where(x > 0, x, 1)), 0)``), as in every AD system.
     """
     if x is None and y is None:
-        return np.where(primal_value(condition))
-    condition = np.asarray(primal_value(condition), dtype=bool)
+        return on_data(np.where, condition)
+    # on the primal values (a recorded step under ad.jit: a replay recomputes the mask)
+    condition = on_data(np.asarray, condition, dtype=bool)
     return rules_indexing.where(condition, x, y)
 
 

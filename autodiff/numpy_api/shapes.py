@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from ..rules import shapes as rules_shape
 from . import writing
@@ -26,7 +27,12 @@ from ..rules.primitive import (
 ))
 def transpose(x, axes=None):
     n = ndim_of(x)
-    axes = tuple(reversed(range(n))) if axes is None else tuple(int(a) % n for a in axes)
+    if axes is None:
+        axes = tuple(reversed(range(n)))
+    else:  # NumPy's checks: one axis per dimension, each in range (np.transpose refuses repeats)
+        if len(axes) != n:
+            raise ValueError("axes don't match array")
+        axes = tuple(normalize_axis_index(int(a), n) for a in axes)
     return writing.view_of_transpose(x, axes, rules_shape.transpose(x, axes))
 
 
@@ -35,13 +41,13 @@ def transpose(x, axes=None):
     Case("many", ((2, 3, 4),), lambda fn, x: fn(x, [0, 1], [2, 0])),
 ))
 def moveaxis(x, source, destination):
+    """NumPy's steps: each source axis, in the order given, goes to its destination."""
     n = ndim_of(x)
-    source = normalize_axes(source, n) if np.ndim(source) else (int(source) % n,)
-    dest = (int(destination) % n,) if np.ndim(destination) == 0 else tuple(
-        int(d) % n for d in destination
-    )
-    if np.ndim(source) and len(source) != len(dest):
-        raise ValueError("moveaxis: source and destination must have the same number of axes")
+    source = normalize_axis_tuple(source, n, "source")
+    dest = normalize_axis_tuple(destination, n, "destination")
+    if len(source) != len(dest):
+        raise ValueError("`source` and `destination` arguments must have the same number of "
+                         "elements")
     order = [i for i in range(n) if i not in source]
     for d, s in sorted(zip(dest, source)):
         order.insert(d, s)
@@ -52,7 +58,8 @@ def moveaxis(x, source, destination):
 def swapaxes(x, axis1, axis2):
     n = ndim_of(x)
     order = list(range(n))
-    i, j = int(axis1) % n, int(axis2) % n
+    i = normalize_axis_index(int(axis1), n, "axis1")
+    j = normalize_axis_index(int(axis2), n, "axis2")
     order[i], order[j] = order[j], order[i]
     return rules_shape.transpose(x, tuple(order))
 
@@ -124,7 +131,7 @@ def concatenate(arrays, axis=0):
     n = ndim_of(arrays[0])
     if n == 0:
         raise ValueError("zero-dimensional arrays cannot be concatenated")
-    return rules_shape.concatenate(*arrays, axis=int(axis) % n)
+    return rules_shape.concatenate(*arrays, axis=normalize_axis_index(int(axis), n))
 
 
 @implements(np.stack, cases=(
@@ -141,7 +148,7 @@ def stack(arrays, axis=0):
     if len(shapes) != 1:
         raise ValueError(f"all input arrays must have the same shape, got {sorted(shapes)}")
     n = ndim_of(arrays[0]) + 1
-    axis = int(axis) % n
+    axis = normalize_axis_index(int(axis), n)
     return rules_shape.concatenate(*[expand_dims(a, axis) for a in arrays], axis=axis)
 
 

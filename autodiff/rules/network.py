@@ -31,7 +31,7 @@ from .primitive import (
     call_with,
     dtype_of,
     ndim_of,
-    primal_value,
+    on_data,
     shape_of,
 )
 from .series import FIRST_ORDER
@@ -141,7 +141,11 @@ def _relu_impl(x):
 
 def _relu_slope(x):
     """``I(x > 0)`` in x's dtype: relu'(0) = 0."""
-    return np.asarray(primal_value(x) > 0, dtype=dtype_of(x))
+    return on_data(_relu_slope_of_value, x, dtype_of(x))
+
+
+def _relu_slope_of_value(x, dtype):
+    return np.asarray(x > 0, dtype=dtype)
 
 
 def _relu_jvp(primals, tangents, out):
@@ -174,7 +178,11 @@ def _leaky_impl(x, negative_slope):
 
 def _leaky_slope(x, negative_slope):
     """1 where x > 0, ``negative_slope`` where x <= 0 (so leaky_relu'(0) = alpha)."""
-    return np.where(primal_value(x) > 0, 1.0, negative_slope).astype(dtype_of(x), copy=False)
+    return on_data(_leaky_slope_of_value, x, negative_slope, dtype_of(x))
+
+
+def _leaky_slope_of_value(x, negative_slope, dtype):
+    return np.where(x > 0, 1.0, negative_slope).astype(dtype, copy=False)
 
 
 def _leaky_jvp(primals, tangents, out, negative_slope):

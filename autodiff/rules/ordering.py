@@ -25,7 +25,7 @@ from .primitive import (
     batch_ndim,
     call_with,
     ndim_of,
-    primal_value,
+    on_data,
     shape_of,
 )
 from .series import FIRST_ORDER
@@ -52,25 +52,19 @@ def _with_batch(indices, n_batch: int):
     return indices.reshape((1,) * n_batch + indices.shape) if n_batch else indices
 
 
-def _batched_axis(axis: int, ndim: int, n_batch: int) -> int:
-    """``axis`` of a value with ``ndim`` axes (negatives count from its end) as a position in a
-    tangent with ``n_batch`` leading batch axes."""
-    return normalize_axis_index(axis, ndim) + n_batch
-
-
 def _take_along_axis_jvp(primals, tangents, out, indices, axis):
     (x,) = primals
     (t,) = tangents
     n_batch = batch_ndim(t, x)
     return take_along_axis(t, indices=_with_batch(indices, n_batch),
-                           axis=_batched_axis(axis, ndim_of(x), n_batch))
+                           axis=shapes.batched_axis(axis, ndim_of(x), n_batch))
 
 
 def _take_along_axis_vjp(g, primals, out, wanted, indices, axis):
     (x,) = primals
     n_batch = batch_ndim(g, out)
     return [scatter_along_axis(g, indices=_with_batch(indices, n_batch),
-                               axis=_batched_axis(axis, ndim_of(x), n_batch),
+                               axis=shapes.batched_axis(axis, ndim_of(x), n_batch),
                                shape=shape_of(g)[:n_batch] + shape_of(x))]
 
 
@@ -106,7 +100,7 @@ def _scatter_along_axis_jvp(primals, tangents, out, indices, axis, shape):
     (t,) = tangents
     n_batch = batch_ndim(t, y)
     return scatter_along_axis(t, indices=_with_batch(indices, n_batch),
-                              axis=_batched_axis(axis, len(shape), n_batch),
+                              axis=shapes.batched_axis(axis, len(shape), n_batch),
                               shape=shape_of(t)[:n_batch] + tuple(shape))
 
 
@@ -114,7 +108,7 @@ def _scatter_along_axis_vjp(g, primals, out, wanted, indices, axis, shape):
     (y,) = primals
     n_batch = batch_ndim(g, out)
     picked = take_along_axis(g, indices=_with_batch(indices, n_batch),
-                             axis=_batched_axis(axis, len(shape), n_batch))
+                             axis=shapes.batched_axis(axis, len(shape), n_batch))
     return [shapes.unbroadcast(picked, shape_of(y), n_batch)]
 
 
@@ -139,4 +133,8 @@ scatter_along_axis = ParametrizedPrimitive(
 
 def sort_order(x, axis: int):
     """The permutation of NumPy's stable sort of the primal values along ``axis`` (nan last)."""
-    return np.argsort(np.asarray(primal_value(x)), axis=axis, kind="stable")
+    return on_data(_stable_argsort, x, axis)
+
+
+def _stable_argsort(x, axis):
+    return np.argsort(np.asarray(x), axis=axis, kind="stable")

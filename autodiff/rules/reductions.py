@@ -21,7 +21,7 @@ from .primitive import (
     dtype_of,
     ndim_of,
     normalize_axes,
-    primal_value,
+    on_data,
     shape_of,
 )
 from .series import FIRST_ORDER
@@ -80,12 +80,16 @@ reduce_sum = Primitive(
 
 def _extremum_weights(x, out, axis, keepdims):
     """Where the max/min is attained, each tied position weighted 1/(number of ties)."""
-    xv, yv = np.asarray(primal_value(x)), np.asarray(primal_value(out))
-    axes = normalize_axes(axis, xv.ndim)
+    axes = normalize_axes(axis, ndim_of(x))
+    return on_data(_extremum_weights_of_values, x, out, axes, keepdims, dtype_of(x)), axes
+
+
+def _extremum_weights_of_values(xv, yv, axes, keepdims, dtype):
+    xv, yv = np.asarray(xv), np.asarray(yv)
     if not keepdims:
         yv = np.expand_dims(yv, axes)
-    hits = (xv == yv).astype(dtype_of(x))
-    return hits / np.sum(hits, axis=axes, keepdims=True), axes
+    hits = (xv == yv).astype(dtype)
+    return hits / np.sum(hits, axis=axes, keepdims=True)
 
 
 def _weighted_reduction_rules(name, weights_of):
@@ -129,6 +133,13 @@ reduce_min = Primitive(
 )
 
 
+def _quotient_is_exact(xv, out_value):
+    """No zero factor, and a finite product that is a normal number: prod / x_i is accurate."""
+    out_value = np.abs(np.asarray(out_value))
+    return bool(np.all(np.asarray(xv) != 0) and np.all(out_value >= np.finfo(
+        out_value.dtype).tiny) and np.all(np.isfinite(out_value)))
+
+
 def _product_of_others(x, axes):
     """prod_{j != i} x_j along ``axes``, for every i; exact even where some x_j = 0.
 
@@ -138,15 +149,12 @@ def _product_of_others(x, axes):
     from the left and from the right along the flattened reduced axes, written with primitives
     so every order stays exact.
     """
-    xv = np.asarray(primal_value(x))
     out = reduce_prod(x, axis=axes, keepdims=True)
-    out_value = np.abs(np.asarray(primal_value(out)))
-    if np.all(xv != 0) and np.all(out_value >= np.finfo(out_value.dtype).tiny) and np.all(
-        np.isfinite(out_value)
-    ):
+    if on_data(_quotient_is_exact, x, out):  # a branch: ad.jit guards it
         return ew.divide(out, x)
-    moved = shapes.transpose(x, tuple(i for i in range(xv.ndim) if i not in axes) + axes)
-    kept_shape = tuple(s for i, s in enumerate(xv.shape) if i not in axes)
+    x_shape = shape_of(x)
+    moved = shapes.transpose(x, tuple(i for i in range(len(x_shape)) if i not in axes) + axes)
+    kept_shape = tuple(s for i, s in enumerate(x_shape) if i not in axes)
     flat = shapes.reshape(moved, kept_shape + (-1,))
     n = shape_of(flat)[-1]
     ones = np.ones(kept_shape + (1,), dtype=dtype_of(x))
@@ -158,9 +166,9 @@ def _product_of_others(x, axes):
     others = shapes.concatenate(
         *[ew.multiply(left[k], right[n - 1 - k]) for k in range(n)], axis=len(kept_shape)
     )
-    reduced_shape = tuple(xv.shape[a] for a in axes)
+    reduced_shape = tuple(x_shape[a] for a in axes)
     others = shapes.reshape(others, kept_shape + reduced_shape)
-    order = tuple(i for i in range(xv.ndim) if i not in axes) + axes
+    order = tuple(i for i in range(len(x_shape)) if i not in axes) + axes
     return shapes.transpose(others, tuple(int(i) for i in np.argsort(order)))
 
 
@@ -195,7 +203,8 @@ reduce_prod = Primitive(
 
 def _cumsum_jvp(primals, tangents, out, axis):
     (t,) = tangents
-    return cumsum(t, axis=axis + batch_ndim(t, primals[0]))
+    (x,) = primals
+    return cumsum(t, axis=shapes.batched_axis(axis, ndim_of(x), batch_ndim(t, x)))
 
 
 def _cumsum_vjp(g, primals, out, wanted, axis):
@@ -204,7 +213,7 @@ def _cumsum_vjp(g, primals, out, wanted, axis):
     (Not ``total - cumsum(g) + g``, which cancels catastrophically for cotangents of very
     different sizes.)
     """
-    axis = axis + batch_ndim(g, out)
+    axis = shapes.batched_axis(axis, ndim_of(primals[0]), batch_ndim(g, out))
     reverse = (slice(None),) * axis + (slice(None, None, -1),)
     flipped = indexing.getitem(g, index=reverse)
     return [indexing.getitem(cumsum(flipped, axis=axis), index=reverse)]
@@ -223,6 +232,7 @@ cumsum = ParametrizedPrimitive(
         Case("axis=0", ((3, 4),), call_with(axis=0)),
         Case("axis=1", ((3, 4),), call_with(axis=1)),
         Case("3d-axis=1", ((2, 3, 4),), call_with(axis=1)),
+        Case("negative-axis", ((3, 4),), call_with(axis=-2)),
     ),
 )
 

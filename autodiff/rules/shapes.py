@@ -8,6 +8,7 @@ accepts tangents / cotangents with leading batch axes (``batch + shape``).
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
 
 from . import indexing
 from .primitive import (
@@ -22,7 +23,15 @@ from .primitive import (
 )
 from .series import FIRST_ORDER
 
-__all__ = ["reshape", "transpose", "broadcast_to", "unbroadcast", "concatenate", "pad_to"]
+__all__ = [
+    "reshape", "transpose", "broadcast_to", "unbroadcast", "concatenate", "pad_to", "batched_axis",
+]
+
+
+def batched_axis(axis: int, ndim: int, n_batch: int) -> int:
+    """``axis`` of a value with ``ndim`` axes (negatives count from its end, as in NumPy) as a
+    position in a tangent or cotangent of it with ``n_batch`` leading batch axes."""
+    return normalize_axis_index(axis, ndim) + n_batch
 
 
 def _reshape_jvp(primals, tangents, out, shape):
@@ -52,7 +61,7 @@ reshape = ParametrizedPrimitive(
 
 
 def _batched_axes(axes, n_batch):
-    return tuple(range(n_batch)) + tuple(a + n_batch for a in axes)
+    return tuple(range(n_batch)) + tuple(batched_axis(a, len(axes), n_batch) for a in axes)
 
 
 def _transpose_jvp(primals, tangents, out, axes):
@@ -61,7 +70,7 @@ def _transpose_jvp(primals, tangents, out, axes):
 
 
 def _transpose_vjp(g, primals, out, wanted, axes):
-    inverse = tuple(int(i) for i in np.argsort(axes))
+    inverse = tuple(int(i) for i in np.argsort(_batched_axes(axes, 0)))
     return [transpose(g, _batched_axes(inverse, batch_ndim(g, out)))]
 
 
@@ -76,6 +85,7 @@ transpose = ParametrizedPrimitive(
     cases=(
         Case("matrix", ((3, 4),), call_with(axes=(1, 0))),
         Case("3d", ((2, 3, 4),), call_with(axes=(2, 0, 1))),
+        Case("negative-axes", ((2, 3, 4),), call_with(axes=(-1, 0, -2))),
         Case("(1,n)", ((1, 4),), call_with(axes=(1, 0))),
     ),
 )
@@ -181,7 +191,7 @@ def _concatenate_jvp(primals, tangents, out, axis):
             batch = shape_of(next(tt for tt in tangents if tt is not None))[:n_batch]
             t = zeros(batch + shape_of(x), out)
         parts.append(t)
-    return concatenate(*parts, axis=axis + n_batch)
+    return concatenate(*parts, axis=batched_axis(axis, ndim_of(out), n_batch))
 
 
 def _concatenate_vjp(g, primals, out, wanted, axis):
@@ -189,7 +199,8 @@ def _concatenate_vjp(g, primals, out, wanted, axis):
     bounds = np.cumsum([0] + [shape_of(x)[axis] for x in primals])
     results = []
     for i in wanted:
-        index = (slice(None),) * (n_batch + axis) + (slice(int(bounds[i]), int(bounds[i + 1])),)
+        index = (slice(None),) * batched_axis(axis, ndim_of(out), n_batch) + (
+            slice(int(bounds[i]), int(bounds[i + 1])),)
         results.append(indexing.getitem(g, index=index))
     return results
 
@@ -204,5 +215,6 @@ concatenate = Primitive(
         Case("axis=0", ((2, 3), (4, 3)), call_with(axis=0)),
         Case("axis=1", ((3, 2), (3, 4)), call_with(axis=1)),
         Case("three-vectors", ((2,), (3,), (1,)), call_with(axis=0)),
+        Case("negative-axis", ((3, 2), (3, 1)), call_with(axis=-1)),
     ),
 )
