@@ -355,3 +355,25 @@ def test_rule_decisions_are_recomputed_on_replay(name):
     for _ in range(5):
         compiled(rng.normal(size=5))  # check=True raises on any difference from eager
     assert compiled.stats["replays"] >= 2  # (interp guards whether x leaves [xp[0], xp[-1]])
+
+
+# -- minimize compiles its derivatives ---------------------------------------------------------
+
+
+def test_minimize_compiles_derivatives_and_matches_eager():
+    x0 = np.tile([1.3, 0.7, 0.8, 1.9, 1.2], 4)
+    compiled = ad.optim.minimize(rosen, x0, method="newton-cg")
+    eager = ad.optim.minimize(rosen, x0, method="newton-cg", jit=False)
+    assert compiled.success and eager.success and compiled.nit == eager.nit
+    np.testing.assert_allclose(compiled.x, eager.x, rtol=1e-12)
+    np.testing.assert_allclose(compiled.x, np.ones_like(x0), atol=1e-5)
+
+
+def test_minimize_falls_back_to_eager_with_a_warning():
+    def noisy(x):  # a draw from the global generator cannot be recorded
+        return np.sum((x - 1.0) ** 2) + 0.0 * np.random.random()
+
+    with pytest.warns(RuntimeWarning, match="could not be compiled.*random"):
+        result = ad.optim.minimize(noisy, np.zeros(3), method="newton-cg")
+    assert result.success
+    np.testing.assert_allclose(result.x, np.ones(3), atol=1e-6)

@@ -121,7 +121,7 @@ def _start(objective, x0):
     return Iterate(x0, f0, g0)
 
 
-def _flat_problem(f, x0):
+def _flat_problem(f, x0, jit_derivatives=True):
     """``(objective, x0 as a flat vector, unravel)`` for a function of a pytree or an
     :class:`Objective` (which works on 1-D vectors already)."""
     if isinstance(f, Objective):
@@ -136,7 +136,7 @@ def _flat_problem(f, x0):
     if is_number_list(x0):  # SciPy's convention: x0 = [1.0, 2.0] is a vector
         x0 = np.array(x0, dtype=np.float64)
     flat, spec = ravel_pytree(x0, "x0", np.float64)
-    return autodiff_objective(f, spec), flat, spec.unravel
+    return autodiff_objective(f, spec, jit_derivatives), flat, spec.unravel
 
 
 def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, **options):
@@ -170,7 +170,10 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
         ``callback(intermediate_result)`` after every iteration, with an
         :class:`OptimizeResult` for the current iterate; returning ``True`` stops the solver.
     **options
-        ``progress=True`` shows a tqdm progress bar; the method's own options are described
+        ``progress=True`` shows a tqdm progress bar; ``jit=False`` differentiates ``f``
+        eagerly instead of compiling its gradient and Hessian-vector products with
+        :func:`autodiff.jit` (which falls back to eager, with a warning, when ``f`` cannot be
+        recorded); the method's own options are described
         in its docstring (``newton_cg``, ``trust_ncg``, ``lbfgs``, ``nonlinear_cg``, …).
 
     Returns
@@ -191,12 +194,13 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
     ({'x': 1.0, 'y': 0.0}, 1)
     """
     progress = bool(options.pop("progress", False))
+    jit_derivatives = bool(options.pop("jit", True))
     requested, method = method, _method_name(method, options)
     solver = _method_options(method, options)
     tol = positive_float(tol, "tol")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-    objective, x_flat, unravel = _flat_problem(f, x0)
+    objective, x_flat, unravel = _flat_problem(f, x0, jit_derivatives)
     if x_flat.size == 0:
         raise ValueError("x0 has no entries to optimise")
     if not np.all(np.isfinite(x_flat)):

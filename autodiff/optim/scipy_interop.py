@@ -34,7 +34,9 @@ class _LastPoint:
         if x.ndim != 1:
             raise ValueError(f"scipy_callables expects 1-D vectors, got shape {x.shape}")
         if x.size != self._size:
-            self._objective = autodiff_objective(self._f, flat_spec(x, "x", np.float64))
+            # eager derivatives: scipy drives them (compiling them is minimize's default)
+            self._objective = autodiff_objective(self._f, flat_spec(x, "x", np.float64),
+                                                 jit_derivatives=False)
             self._size = x.size
         return self._objective
 
