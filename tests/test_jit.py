@@ -334,6 +334,7 @@ def test_long_programs_use_the_replay_loop():
         compiled = ad.jit(ad.grad(chain))
         compiled(0.3)
         assert compiled(0.4) == ad.grad(chain)(0.4)
+        assert compiled.stats["replays"] == 1 and not compiled._last.compiled
     finally:
         codegen.MAX_COMPILED_STEPS = limit
 
@@ -377,3 +378,10 @@ def test_minimize_falls_back_to_eager_with_a_warning():
         result = ad.optim.minimize(noisy, np.zeros(3), method="newton-cg")
     assert result.success
     np.testing.assert_allclose(result.x, np.ones(3), atol=1e-6)
+
+
+def test_nan_aware_reductions_recompute_their_mask():
+    compiled = ad.jit(ad.grad(lambda x: np.nanmax(np.where(x > 1.0, np.nan, x))), check=True)
+    rng = np.random.default_rng(8)
+    for _ in range(4):
+        compiled(rng.normal(size=6) * 2)  # the nan pattern changes: check=True compares

@@ -18,7 +18,8 @@ import numpy as np
 from ..levels import held_module_state
 from ..pytree import flatten, unflatten
 from ..rules.primitive import RECORDING, Traced, holds_traced, lift
-from .codegen import MAX_COMPILED_STEPS, Retrace, generate, interpreter, same_value
+from . import codegen
+from .codegen import Retrace, generate, interpreter, same_value
 from .recording import JitError, Ref, RecordingLevel, Staged
 
 __all__ = ["jit", "Jitted", "JitError", "JitCheckError"]
@@ -70,7 +71,7 @@ class Trace:
         source, namespace = generate(program, out_template, output_slots)
         self.source = source
         self.n_steps = source.count("\n") - 1
-        self.compiled = len(program.steps) <= MAX_COMPILED_STEPS
+        self.compiled = self.n_steps <= codegen.MAX_COMPILED_STEPS  # lines of the live steps
         self._interpreter = (out_template, output_slots, None)
         if self.compiled:
             exec(compile(source, "<ad.jit replay>", "exec"), namespace)  # noqa: S102

@@ -39,6 +39,7 @@ from ..rules.primitive import (
     implements,
     ndim_of,
     normalize_axes,
+    on_data,
     primal_value,
     shape_of,
 )
@@ -216,7 +217,11 @@ def _sorted_at(x, positions):
 
 def _nan_slices(x):
     """Where a slice along the last axis holds a nan (NumPy's order statistics give nan)."""
-    return np.any(np.isnan(np.asarray(primal_value(x))), axis=-1)
+    return on_data(_nan_slices_of_values, x)
+
+
+def _nan_slices_of_values(x):
+    return np.any(np.isnan(np.asarray(x)), axis=-1)
 
 
 def _finish_order_statistic(result, flat, shape, axes, keepdims, leading=0):
@@ -351,7 +356,7 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
 
 def _nan_free(a, fill):
     """``a`` with its nan entries replaced by the constant ``fill``, and the nan mask."""
-    nans = np.isnan(np.asarray(primal_value(a)))
+    nans = on_data(np.isnan, a)  # a recorded step under ad.jit; the branch is guarded
     if not np.any(nans):
         return a, None
     return rules_indexing.where(nans, fill, a), nans
