@@ -39,6 +39,7 @@ from .primitive import (
     both_signs,
     dtype_of,
     ndim_of,
+    on_data,
     primal_value,
     shape_of,
     zeros,
@@ -643,7 +644,10 @@ logaddexp = _binary(
 
 def _selection_weight(mine, other, pick_greater: bool):
     """1 where ``mine`` wins, 0 where it loses, 1/2 on a tie (ties split evenly)."""
-    m, o = primal_value(mine), primal_value(other)
+    return on_data(_selection_weight_of_values, mine, other, pick_greater)
+
+
+def _selection_weight_of_values(m, o, pick_greater: bool):
     wins = (m > o) if pick_greater else (m < o)
     if type(m) is float and type(o) is float:
         return 1.0 if wins else (0.5 if m == o else 0.0)
@@ -676,10 +680,17 @@ minimum = _binary(
 )
 
 
-def _mask(condition, like):
+def _mask(test, x, lo, hi):
+    """``test(x, lo, hi)`` on the primal values as a 0/1 slope in x's dtype (a recorded step
+    under ad.jit)."""
+    return on_data(_mask_of_values, test, x, lo, hi, dtype_of(x))
+
+
+def _mask_of_values(test, x, lo, hi, dtype):
+    condition = test(x, lo, hi)
     if type(condition) is bool:  # Python floats compared: stay on the scalar path
         return float(condition)
-    return np.asarray(condition, dtype=dtype_of(like))
+    return np.asarray(condition, dtype=dtype)
 
 
 # clip: slope 1 on [lo, hi] inclusive, 0 outside; the active bound carries the derivative.
@@ -688,15 +699,9 @@ clip = Elementwise(
     "clip",
     _float_preserving(np.clip),
     (
-        lambda x, lo, hi, y: _mask(
-            (primal_value(x) >= primal_value(lo)) & (primal_value(x) <= primal_value(hi)), x
-        ),
-        lambda x, lo, hi, y: _mask(
-            (primal_value(x) < primal_value(lo)) & (primal_value(lo) <= primal_value(hi)), x
-        ),
-        lambda x, lo, hi, y: _mask(
-            (primal_value(x) > primal_value(hi)) | (primal_value(lo) > primal_value(hi)), x
-        ),
+        lambda x, lo, hi, y: _mask(lambda x, lo, hi: (x >= lo) & (x <= hi), x, lo, hi),
+        lambda x, lo, hi, y: _mask(lambda x, lo, hi: (x < lo) & (lo <= hi), x, lo, hi),
+        lambda x, lo, hi, y: _mask(lambda x, lo, hi: (x > hi) | (lo > hi), x, lo, hi),
     ),
     3,
     taylor=series.FIRST_ORDER,
