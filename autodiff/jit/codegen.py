@@ -73,6 +73,8 @@ def live_steps(program, output_slots):
 
 _IDENT = re.compile(r"[^0-9a-zA-Z_]")
 _OPERATORS = {"add": "+", "subtract": "-", "multiply": "*"}
+_COMPARISONS = {"equal": "==", "not_equal": "!=", "less": "<", "less_equal": "<=",
+                "greater": ">", "greater_equal": ">="}
 _NUMBER_TYPES = (float, int)
 _RESERVED = {"slice", "same", "RETRACE", "replay", "c", "seen"}
 
@@ -183,6 +185,10 @@ def _call_source(step, namer) -> str:
             return f"-{namer.expr(args[0])}"
         if name == "divide" and len(args) == 2:  # ZeroDivisionError: replayed by the impls
             return f"{namer.expr(args[0])} / {namer.expr(args[1])}"
+    if (prim is None and step.name in _COMPARISONS and len(args) == 2 and not step.kwargs
+            and all(t in _NUMBER_TYPES for t in step.arg_types)):
+        # NumPy's comparison of two Python numbers: the same IEEE comparison, a Python bool
+        return f"{namer.expr(args[0])} {_COMPARISONS[step.name]} {namer.expr(args[1])}"
     direct = _direct_function(step)
     if direct is not None:
         module = "math_" if getattr(direct, "__module__", "") == "math" else ""

@@ -37,6 +37,7 @@ from .primitive import (
     Traced,
     bind,
     both_signs,
+    data_value,
     dtype_of,
     ndim_of,
     on_data,
@@ -352,10 +353,10 @@ def _nan_outside_domain(partial):
     def guarded(*args):
         d = partial(*args)
         y = args[-1]
-        value = primal_value(y)
-        if type(value) is float:
+        if type(primal_value(y)) is float:
+            value = data_value(y)  # under ad.jit the test is recorded and its outcome guarded
             return d if value == value else y
-        undefined = np.isnan(value)
+        undefined = on_data(np.isnan, y)
         if not np.any(undefined):
             return d
         if d is ONE or d is MINUS_ONE:
