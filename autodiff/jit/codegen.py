@@ -172,6 +172,19 @@ def _direct_function(step):
     return None
 
 
+def _times_one(step):
+    """The operand ``x`` of ``x * 1.0`` (or ``1.0 * x``) on Python floats, else ``None``."""
+    if (step.name != "multiply" or step.prim is None or step.kwargs or len(step.args) != 2
+            or step.out_type is not float or step.arg_types != (float, float)):
+        return None
+    a, b = step.args
+    if type(a) is Ref and type(b) is float and b == 1.0:
+        return a
+    if type(b) is Ref and type(a) is float and a == 1.0:
+        return b
+    return None
+
+
 def _call_source(step, namer) -> str:
     prim = step.prim
     args = step.args
@@ -303,6 +316,7 @@ def generate(program, outputs_template, output_slots):
         if slot in guards:
             lines.append("    " + _guard_source(guards[slot], namer.names[slot], namer))
     out_types = {step.out: step.out_type for step in steps}
+    uses = _uses(steps, output_slots, guards)
     entries: dict = {}
     listed = sorted({r[1] for r in rewrites.values() if r[0] == "listed"})
     for slot in listed:
@@ -344,7 +358,20 @@ def generate(program, outputs_template, output_slots):
                 source = f"{namer.names[rewrite[1]]}_l[{step.kwargs['index']!r}]"
                 entries[entry] = namer.result(step)
             else:
+                other = _times_one(step)
+                if other is not None:  # x * 1.0 is x, bit for bit, for a Python float x
+                    namer.names[step.out] = namer.names[other.slot]
+                    continue
                 source = _call_source(step, namer)
+                guard = guards.get(step.out)
+                if (guard is not None and guard.kind == "bool" and uses.get(step.out) == 1
+                        and step.prim is None and step.name in _COMPARISONS
+                        and step.out_type is not np.ndarray and " " in source):
+                    # a comparison of numbers read only by its guard: one line
+                    namer.result(step)
+                    test = f"not ({source})" if guard.expected else source
+                    lines.append(f"    if {test}: raise RETRACE  # guard: {guard.reason}")
+                    continue
             target = namer.result(step)
             lines.append(f"    {target} = {source}")
         if step.out in guards:

@@ -44,6 +44,20 @@ def _static_key(leaf):
     return ("value", type(leaf), leaf)
 
 
+def _plain_key(args):
+    """The signature of positional arguments that are all float arrays or floats, or ``None``."""
+    key = ["plain"]
+    for arg in args:
+        kind = type(arg)
+        if kind is np.ndarray and arg.dtype.kind in "fiub":
+            key.append((arg.shape, arg.dtype.str))
+        elif kind is float:
+            key.append(float)
+        else:
+            return None
+    return tuple(key)
+
+
 def _signature(leaves, treedef):
     key = [treedef]
     for leaf in leaves:
@@ -98,6 +112,8 @@ class Trace:
             flat = self.interpreted()(*data)
         for i in self.copied:
             flat[i] = flat[i].copy()
+        if self.out_tree.kind == "leaf":
+            return flat[0]
         return unflatten(self.out_tree, flat)
 
 
@@ -123,6 +139,20 @@ class Jitted:
 
     # -- public --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        key = None if kwargs else _plain_key(args)
+        if key is not None and not self.check and held_module_state() is None:
+            # the common case, arrays and floats only: the most recent trace, directly
+            traces = self._cache.get(key)
+            if traces:
+                trace = traces[0]
+                try:
+                    result = trace.run(args)
+                except Exception:  # noqa: BLE001 - a failing guard, or an error: the full path
+                    pass
+                else:
+                    self.stats["replays"] += 1
+                    self._last = trace
+                    return result
         leaves, treedef = flatten((args, kwargs))
         if held_module_state() is not None or any(
             isinstance(leaf, Traced) or holds_traced(leaf) for leaf in leaves
@@ -131,7 +161,8 @@ class Jitted:
             # transforms see every primitive
             self.stats["eager"] += 1
             return self.fn(*args, **kwargs)
-        key = _signature(leaves, treedef)
+        if key is None:
+            key = _signature(leaves, treedef)
         data = [leaf for leaf in leaves if _is_data(leaf)]
         result, trace = self._replay(key, data, args, kwargs)
         if trace is None:
@@ -145,7 +176,7 @@ class Jitted:
         or, without arguments, of the trace used last."""
         if args or kwargs:
             leaves, treedef = flatten((args, kwargs))
-            key = _signature(leaves, treedef)
+            key = (None if kwargs else _plain_key(args)) or _signature(leaves, treedef)
             data = [leaf for leaf in leaves if _is_data(leaf)]
             _, trace = self._replay(key, data, args, kwargs)
             if trace is None:

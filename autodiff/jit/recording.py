@@ -115,17 +115,20 @@ class Program:
 
 
 def _origin() -> str:
-    """Where, outside autodiff, the value was read (for the guard's comment)."""
+    """Where the value was read: the user's line, and the autodiff function in between (a rule
+    deciding on a value), for the guard's comment."""
     frame = sys._getframe(2)
-    first = None
+    inner = None
     while frame is not None:
-        name = frame.f_code.co_filename
-        if first is None:
-            first = f"{name.rsplit('/', 1)[-1]}:{frame.f_lineno}"
-        if "/autodiff/" not in name.replace("\\", "/"):
-            return f"{name.rsplit('/', 1)[-1]}:{frame.f_lineno}"
+        path = frame.f_code.co_filename.replace("\\", "/")
+        where = f"{path.rsplit('/', 1)[-1]}:{frame.f_lineno}"
+        if "/autodiff/" not in path:
+            return where if inner is None else f"{where} (in {inner})"
+        if inner is None and "/autodiff/jit/" not in path and not path.endswith(
+                ("/tracer.py", "/primitive.py")):
+            inner = f"{frame.f_code.co_name}, {where}"
         frame = frame.f_back
-    return first or "?"
+    return inner or "?"
 
 
 class RecordingLevel(Level):
