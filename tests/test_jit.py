@@ -392,3 +392,14 @@ def test_nan_outside_the_domain_is_recomputed():
     with np.errstate(invalid="ignore"):
         for x in ([1.0, 2.0, 3.0], [1.0, -2.0, 3.0], [-1.0, 2.0, 3.0]):
             compiled(np.array(x))  # log's derivative is nan where log is: check=True compares
+
+
+def test_plain_numpy_functions_replay_as_numpy_runs_them():
+    def f(x):  # no transform: NumPy's own functions, np.float64 entries, data-dependent picks
+        return x[np.argmax(x)] + x[x > 0.5].sum() + np.linalg.norm(x) * np.median(x) + x[0]
+
+    compiled = ad.jit(f)
+    for x in ([0.2, 0.9, 0.4, 0.7], [0.3, 0.1, 0.8, 0.6], [0.25, 0.95, 0.45, 0.75]):
+        x = np.array(x)
+        assert_identical(compiled(x), f(x))
+    assert compiled.stats["records"] == 2  # the argmax and the mask are guarded indices

@@ -1,7 +1,8 @@
 """Code generation for compiled replay: a recorded :class:`~autodiff.jit.recording.Program` as
 Python source, one line per step, compiled once.
 
-* Dead steps (whose results reach neither an output nor a guard) are dropped.
+* Dead steps (whose results reach neither an output nor a guard) are dropped, and repeated
+  ones (the same function of the same operands) computed once.
 * A step whose operands were Python floats while recording, of ``add`` / ``subtract`` /
   ``multiply`` / ``negative``, is written with Python's operator (correctly rounded, the
   same bits as the primitive's implementation, which uses the operator too); ``divide``
@@ -25,8 +26,8 @@ import numpy as np
 
 from .recording import Ref
 
-__all__ = ["Retrace", "RETRACE", "live_steps", "generate", "interpreter", "same_value",
-           "MAX_COMPILED_STEPS"]
+__all__ = ["Retrace", "RETRACE", "live_steps", "shared_subexpressions", "generate",
+           "interpreter", "same_value", "MAX_COMPILED_STEPS"]
 
 #: Lines above which the program is replayed by a loop instead of compiled source (compiling
 #: 150 000 lines took about 1 s here; the loop replays a scalar chain 10x slower than the code).
@@ -56,6 +57,74 @@ def same_value(a, b) -> bool:
         return bool(a == b) or (a != a and b != b)
     except (TypeError, ValueError):
         return a is b
+
+
+def _constant_key(value):
+    """A key equal for operands that are the same constant (floats by their bits' repr)."""
+    kind = type(value)
+    if kind is Ref:
+        return ("ref", value.slot)
+    if value is None or value is Ellipsis or kind in (bool, int, str):
+        return (kind, value)
+    if kind is float:
+        return (kind, repr(value))
+    if kind in (tuple, list):
+        return (kind, tuple(_constant_key(v) for v in value))
+    if kind is dict:
+        return (kind, tuple((k, _constant_key(v)) for k, v in value.items()))
+    if kind is slice:
+        return (kind, _constant_key((value.start, value.stop, value.step)))
+    return ("id", id(value))
+
+
+def _renamed(value, alias):
+    kind = type(value)
+    if kind is Ref:
+        slot = alias.get(value.slot)
+        return value if slot is None else Ref(slot)
+    if kind in (list, tuple):
+        return kind(_renamed(v, alias) for v in value)
+    if kind is dict:
+        return {k: _renamed(v, alias) for k, v in value.items()}
+    return value
+
+
+def shared_subexpressions(program, outputs_template):
+    """The program with repeated steps computed once (the same function on the same operands:
+    ``x[:-1]`` read by the forward pass and again by the sweep), and the outputs renamed.
+
+    Every step is a function of its operands (a draw from NumPy's global generator is refused
+    while recording), so one result serves every repetition; a step whose result a guard reads
+    keeps one guard.
+    """
+    from .recording import Guard, Program, Step  # noqa: PLC0415 - a sibling module
+
+    alias: dict = {}
+    seen: dict = {}
+    steps = []
+    for step in program.steps:
+        args = _renamed(step.args, alias)
+        kwargs = _renamed(step.kwargs, alias)
+        key = (id(step.fn), _constant_key(args), _constant_key(kwargs))
+        first = seen.get(key)
+        if first is not None:
+            alias[step.out] = first
+            continue
+        seen[key] = step.out
+        copy = Step(step.fn, args, kwargs, step.out, step.name, step.prim, step.arg_types,
+                    step.out_type, step.nested)
+        copy.out_dtype = step.out_dtype
+        steps.append(copy)
+    simplified = Program()
+    simplified.n_slots = program.n_slots
+    simplified.inputs = list(program.inputs)
+    simplified.steps = steps
+    for guard in program.guards:
+        slot = alias.get(guard.slot, guard.slot)
+        if slot not in simplified.guarded:
+            simplified.guarded[slot] = Guard(slot, guard.kind, guard.expected, guard.reason)
+            simplified.guards.append(simplified.guarded[slot])
+    return simplified, [_renamed(t, alias) for t in outputs_template]
 
 
 def live_steps(program, output_slots):
@@ -239,13 +308,29 @@ def _is_float_scatter(step) -> bool:
             and type(step.kwargs.get("index")) is int and step.out_type is np.ndarray)
 
 
+def _basic_index(index) -> bool:
+    items = index if type(index) is tuple else (index,)
+    return all(type(item) in (int, slice) or item is Ellipsis for item in items)
+
+
+def _is_scatter(step) -> bool:
+    """``scatter_add(g, index, shape)`` at a basic index (ints, slices): a fresh array, zero
+    except ``g`` at ``index`` (the cotangent of ``x[index]``)."""
+    return (step.name == "scatter_add" and step.prim is not None and len(step.args) == 1
+            and type(step.args[0]) is Ref and step.out_type is np.ndarray
+            and step.out_dtype is not None and _basic_index(step.kwargs.get("index"))
+            and (step.arg_types[0] is np.ndarray or (
+                step.arg_types[0] is float and step.out_dtype == np.float64)))
+
+
 def _plan(steps, program, output_slots, guards):
     """The peephole rewrites: ``{slot: (kind, data)}`` and the steps to skip.
 
     * ``x[i]`` of a float64 vector input: an entry of the input's ``tolist()`` (made once);
     * ``add(acc, scatter_add(g, index=i))`` with both used only there and ``acc`` a fresh
-      float64 array of this program: ``acc[i] += g`` in place (what the eager sweep does with
-      ``x[i]``'s sparse cotangent), the sum's name an alias of ``acc``.
+      array of this program, of the scatter's shape and dtype, ``i`` ints and slices:
+      ``acc[i] += g`` in place (what the eager sweep does with the sparse cotangents of
+      ``x[i]`` and ``x[1:]``), the sum's name an alias of ``acc``.
     """
     producer = {step.out: step for step in steps}
     uses = _uses(steps, output_slots, guards)
@@ -260,28 +345,21 @@ def _plan(steps, program, output_slots, guards):
         if (name == "getitem" and type(step.args[0]) is Ref and step.args[0].slot in inputs
                 and step.out_type is float and type(step.kwargs.get("index")) is int):
             rewrites[step.out] = ("listed", step.args[0].slot)
-        elif _is_float_scatter(step):
-            fresh[step.out] = step.kwargs["shape"]
+        elif _is_scatter(step):
+            fresh[step.out] = (step.kwargs["shape"], step.out_dtype)
         elif name == "add" and len(step.args) == 2 and all(type(a) is Ref for a in step.args):
             for acc, other in (step.args, step.args[::-1]):
                 scatter = producer.get(other.slot)
                 if (acc.slot in fresh and acc.slot != other.slot and scatter is not None
-                        and _is_float_scatter(scatter) and uses.get(acc.slot) == 1
+                        and _is_scatter(scatter) and uses.get(acc.slot) == 1
                         and uses.get(other.slot) == 1 and acc.slot not in guards
                         and other.slot not in guards
-                        and scatter.kwargs["shape"] == fresh[acc.slot]):
+                        and (scatter.kwargs["shape"], scatter.out_dtype) == fresh[acc.slot]):
                     rewrites[step.out] = ("inplace", acc.slot, scatter)
                     skipped.add(scatter.out)
                     fresh[step.out] = fresh[acc.slot]
                     break
     return rewrites, skipped
-
-
-def rewrites_shape(steps, slot) -> tuple:
-    for step in steps:
-        if step.out == slot:
-            return step.kwargs["shape"]
-    raise KeyError(slot)
 
 
 def generate(program, outputs_template, output_slots):
@@ -328,7 +406,14 @@ def generate(program, outputs_template, output_slots):
         rewrite = rewrites.get(step.out)
         if rewrite is not None and rewrite[0] == "inplace":
             chain_end[root[step.out]] = index
-    as_list = {slot for slot in chain_end if len(rewrites_shape(emitted, slot)) == 1}
+    producers = {step.out: step for step in emitted}
+    scalar_chain = {slot: _is_float_scatter(producers[slot]) for slot in chain_end}
+    for step in emitted:
+        rewrite = rewrites.get(step.out)
+        if rewrite is not None and rewrite[0] == "inplace" and not _is_float_scatter(rewrite[2]):
+            scalar_chain[root[step.out]] = False
+    as_list = {slot for slot in chain_end
+               if scalar_chain[slot] and len(producers[slot].kwargs["shape"]) == 1}
     array = namer.constant(np.array, "array")
     for index, step in enumerate(emitted):
         rewrite = rewrites.get(step.out)

@@ -19,7 +19,7 @@ from ..levels import held_module_state
 from ..pytree import flatten, unflatten
 from ..rules.primitive import RECORDING, Traced, holds_traced, lift
 from . import codegen
-from .codegen import Retrace, generate, interpreter, same_value
+from .codegen import Retrace, generate, interpreter, same_value, shared_subexpressions
 from .recording import JitError, Ref, RecordingLevel, Staged
 
 __all__ = ["jit", "Jitted", "JitError", "JitCheckError"]
@@ -77,6 +77,7 @@ class Trace:
                  "_interpreter")
 
     def __init__(self, program, out_template, out_tree):
+        program, out_template = shared_subexpressions(program, out_template)
         output_slots = [t.slot for t in out_template if type(t) is Ref]
         self.program = program
         self.out_tree = out_tree

@@ -17,12 +17,13 @@ that reads a value with ``primal_value``.  NumPy's integer- and bool-valued func
 
 from __future__ import annotations
 
+import operator
 import sys
 
 import numpy as np
 
 from ..levels import Level, new_level_id
-from ..rules.primitive import FUNCTIONS, PRIMAL_FUNCTIONS, Traced, holds_traced, lift
+from ..rules.primitive import Traced, holds_traced, lift
 from ..tracer import ArrayLike
 
 __all__ = ["JitError", "Ref", "Step", "Guard", "Program", "RecordingLevel", "Staged"]
@@ -53,7 +54,7 @@ class Step:
     """
 
     __slots__ = ("fn", "args", "kwargs", "out", "name", "prim", "arg_types", "out_type",
-                 "nested")
+                 "nested", "out_dtype")
 
     def __init__(self, fn, args, kwargs, out, name, prim, arg_types, out_type, nested):
         self.fn = fn
@@ -65,6 +66,7 @@ class Step:
         self.arg_types = arg_types
         self.out_type = out_type
         self.nested = nested  # whether a Ref sits inside a list / tuple / dict operand
+        self.out_dtype = None  # the dtype of an array result
 
     def reads(self):
         """The slots this step reads."""
@@ -199,6 +201,8 @@ class RecordingLevel(Level):
             name or getattr(fn, "__name__", type(fn).__name__), prim,
             tuple(type(c) for c in concrete_args), type(out), nested,
         )
+        if type(out) is np.ndarray:
+            step.out_dtype = out.dtype
         self.program.steps.append(step)
         return self._result(out, step.out)
 
@@ -367,7 +371,21 @@ class Staged(ArrayLike):
                 return value._level
         return self._level
 
+    def __getitem__(self, index):
+        """``x[index]`` as NumPy computes it (a float64 entry is ``np.float64``, as in the eager
+        call); an index computed from recorded values is guarded (shapes stay fixed)."""
+        items = index if type(index) is tuple else (index,)
+        items = tuple(
+            item._read_by_python("used as an index") if isinstance(item, Staged)
+            else np.asarray(item) if type(item) is list else item for item in items)
+        if any(isinstance(item, Traced) for item in items):
+            return ArrayLike.__getitem__(self, index)  # a value of a transform: its error
+        index = items if type(index) is tuple else items[0]
+        return self._level.record_call(operator.getitem, (self, index), {}, name="getitem")
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if _foreign(inputs):
+            return NotImplemented  # a transform's value: its level interprets the call
         out = kwargs.get("out")
         if out is not None:
             raise JitError(
@@ -379,15 +397,26 @@ class Staged(ArrayLike):
             name=ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}")
 
     def __array_function__(self, func, types, args, kwargs):
+        if _foreign(args) or _foreign(kwargs.values()):
+            return NotImplemented  # a transform's value: its level interprets the call
         if func in _STATIC_FUNCTIONS:  # shapes and dtypes: fixed by the signature
             return func(*_peel_all(args), **_peel_all(kwargs))
-        rule = FUNCTIONS.get(func)
-        if rule is not None and func not in PRIMAL_FUNCTIONS:
-            # the rule table's entry point: it binds primitives, recorded by process
-            if kwargs.get("out") is not None:
-                raise JitError(f"ad.jit: np.{func.__name__}(..., out=...) cannot be recorded")
-            return rule(*args, **kwargs)
+        if kwargs.get("out") is not None:
+            raise JitError(f"ad.jit: np.{func.__name__}(..., out=...) writes into an array the "
+                           "recording does not own; use the returned value")
+        # NumPy's own function, as the eager call on arrays runs it (bit for bit)
         return self._own_level(args).record_call(func, args, kwargs, name=func.__name__)
+
+
+def _foreign(values) -> bool:
+    """Whether a traced value that is not a recording's sits among ``values`` (nested)."""
+    for value in values:
+        if isinstance(value, Traced):
+            if not value._staged:
+                return True
+        elif type(value) in (list, tuple) and _foreign(value):
+            return True
+    return False
 
 
 def _peel_all(value):
