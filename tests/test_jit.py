@@ -403,3 +403,24 @@ def test_plain_numpy_functions_replay_as_numpy_runs_them():
         x = np.array(x)
         assert_identical(compiled(x), f(x))
     assert compiled.stats["records"] == 2  # the argmax and the mask are guarded indices
+
+
+def test_writes_through_views_of_intermediates_replay():
+    def f(x):
+        y = x * 2.0
+        view = y[:2]
+        view[0] = 5.0  # NumPy writes through the view into y
+        return np.sum(y)
+
+    compiled = ad.jit(f)
+    for x in (np.ones(3), np.arange(3.0)):
+        assert_identical(compiled(x), f(x))
+
+
+def test_writes_into_arguments_are_refused():
+    def f(x):
+        x[1:] += 1.0  # the eager call changes the caller's array; a replay could not
+        return np.sum(x)
+
+    with pytest.raises(JitError, match="writes into its argument"):
+        ad.jit(f)(np.ones(3))

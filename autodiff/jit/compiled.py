@@ -234,6 +234,7 @@ class Jitted:
     def _record(self, key, leaves, treedef):
         level = RecordingLevel()
         staged = [level.input(leaf) if _is_data(leaf) else leaf for leaf in leaves]
+        inputs = [(s, s._slot) for s in staged if isinstance(s, Staged)]
         args, kwargs = unflatten(treedef, staged)
         random_state = np.random.get_state()
         RECORDING[0] += 1
@@ -244,6 +245,13 @@ class Jitted:
         finally:
             RECORDING[0] -= 1
             level.close()
+        for value, slot in inputs:
+            if value._slot != slot:
+                raise JitError(
+                    f"ad.jit: {_name(self.fn)} writes into its argument (x[i] = v, x += t, or "
+                    "through a view of it): a replay would not change the caller's array as the "
+                    "eager call does. Write into a copy: x = x.copy()."
+                )
         drawn = np.random.get_state()
         if random_state[2] != drawn[2] or not np.array_equal(random_state[1], drawn[1]):
             raise JitError(

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..levels import Level, new_level_id
 from ..rules.primitive import Traced, holds_traced, lift
+from ..numpy_api import writing
 from ..tracer import ArrayLike
 
 __all__ = ["JitError", "Ref", "Step", "Guard", "Program", "RecordingLevel", "Staged"]
@@ -381,7 +382,8 @@ class Staged(ArrayLike):
         if any(isinstance(item, Traced) for item in items):
             return ArrayLike.__getitem__(self, index)  # a value of a transform: its error
         index = items if type(index) is tuple else items[0]
-        return self._level.record_call(operator.getitem, (self, index), {}, name="getitem")
+        result = self._level.record_call(operator.getitem, (self, index), {}, name="getitem")
+        return writing.view_of_index(self, index, result)  # writes reach the base, as in NumPy
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if _foreign(inputs):
