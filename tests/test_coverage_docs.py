@@ -3,7 +3,7 @@
 import pathlib
 
 from autodiff.inspection.coverage import coverage_markdown, coverage_rows, write_coverage
-from autodiff.rules.primitive import FUNCTIONS, UFUNCS
+from autodiff.rules.primitive import FUNCTIONS, REGISTRY, UFUNCS
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 
@@ -19,8 +19,14 @@ def test_rows_state_modes_and_conventions_from_the_declarations():
     assert rows["np.sin"].answered_by == "primitive `sin`" and rows["np.sin"].taylor == "yes"
     assert rows["np.floor"].convention.startswith("Derivative 0")
     assert "evenly" in rows["np.max"].convention  # from np.max's docstring
-    assert rows["np.linalg.eigh"].taylor == "no (eigh)"  # found by running its test case
+    assert rows["np.linalg.eigh"].taylor == "yes"  # found by running its test case
     assert "at `a = 0`" in rows["np.power"].convention  # from the partial's docstring
+
+
+def test_an_entry_point_reaching_a_primitive_without_taylor_rule_names_it(monkeypatch):
+    monkeypatch.setattr(REGISTRY["eigh"], "taylor", None)
+    rows = {row.name: row for row in coverage_rows()}
+    assert rows["np.linalg.eigh"].taylor == "no (eigh)"
 
 
 def test_the_docs_include_the_table_the_build_writes(tmp_path):

@@ -315,10 +315,14 @@ def test_inverse_and_solve_taylor_series_are_the_neumann_series():
     np.testing.assert_allclose(np.array(got_solve), np.array(want_solve), atol=1e-12)
 
 
-def test_decompositions_without_a_taylor_rule_are_named():
+def test_decompositions_have_taylor_coefficients():
+    """cholesky's Taylor rule comes from its JVP (series.FROM_JVP): ``L(t) L(t)^T = a + t I``
+    holds coefficient by coefficient."""
     a = _matrix(np.random.default_rng(11), (3, 3), "spd")
-    with pytest.raises(TypeError, match="cholesky"):
-        ad.taylor(lambda t: np.sum(np.linalg.cholesky(a + t * np.eye(3))), 0.0, 3)
+    coefficients = ad.taylor(lambda t: np.linalg.cholesky(a + t * np.eye(3)), 0.0, 3)
+    for k in range(4):
+        product = sum(coefficients[j] @ coefficients[k - j].T for j in range(k + 1))
+        np.testing.assert_allclose(product, [a, np.eye(3), 0, 0][k], atol=1e-13)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -256,6 +256,8 @@ _RNG = np.random.default_rng(7)
 _A = _RNG.normal(size=(3, 4))
 _B = _RNG.normal(size=(4, 2))
 _V = _RNG.normal(size=4)
+_M = _RNG.normal(size=(4, 4))
+_SPD = _M @ _M.T + 4 * np.eye(4)
 
 ARRAY_PROGRAMS = {
     "sum": lambda s: np.sum(np.sin(_A * s), axis=0),
@@ -285,6 +287,31 @@ ARRAY_PROGRAMS = {
     "grad inside": lambda s: ad.grad(lambda w: np.sum(np.sin(w * s) ** 2))(_V),
     "kinks away": lambda s: np.abs(np.sin(_A * s) - 0.3) + np.maximum(_A * s, 0.2)
     + np.clip(_A * s, -0.5, 0.5),
+    # series.FROM_JVP on array primitives: their JVPs evaluated on Taylor values
+    "cumprod": lambda s: np.cumprod(np.sin(_A * s) + 1.5, axis=1),
+    "cumprod, a zero factor": lambda s: np.cumprod(ad.stack([1.5 + s, s - 0.37, 2 * s, np.cos(s)])),
+    "det": lambda s: np.linalg.det(_SPD + s * _M),
+    "slogdet": lambda s: np.linalg.slogdet(_SPD + s * _M)[1],
+    "inv": lambda s: np.linalg.inv(_SPD + s * _M),
+    "solve": lambda s: np.linalg.solve(_SPD + s * _M, np.sin(_B * s)),
+    "lstsq": lambda s: np.linalg.lstsq(_A.T + s * _A.T[::-1], _V * s, rcond=None)[0],
+    "pinv": lambda s: np.linalg.pinv(_A + s * _A[::-1]),
+    "cholesky": lambda s: np.linalg.cholesky(_SPD + s * (_M + _M.T)),
+    "eigh": lambda s: np.linalg.eigh(_SPD + s * (_M + _M.T))[1] ** 2,
+    "eigvalsh": lambda s: np.linalg.eigvalsh(_SPD + s * (_M + _M.T)),
+    "svd": lambda s: np.abs(np.linalg.svd(_A + s * _A[::-1], full_matrices=False)[2]),
+    "svdvals": lambda s: np.linalg.svd(_A + s * _A[::-1], compute_uv=False),
+    "qr": lambda s: np.linalg.qr(_SPD + s * _M)[1],
+    "solve_triangular": lambda s: REGISTRY["solve_triangular"](
+        np.tril(_SPD) + s * np.tril(_M), np.sin(_B * s), lower=True
+    ),
+    "triangular_matmul": lambda s: REGISTRY["triangular_matmul"](
+        np.triu(_SPD) + s * np.triu(_M), np.sin(_B * s), lower=False
+    ),
+    "linear": lambda s: REGISTRY["linear"](np.sin(_A * s), _B.T + s, _V[:2] * s),
+    "cross_entropy": lambda s: REGISTRY["cross_entropy"](
+        _A * s + _A, labels=np.array([0, 3, 1]), reduction="mean"
+    ),
 }
 
 

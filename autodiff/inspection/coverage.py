@@ -100,6 +100,20 @@ def _primitive_row(name: str, prim: Primitive) -> CoverageRow:
     return CoverageRow(name, f"primitive `{prim.name}`", taylor, convention)
 
 
+def _case_input(values, sample: str):
+    """A square input of an ``"spd"`` / ``"wellconditioned"`` case as such a matrix (``M M^T/n +
+    I``, ``2 I + M/2``), so that ``cholesky`` or ``solve`` has a value to expand around."""
+    shape = np.shape(values)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        return values
+    n = shape[-1]
+    if sample == "spd":
+        return values @ np.swapaxes(values, -1, -2) / n + np.eye(n)
+    if sample == "wellconditioned":
+        return 2.0 * np.eye(n) + 0.5 * values
+    return values
+
+
 def _entry_taylor(target) -> str:
     """Run the entry point's first test case along a line through ``ad.taylor`` (order 2)."""
     _, cases = ENTRY_POINT_CASES.get(target, (None, ()))
@@ -107,7 +121,7 @@ def _entry_taylor(target) -> str:
         return "no test case"
     case = cases[0]
     rng = np.random.default_rng(0)
-    inputs = [rng.uniform(0.5, 2.0, size=shape) for shape in case.shapes]
+    inputs = [_case_input(rng.uniform(0.5, 2.0, size=shape), case.sample) for shape in case.shapes]
     directions = [rng.normal(size=shape) for shape in case.shapes]
 
     def along(t):

@@ -28,7 +28,6 @@ from . import elementwise as ew
 from .elementwise import Elementwise
 from .reductions import cumsum
 from .primitive import (
-    NO_TAYLOR,
     ONE,
     Case,
     Domain,
@@ -350,7 +349,7 @@ cumprod = ParametrizedPrimitive(
     lambda x, axis: np.cumprod(x, axis=axis),
     _cumprod_jvp,
     _cumprod_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=1,
     param_names=("axis",),
     cases=(

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 
 from . import elementwise as ew
-from . import indexing, reductions, shapes
+from . import indexing, reductions, series, shapes
 from .linalg import (
     diagonal,
     diagonal_matrix,
@@ -45,7 +45,6 @@ from .linalg import (
     triangular_matmul,
 )
 from .primitive import (
-    NO_TAYLOR,
     Case,
     ParametrizedPrimitive,
     Traced,
@@ -173,7 +172,7 @@ cholesky = ParametrizedPrimitive(
     lambda a: np.linalg.cholesky(a),
     _cholesky_jvp,
     _cholesky_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=1,
     param_names=(),
     cases=(
@@ -225,7 +224,7 @@ eigh = ParametrizedPrimitive(
     _eigh_impl,
     _eigh_jvp,
     _eigh_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=1,
     param_names=("UPLO",),
     cases=(
@@ -261,7 +260,7 @@ eigvalsh = ParametrizedPrimitive(
     lambda a, UPLO="L": np.linalg.eigvalsh(a, UPLO=UPLO),
     _eigvalsh_jvp,
     _eigvalsh_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=1,
     param_names=("UPLO",),
     cases=(
@@ -396,7 +395,7 @@ svd = ParametrizedPrimitive(
     _svd_impl,
     _svd_jvp,
     _svd_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=1,
     param_names=("full_matrices", "hermitian"),
     cases=(
@@ -434,7 +433,7 @@ svdvals = ParametrizedPrimitive(
     lambda a: np.linalg.svd(a, compute_uv=False),
     _svdvals_jvp,
     _svdvals_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=1,
     param_names=(),
     cases=(
@@ -553,7 +552,7 @@ qr = ParametrizedPrimitive(
     _qr_impl,
     _qr_jvp,
     _qr_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=1,
     param_names=("mode",),
     cases=(

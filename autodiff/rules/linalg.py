@@ -24,7 +24,6 @@ import numpy as np
 from . import elementwise as ew
 from . import indexing, reductions, series, shapes
 from .primitive import (
-    NO_TAYLOR,
     Case,
     ParametrizedPrimitive,
     Primitive,
@@ -363,26 +362,33 @@ def _linear_system_rules(name, solve_again, coefficients, transposed):
     return jvp, vjp
 
 
-def _solve_taylor(primals, coefficients, order):
-    """``A X = B`` order by order: ``X_k = A_0^{-1} (B_k - sum_{j>=1} A_j X_{k-j})``."""
-    a, b = primals
-    a_series, b_series = coefficients
-    x = [solve(a, b)]
-    for k in range(1, order + 1):
-        rhs = None if b_series is None else indexing.getitem(b_series, index=k)
-        if a_series is not None:
-            for j in range(1, k + 1):
-                term = matmul(indexing.getitem(a_series, index=j), x[k - j])
-                rhs = ew.negative(term) if rhs is None else ew.subtract(rhs, term)
-        x.append(solve(a, rhs) if rhs is not None else ew.multiply(x[0], 0.0))
-    return shapes.concatenate(*[series.leading(c) for c in x], axis=0)
+def _linear_system_taylor(solve_again, coefficients):
+    """The Taylor rule of ``x = A^{-1} b``, order by order from ``A X = B``:
+    ``X_k = A_0^{-1} (B_k - sum_{j>=1} A_j X_{k-j})``, one solve with ``A_0`` per order
+    (``solve_again`` and ``coefficients`` as for :func:`_linear_system_rules`)."""
+
+    def rule(primals, series_, order, **params):
+        a, b = primals
+        a_series, b_series = series_
+        x = [solve_again(a, b, **params)]
+        for k in range(1, order + 1):
+            rhs = None if b_series is None else indexing.getitem(b_series, index=k)
+            if a_series is not None:
+                for j in range(1, k + 1):
+                    a_j = coefficients(indexing.getitem(a_series, index=j), **params)
+                    term = matmul(a_j, x[k - j])
+                    rhs = ew.negative(term) if rhs is None else ew.subtract(rhs, term)
+            x.append(solve_again(a, rhs, **params) if rhs is not None else ew.multiply(x[0], 0.0))
+        return shapes.concatenate(*[series.leading(c) for c in x], axis=0)
+
+    return rule
 
 
 solve = Primitive(
     "solve",
     _solve_impl,
     *_linear_system_rules("solve", lambda a, b: solve(a, b), lambda m: m, lambda params: params),
-    taylor=_solve_taylor,
+    taylor=_linear_system_taylor(lambda a, b: solve(a, b), lambda m: m),
     cases=(
         Case("matrix", ((3, 3), (3, 2)), call_with(), "wellconditioned"),
         Case("column", ((4, 4), (4, 1)), call_with(), "wellconditioned"),
@@ -404,7 +410,10 @@ solve_triangular = ParametrizedPrimitive(
         lambda m, lower=True: triangle(m, lower),
         lambda params: {"lower": not params.get("lower", True)},
     ),
-    taylor=NO_TAYLOR,
+    taylor=_linear_system_taylor(
+        lambda a, b, lower=True: solve_triangular(a, b, lower=lower),
+        lambda m, lower=True: triangle(m, lower),
+    ),
     n_operands=2,
     param_names=("lower",),
     cases=(
@@ -467,7 +476,7 @@ triangular_matmul = ParametrizedPrimitive(
     _triangular_matmul_values,
     _triangular_matmul_jvp,
     _triangular_matmul_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=2,
     param_names=("lower",),
     cases=(
@@ -535,7 +544,7 @@ logabsdet = Primitive(
     lambda a: np.linalg.slogdet(a)[1],
     _logdet_jvp,
     _logdet_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     cases=(
         Case("matrix", ((3, 3),), call_with(), "wellconditioned"),
         Case("stacked", ((2, 3, 3),), call_with(), "wellconditioned"),
@@ -559,7 +568,7 @@ det = Primitive(
     np.linalg.det,
     _det_jvp,
     _det_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     numpy=(np.linalg.det,),
     cases=(
         Case("matrix", ((3, 3),), call_with(), "wellconditioned"),
@@ -612,7 +621,7 @@ lstsq = ParametrizedPrimitive(
     lambda a, b, rcond=None: np.linalg.lstsq(a, b, rcond=rcond)[0],
     _lstsq_jvp,
     _lstsq_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=2,
     param_names=("rcond",),
     cases=(
@@ -656,7 +665,7 @@ pinv = ParametrizedPrimitive(
     lambda a, rcond=1e-15, hermitian=False: np.linalg.pinv(a, rcond=rcond, hermitian=hermitian),
     _pinv_jvp,
     _pinv_vjp,
-    taylor=NO_TAYLOR,
+    taylor=series.FROM_JVP,
     n_operands=1,
     param_names=("rcond", "hermitian"),
     cases=(
