@@ -170,13 +170,15 @@ def test_array_inputs_work_elementwise(f):
 
 @pytest.mark.parametrize(
     "f, x0",
-    [(sc.digamma, 1.3), (sc.gamma, 1.3), (sc.i1, 2.7), (sc.erfinv, 0.3)],
-    ids=["digamma", "gamma", "i1", "erfinv"],
+    [(sc.digamma, 1.3), (sc.gamma, 1.3), (sc.i1, 2.7), (sc.erfinv, 0.3),
+     (lambda s: np.linalg.cholesky(_SPD + s * (_M + _M.T)), 0.3)],
+    ids=["digamma", "gamma", "i1", "erfinv", "cholesky"],
 )
 def test_rule_from_the_jvp_costs_a_polynomial_in_the_order(evaluations, f, x0):
     """digamma's partials are polygamma(1), polygamma(2), ... (one nested level per order);
     gamma's and erfinv's read the output (fixed-point iteration); i1's reads the output and i0,
-    whose partial is i1 again.  Exponential growth would be 2^8 = 256x from order 8 to 16."""
+    whose partial is i1 again; cholesky's JVP solves with its output (a closed rule, so no
+    nested iteration).  Exponential growth would be 2^8 = 256x from order 8 to 16."""
     cost = {k: evaluations(lambda k=k: ad.taylor(f, x0, k)) for k in (8, 16)}
     assert cost[16]["calls"] <= 8 * cost[8]["calls"]  # at most cubic in the order
     assert cost[16]["elements"] <= 16 * cost[8]["elements"]  # at most quartic
