@@ -25,6 +25,9 @@ the Cauchy product.  Three patterns cover the table:
   g = 1/(1 + x^2); ``arcsin``: g = (1 - x^2)^(-1/2); ``erf``; ...) ``y`` is the integral of the
   series ``x' g``.  ``x^r`` (constant r) solves ``x y' = r x' y``:
   ``y_k = sum_(j=1..k) ((r + 1) j - k) x_j y_(k-j) / (k x_0)``.
+* **Everything else** (the special functions, the decompositions): ``y' = J(x(t)) x'(t)`` with
+  the primitive's own JVP evaluated in Taylor mode one order lower, and integrated
+  (``series.FROM_JVP``; a JVP that reads ``y`` is iterated to a fixed point).
 
 Rules are written with primitives, so Taylor values nest with every other transform (a gradient
 of a Taylor coefficient, Taylor mode inside ``jacfwd``, Taylor over Taylor).  A primitive without a

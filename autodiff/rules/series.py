@@ -9,6 +9,7 @@ ones of Griewank & Walther, *Evaluating Derivatives* (2nd ed., 2008), ch. 13; ea
 A primitive's declaration names its rule in its ``taylor`` slot: a function of this module
 (``taylor=series.power``), a unary body wrapped by :func:`unary` (``taylor=series.exp``), or one
 of the markers ``FIRST_ORDER`` (linear and locally linear primitives: :func:`first_order_rule`),
+``FROM_JVP`` (any other primitive, from its own JVP: :func:`from_jvp_rule`),
 ``LOCALLY_CONSTANT`` or ``NO_TAYLOR``.
 
 Primitives are reached through :data:`ops` (looked up by name when a rule runs): this module is
