@@ -424,3 +424,17 @@ def test_writes_into_arguments_are_refused():
 
     with pytest.raises(JitError, match="writes into its argument"):
         ad.jit(f)(np.ones(3))
+
+
+def test_jit_decorates_methods():
+    class Model:
+        def __init__(self):
+            self.weights = np.arange(3.0)
+
+        @ad.jit
+        def loss(self, x):
+            return np.sum(self.weights * x**2)
+
+    model = Model()
+    assert model.loss(np.ones(3)) == 3.0 and model.loss(np.full(3, 2.0)) == 12.0
+    assert Model.loss.stats["records"] == 1 and Model.loss.stats["replays"] == 1

@@ -193,6 +193,13 @@ class Jitted:
             self._cache.clear()
             self._last = None
 
+    def __get__(self, instance, owner=None):
+        """As a method decorator: the instance is an argument (a value of the signature; its
+        arrays are constants of the trace, as a closure's are)."""
+        if instance is None:
+            return self
+        return functools.partial(self, instance)
+
     def __repr__(self) -> str:
         return f"<ad.jit of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
