@@ -416,6 +416,15 @@ def test_writes_through_views_of_intermediates_replay():
     for x in (np.ones(3), np.arange(3.0)):
         assert_identical(compiled(x), f(x))
 
+    def scatter(x):
+        y = x.copy()
+        np.add.at(y, [0, 0], x[1:])  # repeated indices accumulate
+        return y
+
+    compiled = ad.jit(scatter)
+    for x in (np.ones(3), np.arange(3.0)):
+        assert_identical(compiled(x), scatter(x))
+
 
 def test_writes_into_arguments_are_refused():
     def f(x):

@@ -388,6 +388,8 @@ class Staged(ArrayLike):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if _foreign(inputs):
             return NotImplemented  # a transform's value: its level interprets the call
+        if method == "at":  # an in-place write: recorded as the traced values' writes are
+            return ArrayLike.__array_ufunc__(self, ufunc, method, *inputs, **kwargs)
         out = kwargs.get("out")
         if out is not None:
             raise JitError(
