@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import autodiff as ad
 from autodiff.jit import JitCheckError, JitError
 from test_linearize_hvp import SECOND_ORDER_CASES
 from test_pytrees_and_transforms import JACOBIAN_CASES
+from test_random_programs import _run, programs
 
 RNG = np.random.default_rng(12)
 
@@ -447,3 +449,22 @@ def test_jit_decorates_methods():
     model = Model()
     assert model.loss(np.ones(3)) == 3.0 and model.loss(np.full(3, 2.0)) == 12.0
     assert Model.loss.stats["records"] == 1 and Model.loss.stats["replays"] == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(program=programs())
+def test_random_programs_under_jit(program):
+    """The random programs of the transform tests (indexing, masks, reductions, joins, ...):
+    the plain call, jacfwd and jacrev replay bit for bit, on new values too."""
+    inputs, steps = program
+    argnums = tuple(range(len(inputs)))
+
+    def f(*xs):
+        return _run(steps, *xs)
+
+    for eager in (f, ad.jacfwd(f, argnums=argnums), ad.jacrev(f, argnums=argnums)):
+        compiled = ad.jit(eager)
+        for scale in (1.0, 0.75):
+            args = tuple(x * scale for x in inputs)
+            with np.errstate(all="ignore"):
+                assert_identical(compiled(*args), eager(*args))
