@@ -465,6 +465,13 @@ def test_random_programs_under_jit(program):
     for eager in (f, ad.jacfwd(f, argnums=argnums), ad.jacrev(f, argnums=argnums)):
         compiled = ad.jit(eager)
         for scale in (1.0, 0.75):
-            args = tuple(x * scale for x in inputs)
+            args = tuple(np.asarray(x * scale) for x in inputs)
             with np.errstate(all="ignore"):
                 assert_identical(compiled(*args), eager(*args))
+
+
+def test_numpy_float_scalars_are_taken_as_the_transforms_take_them():
+    f = ad.grad(lambda t: np.logaddexp(t, 0.2) * np.tanh(t))  # math and NumPy round differently
+    compiled = ad.jit(f)
+    for t in (np.float64(-1.1002), np.float64(0.3)):
+        assert compiled(t) == f(t) and type(compiled(t)) is type(f(t))

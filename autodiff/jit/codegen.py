@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import operator
 import re
 
 import numpy as np
@@ -145,6 +146,8 @@ _OPERATORS = {"add": "+", "subtract": "-", "multiply": "*"}
 _COMPARISONS = {"equal": "==", "not_equal": "!=", "less": "<", "less_equal": "<=",
                 "greater": ">", "greater_equal": ">="}
 _NUMBER_TYPES = (float, int)
+_INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
+          operator.pow: "**", operator.matmul: "@", operator.neg: "-"}
 _RESERVED = {"slice", "same", "RETRACE", "replay", "c", "seen"}
 
 
@@ -185,10 +188,13 @@ class _Namer:
         kind = type(value)
         if kind is Ref:
             return self.names[value.slot]
-        if value is None or value is Ellipsis or kind in (bool, int, str):
+        if value is None or value is Ellipsis or kind in (bool, str):
             return repr(value)
+        if kind is int or (kind is float and math.isfinite(value)):
+            text = repr(value)  # (-2.0) ** x is not -2.0 ** x
+            return f"({text})" if text.startswith("-") else text
         if kind is float:
-            return repr(value) if math.isfinite(value) else self.constant(value)
+            return self.constant(value)
         if kind is tuple:
             inner = ", ".join(self.expr(v) for v in value)
             return f"({inner},)" if len(value) == 1 else f"({inner})"
@@ -271,6 +277,13 @@ def _call_source(step, namer) -> str:
             and all(t in _NUMBER_TYPES for t in step.arg_types)):
         # NumPy's comparison of two Python numbers: the same IEEE comparison, a Python bool
         return f"{namer.expr(args[0])} {_COMPARISONS[step.name]} {namer.expr(args[1])}"
+    if step.fn is operator.getitem and prim is None and len(args) == 2 and not step.kwargs:
+        return f"{namer.expr(args[0])}[{namer.expr(args[1])}]"
+    infix = _INFIX.get(step.fn) if prim is None and not step.kwargs else None
+    if infix is not None:  # Python's operator itself
+        if len(args) == 2:
+            return f"{namer.expr(args[0])} {infix} {namer.expr(args[1])}"
+        return f"{infix}{namer.expr(args[0])}"
     direct = _direct_function(step)
     if direct is not None:
         module = "math_" if getattr(direct, "__module__", "") == "math" else ""

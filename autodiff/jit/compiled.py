@@ -36,6 +36,16 @@ def _is_data(leaf) -> bool:
     return type(leaf) is float or isinstance(leaf, np.floating)
 
 
+def _input_value(leaf):
+    """A NumPy float scalar as the transforms take it (``values.as_float_value``): ``float64``
+    a Python float, other widths a 0-d array; so the recording computes what they compute."""
+    if type(leaf) is np.float64:
+        return float(leaf)
+    if isinstance(leaf, np.floating):
+        return np.asarray(leaf)
+    return leaf
+
+
 def _static_key(leaf):
     try:
         hash(leaf)
@@ -164,7 +174,7 @@ class Jitted:
             return self.fn(*args, **kwargs)
         if key is None:
             key = _signature(leaves, treedef)
-        data = [leaf for leaf in leaves if _is_data(leaf)]
+        data = [_input_value(leaf) for leaf in leaves if _is_data(leaf)]
         result, trace = self._replay(key, data, args, kwargs)
         if trace is None:
             result, trace = self._record(key, leaves, treedef)
@@ -178,7 +188,7 @@ class Jitted:
         if args or kwargs:
             leaves, treedef = flatten((args, kwargs))
             key = (None if kwargs else _plain_key(args)) or _signature(leaves, treedef)
-            data = [leaf for leaf in leaves if _is_data(leaf)]
+            data = [_input_value(leaf) for leaf in leaves if _is_data(leaf)]
             _, trace = self._replay(key, data, args, kwargs)
             if trace is None:
                 _, trace = self._record(key, leaves, treedef)
@@ -240,7 +250,7 @@ class Jitted:
 
     def _record(self, key, leaves, treedef):
         level = RecordingLevel()
-        staged = [level.input(leaf) if _is_data(leaf) else leaf for leaf in leaves]
+        staged = [level.input(_input_value(leaf)) if _is_data(leaf) else leaf for leaf in leaves]
         inputs = [(s, s._slot) for s in staged if isinstance(s, Staged)]
         args, kwargs = unflatten(treedef, staged)
         random_state = np.random.get_state()

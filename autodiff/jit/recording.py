@@ -372,6 +372,55 @@ class Staged(ArrayLike):
                 return value._level
         return self._level
 
+    # -- Python's operators: recorded as Python applies them to the values (an np.float64 power
+    # is NumPy's scalar power, which can differ in the last bit from np.power) ------------------
+    def _operator(self, fn, *operands):
+        if _foreign(operands):
+            return NotImplemented  # a transform's value: its level interprets the call
+        return self._own_level(operands).record_call(fn, operands, {}, name=fn.__name__)
+
+    def __add__(self, other):
+        return self._operator(operator.add, self, other)
+
+    def __radd__(self, other):
+        return self._operator(operator.add, other, self)
+
+    def __sub__(self, other):
+        return self._operator(operator.sub, self, other)
+
+    def __rsub__(self, other):
+        return self._operator(operator.sub, other, self)
+
+    def __mul__(self, other):
+        return self._operator(operator.mul, self, other)
+
+    def __rmul__(self, other):
+        return self._operator(operator.mul, other, self)
+
+    def __truediv__(self, other):
+        return self._operator(operator.truediv, self, other)
+
+    def __rtruediv__(self, other):
+        return self._operator(operator.truediv, other, self)
+
+    def __pow__(self, other):
+        return self._operator(operator.pow, self, other)
+
+    def __rpow__(self, other):
+        return self._operator(operator.pow, other, self)
+
+    def __matmul__(self, other):
+        return self._operator(operator.matmul, self, other)
+
+    def __rmatmul__(self, other):
+        return self._operator(operator.matmul, other, self)
+
+    def __neg__(self):
+        return self._operator(operator.neg, self)
+
+    def __abs__(self):
+        return self._operator(operator.abs, self)
+
     def __getitem__(self, index):
         """``x[index]`` as NumPy computes it (a float64 entry is ``np.float64``, as in the eager
         call); an index computed from recorded values is guarded (shapes stay fixed)."""
