@@ -13,15 +13,27 @@ with ``G_e`` the gradient by reverse mode and ``G_a`` central differences in flo
 one-sided ``O(h)`` difference in Aggarwal's sec. 3.3).  ``rho`` is symmetric in the two gradients,
 lies in ``[0, 1]``, and is ``0`` when both are zero.
 
+With ``jit=True`` (the default) the gradient checked is the compiled one (:func:`autodiff.jit`,
+through :mod:`autodiff.jit.fallback`): ``grad f`` is recorded at ``x`` and the *replay* is
+compared, the code a user calling ``ad.jit(ad.grad(f))``, ``minimize`` or ``fit`` runs (bit for
+bit the eager gradient where the same operations run, so a difference between the two is a
+bug of the replay, caught here).  The evaluations of ``f`` at perturbed points stay plain calls:
+on arrays ``f`` is NumPy code already, which a replay would only wrap.  A function whose
+gradient cannot be recorded is checked eagerly, after one ``RuntimeWarning`` naming the reason;
+``jit=False`` checks the eager gradient.
+
 The helpers below (evaluation at perturbed points) are shared with :mod:`autodiff.testing`; the
 pytree is a flat float64 vector in :mod:`autodiff.flat`'s layout.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .flat import ravel, ravel_pytree
+from .jit.fallback import CompiledOrEager
 from .pytree import flatten, unflatten
 from .rules.primitive import primal_value
 from .transforms import grad
@@ -86,7 +98,11 @@ def _scalar_value(value) -> float:
     return float(value)
 
 
-def check_grad(f, x, eps=None) -> float:
+def _name(f) -> str:
+    return getattr(f, "__qualname__", None) or type(f).__name__
+
+
+def check_grad(f, x, eps=None, jit: bool = True) -> float:
     """``||G_e - G_a|| / (||G_e|| + ||G_a||)``: reverse-mode gradient vs central differences.
 
     Parameters
@@ -99,6 +115,9 @@ def check_grad(f, x, eps=None) -> float:
     eps:
         Relative finite-difference step (default: the cube root of float64's machine
         epsilon, about 6e-6).
+    jit:
+        Check the compiled gradient's replay (the default; see the module docstring), or, with
+        ``False``, the eager gradient.
 
     Returns the ratio as a float; Aggarwal's rule of thumb (sec. 3.3): below ``1e-6`` is right,
     around ``1e-3`` is expected only near kinks.
@@ -107,7 +126,11 @@ def check_grad(f, x, eps=None) -> float:
     >>> ad.check_grad(lambda x: np.sum(np.sin(x) ** 2), np.array([0.1, 0.7, 2.0])) < 1e-9
     True
     """
-    exact = ravel(ad_gradient(f, x))
+    gradient = functools.partial(ad_gradient, f)
+    if jit:
+        gradient = CompiledOrEager(gradient, f"the gradient of {_name(f)}")
+        gradient(x)  # recorded here: the replay below is the gradient checked
+    exact = ravel(gradient(x))
     approximate = central_difference_gradient(f, x, eps)
     scale = np.linalg.norm(exact) + np.linalg.norm(approximate)
     if scale == 0:

@@ -145,6 +145,10 @@ def _configure_compare(parser: argparse.ArgumentParser) -> None:
         "--repeat", type=argparse_type(positive_int, "repeat"), default=3,
         help="timing samples per mode (the best is shown)"
     )
+    parser.add_argument(
+        "--no-jit", dest="jit", action="store_false",
+        help="time the eager Jacobians only (no compiled columns)",
+    )
 
 
 def _run_compare(args: argparse.Namespace) -> int:
@@ -154,7 +158,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     ms = args.outputs or args.sizes
     print("f: R^n -> R^m, f(x) = tanh(A x): forward mode needs n directions, reverse mode m.")
     print()
-    print(compare_grid(ns, ms, repeat=args.repeat))
+    print(compare_grid(ns, ms, repeat=args.repeat, jit=args.jit))
     return 0
 
 

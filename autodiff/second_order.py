@@ -15,20 +15,32 @@ dialects: called on ``v`` shaped like ``x`` (a pytree) it returns ``H v`` of the
 on flat vectors of length ``n`` (the total size of ``x``, in :mod:`autodiff.flat`'s layout) it
 returns flat vectors, and on an ``n x k`` matrix of columns it returns ``H V`` from one batched
 replay, so it drops into ``scipy.sparse.linalg`` (``cg(op, b)``, ``aslinearoperator(op)``).
+
+By default the products are *compiled* (:func:`autodiff.jit`): ``hvp(f, x, v)`` is recorded once
+per function ``f`` and replayed for every product, at this point and at every later one (an
+operator per Newton iterate records nothing new), with no linearisation per point.  At
+n = 1000 on vectorised Rosenbrock a compiled product costs about 56 µs against 98 µs for a
+replay of the linearisation, which itself costs 0.9 ms to build per point (the recording,
+once per ``f``, about 6.5 ms).  Batched products (``matmat``, ``diagonal``) and the gradient
+use the linearisation, built when first asked for.  A function that cannot be recorded falls
+back to the linearisation with one ``RuntimeWarning`` (:mod:`autodiff.jit.fallback`);
+``jit=False`` skips compiling.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+import weakref
 
 import numpy as np
 
 from .flat import FlatSpec, flat_spec
+from .jit.fallback import CompiledOrEager
 from .linearize import linearize
-from .pytree import flatten
+from .pytree import flatten, unflatten
 from .rules.primitive import Traced
-from .transforms import grad
+from .transforms import grad, hvp
 
 __all__ = ["hvp_operator", "HvpOperator"]
 
@@ -54,7 +66,8 @@ class HvpOperator:
         ``vs -> H vs`` for trees whose leaves carry a leading axis of ``k`` directions, or
         ``None`` (then ``k`` products are computed one by one).
     gradient:
-        ``grad f(x)`` when it came for free (same structure as ``x``), else ``None``.
+        ``grad f(x)`` when it came for free (same structure as ``x``), else ``None``, or a
+        function of no arguments computing it (called once, when ``.gradient`` is first read).
 
     Attributes
     ----------
@@ -72,11 +85,18 @@ class HvpOperator:
         self.spec = spec
         self._product = product
         self._batched_product = batched_product
-        self.gradient = gradient
+        self._gradient = gradient
         self.shape = (spec.size, spec.size)
         self.dtype = spec.dtype
         self.count = 0
         self.on_products = None
+
+    @property
+    def gradient(self):
+        """``grad f(x)`` (same structure as ``x``), or ``None`` when the operator has none."""
+        if callable(self._gradient):
+            self._gradient = self._gradient()
+        return self._gradient
 
     def _counted(self, k: int) -> None:
         self.count += k
@@ -184,7 +204,35 @@ class HvpOperator:
         return f"HvpOperator(shape={self.shape}, dtype={self.dtype}, count={self.count})"
 
 
-def hvp_operator(f, x) -> HvpOperator:
+#: f -> its compiled ``(x, v) -> H v`` (a CompiledOrEager), shared by every operator of ``f``
+_COMPILED_HVPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_hvp(f) -> CompiledOrEager:
+    """The compiled ``hvp(f, x, v)`` of ``f``: one per function (held weakly), so operators at
+    new points replay the same recording."""
+    try:
+        compiled = _COMPILED_HVPS.get(f)
+    except TypeError:  # not weakly referable (a builtin): compiled for this operator only
+        compiled = None
+        cache = False
+    else:
+        cache = True
+    if compiled is None:
+        f_ref = weakref.ref(f) if cache else (lambda: f)
+
+        def hessian_vector_product(x, v):  # holds f weakly: the cache entry must not keep it
+            return hvp(f_ref(), x, v)
+
+        name = getattr(f, "__qualname__", None) or type(f).__name__
+        compiled = CompiledOrEager(hessian_vector_product,
+                                   f"the Hessian-vector product of {name}")
+        if cache:
+            _COMPILED_HVPS[f] = compiled
+    return compiled
+
+
+def hvp_operator(f, x, jit: bool = True) -> HvpOperator:
     """The Hessian of scalar ``f`` at ``x`` as a linear operator: ``op(v) = H v``.
 
     Built on :func:`~autodiff.linearize.linearize` of ``grad f``: ``f`` and its reverse sweep run
@@ -193,6 +241,11 @@ def hvp_operator(f, x) -> HvpOperator:
     ``f(*x)``; wrap a tuple-valued argument as ``(x,)``), a pytree of floats / arrays.
     ``op(V)`` of an ``n x k`` matrix, ``op.matmat`` and ``op.diagonal()`` push many unit or
     given directions through one batched replay.
+
+    With ``jit=True`` (the default) single products are compiled instead (see the module
+    docstring): ``hvp(f, x, v)`` is recorded once per ``f`` and replayed, bit for bit the
+    eager ``ad.hvp``; the linearisation is built only when a batched product or ``op.gradient``
+    asks for it, or when ``f`` cannot be recorded (one ``RuntimeWarning`` names the reason).
 
     Example
     -------
@@ -207,5 +260,27 @@ def hvp_operator(f, x) -> HvpOperator:
     array([0.5, 0.5, 0.5])
     """
     argnums = tuple(range(len(x))) if isinstance(x, tuple) else 0
-    gradient, linear = linearize(grad(f, argnums), x)
-    return HvpOperator(flat_spec(x), linear, linear.batched, gradient)
+    if not jit:
+        gradient, linear = linearize(grad(f, argnums), x)
+        return HvpOperator(flat_spec(x), linear, linear.batched, gradient)
+    spec = flat_spec(x)  # checks x before anything is recorded
+    leaves, treedef = flatten(x)  # the point is held as it is now, as the linearisation holds it
+    x = unflatten(treedef, [np.array(leaf) if isinstance(leaf, np.ndarray) else leaf
+                            for leaf in leaves])
+    compiled = _compiled_hvp(f)
+    linearized = []
+
+    def linearization():
+        if not linearized:
+            linearized.extend(linearize(grad(f, argnums), x))
+        return linearized
+
+    def product(v):
+        if compiled.reason is None:
+            return compiled(x, v)  # eager hvp for this product, if the recording fails now
+        return linearization()[1](v)
+
+    def batched_product(vs):
+        return linearization()[1].batched(vs)
+
+    return HvpOperator(spec, product, batched_product, lambda: linearization()[0])

@@ -201,13 +201,13 @@ def test_scipy_minimize_with_autodiff_callables(method):
 
 def test_scipy_callables_share_work_at_one_point(monkeypatch):
     linearisations = []
-    original = ad_objective.linearized_hessian
+    original = ad_objective.hessian_operator
 
-    def counting(f, x):
+    def counting(f, x, **kwargs):
         linearisations.append(x)
-        return original(f, x)
+        return original(f, x, **kwargs)
 
-    monkeypatch.setattr(ad_objective, "linearized_hessian", counting)
+    monkeypatch.setattr(ad_objective, "hessian_operator", counting)
     value_calls = []
     original_value_and_grad = ad_objective.value_and_gradient
 

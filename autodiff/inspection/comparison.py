@@ -12,6 +12,14 @@ counts above become the batch size, and the cost of a pass grows with it.  Hence
 forward when ``n <= m``, reverse when ``n > m``.  :func:`compare` reports the counts,
 the tape, and the measured times of both on this machine, and recommends a mode.
 :func:`compare_grid` does that over a family ``f: R^n -> R^m`` to show the crossover.
+
+Each mode is timed twice: eagerly (every primitive dispatched through the tracing machinery)
+and compiled (``ad.jit(jacfwd(f))``, :mod:`autodiff.jit`: recorded once, replayed as NumPy
+code).  The difference between the two columns is the Python cost of tracing; what remains in
+the compiled column is the arithmetic of the mode, so the recommendation follows the compiled
+times when both modes compiled (the code ``minimize``, ``fit`` and ``ad.jit`` users run).  A
+function that cannot be recorded gets one ``RuntimeWarning`` and eager times only
+(:mod:`autodiff.jit.fallback`); ``jit=False`` skips compiling.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..jit.fallback import CompiledOrEager
 from ..pytree import flatten
 from ..transforms import jacfwd, jacrev
 from .recording import record
@@ -61,7 +70,10 @@ class Comparison:
 
     ``forward_passes`` (= n) and ``reverse_passes`` (= m) count single-direction passes;
     ``jacfwd`` / ``jacrev`` run each set as one vectorised pass.  Times are seconds per
-    Jacobian, the best of ``repeat`` samples; ``max_difference`` is ``max |jacfwd - jacrev|`` (should be ~1e-15 relative).
+    Jacobian, the best of ``repeat`` samples; ``max_difference`` is ``max |jacfwd - jacrev|``
+    (should be ~1e-15 relative).  ``compiled_forward_seconds`` / ``compiled_reverse_seconds``
+    time the replays of ``ad.jit(jacfwd(f))`` / ``ad.jit(jacrev(f))`` (``None`` when not
+    compiled; ``compiled_reason`` then says why, if a recording failed).
     """
 
     n_inputs: int
@@ -72,6 +84,20 @@ class Comparison:
     reverse_seconds: float
     max_difference: float
     repeat: int
+    compiled_forward_seconds: float | None = None
+    compiled_reverse_seconds: float | None = None
+    compiled_reason: str | None = None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether both modes were timed compiled (then they decide the recommendation)."""
+        return self.compiled_forward_seconds is not None and \
+            self.compiled_reverse_seconds is not None
+
+    def _deciding_times(self) -> tuple[float, float]:
+        if self.compiled:
+            return self.compiled_forward_seconds, self.compiled_reverse_seconds
+        return self.forward_seconds, self.reverse_seconds
 
     @property
     def forward_passes(self) -> int:
@@ -88,21 +114,24 @@ class Comparison:
 
     @property
     def recommended(self) -> str:
-        """The measured faster mode; within a 10 % tie, the one with fewer passes."""
-        fast, slow = sorted((self.forward_seconds, self.reverse_seconds))
+        """The measured faster mode (compiled times when both compiled, else eager ones);
+        within a 10 % tie, the one with fewer passes."""
+        forward, reverse = self._deciding_times()
+        fast, slow = sorted((forward, reverse))
         if slow - fast <= TIE * fast:
             return self.by_passes
-        return "forward" if self.forward_seconds < self.reverse_seconds else "reverse"
+        return "forward" if forward < reverse else "reverse"
 
     @property
     def reason(self) -> str:
-        fast, slow = sorted((self.forward_seconds, self.reverse_seconds))
+        fast, slow = sorted(self._deciding_times())
+        kind = "compiled" if self.compiled else "eager"
         if slow - fast <= TIE * fast:
             return (
-                f"times within {TIE:.0%}; {self.n_inputs} input direction(s) vs "
+                f"{kind} times within {TIE:.0%}; {self.n_inputs} input direction(s) vs "
                 f"{self.n_outputs} output direction(s) decide"
             )
-        return f"measured {slow / fast:.1f}× faster than the other mode"
+        return f"measured {slow / fast:.1f}× faster than the other mode ({kind})"
 
     def table(self) -> Table:
         n, m = self.n_inputs, self.n_outputs
@@ -112,8 +141,11 @@ class Comparison:
             ["passes, vectorised", f"1 pass of {n} tangent(s)", f"1 sweep of {m} cotangent(s)"],
             ["primitives recorded", str(self.primitives), str(self.primitives)],
             ["memory held", "none (no tape)", f"tape {format_bytes(self.tape_bytes)}"],
-            ["time per Jacobian (best)", format_seconds(self.forward_seconds),
+            ["time per Jacobian, eager (best)", format_seconds(self.forward_seconds),
              format_seconds(self.reverse_seconds)],
+            ["time per Jacobian, compiled (best)", _seconds_or(self.compiled_forward_seconds,
+                                                              self.compiled_reason),
+             _seconds_or(self.compiled_reverse_seconds, self.compiled_reason)],
             ["recommended", "yes" if self.recommended == "forward" else "",
              "yes" if self.recommended == "reverse" else ""],
         ]
@@ -128,6 +160,12 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         return f"{self.table().html()}\n<p>recommended: {self.recommended} ({self.reason})</p>"
+
+
+def _seconds_or(seconds, reason) -> str:
+    if seconds is not None:
+        return format_seconds(seconds)
+    return "not compiled" if reason else "not measured"
 
 
 def _best_times(functions, repeat: int, min_sample: float = 2e-3) -> list[float]:
@@ -159,12 +197,13 @@ def _max_difference(a, b) -> float:
     return max(diffs, default=0.0)
 
 
-def compare(f, x, repeat: int = 5) -> Comparison:
+def compare(f, x, repeat: int = 5, jit: bool = True) -> Comparison:
     """Forward against reverse mode for the Jacobian of ``f`` at ``x``.
 
     Counts inputs ``n`` and outputs ``m`` (scalar coordinates), the primitives one evaluation
     records, the bytes its tape holds, and times ``jacfwd(f)(x)`` and ``jacrev(f)(x)`` (best of
-    ``repeat`` samples).  ``print`` it for a table; the fields are data.
+    ``repeat`` samples), eagerly and, with ``jit=True``, compiled (see the module docstring).
+    ``print`` it for a table; the fields are data.
 
     Example
     -------
@@ -181,18 +220,32 @@ def compare(f, x, repeat: int = 5) -> Comparison:
     m = sum(int(np.size(value)) for value in recording.output_values)
     forward, reverse = jacfwd(f), jacrev(f)
     difference = _max_difference(forward(x), reverse(x))
-    forward_seconds, reverse_seconds = _best_times(
-        [lambda: forward(x), lambda: reverse(x)], int(repeat)
-    )
+    timed = [lambda: forward(x), lambda: reverse(x)]
+    reason = None
+    if jit:
+        name = getattr(f, "__qualname__", None) or type(f).__name__
+        compiled = [CompiledOrEager(forward, f"jacfwd of {name}"),
+                    CompiledOrEager(reverse, f"jacrev of {name}")]
+        for jacobian in compiled:
+            jacobian(x)  # recorded (or refused: then both stay eager, with one warning)
+            if jacobian.reason is not None:
+                reason = jacobian.reason
+                break
+        else:
+            timed += [lambda: compiled[0](x), lambda: compiled[1](x)]
+    seconds = _best_times(timed, int(repeat)) + [None, None]
     return Comparison(
         n_inputs=n,
         n_outputs=m,
         primitives=len(recording.operations),
         tape_bytes=recording.tape_bytes,
-        forward_seconds=forward_seconds,
-        reverse_seconds=reverse_seconds,
+        forward_seconds=seconds[0],
+        reverse_seconds=seconds[1],
         max_difference=difference,
         repeat=int(repeat),
+        compiled_forward_seconds=seconds[2],
+        compiled_reverse_seconds=seconds[3],
+        compiled_reason=reason,
     )
 
 
@@ -228,14 +281,19 @@ class ComparisonGrid:
         for n in self.ns:
             for m in self.ms:
                 c = self.results[(n, m)]
+                forward, reverse = c._deciding_times()
                 rows.append([
                     str(n), str(m), str(c.primitives), format_bytes(c.tape_bytes),
                     format_seconds(c.forward_seconds), format_seconds(c.reverse_seconds),
-                    f"{c.forward_seconds / c.reverse_seconds:.2f}", c.recommended,
+                    _seconds_or(c.compiled_forward_seconds, c.compiled_reason),
+                    _seconds_or(c.compiled_reverse_seconds, c.compiled_reason),
+                    f"{forward / reverse:.2f}", c.recommended,
                 ])
         return Table(
-            f"Jacobian of {self.family}: forward (jacfwd) vs reverse (jacrev)",
-            ("n", "m", "primitives", "tape", "jacfwd", "jacrev", "fwd/rev", "use"),
+            f"Jacobian of {self.family}: forward (jacfwd) vs reverse (jacrev), eager and "
+            "compiled (ad.jit)",
+            ("n", "m", "primitives", "tape", "jacfwd", "jacrev", "jacfwd jit", "jacrev jit",
+             "fwd/rev", "use"),
             (tuple(rows),),
         )
 
@@ -259,8 +317,9 @@ class ComparisonGrid:
 
 
 def compare_grid(ns, ms, family=tanh_layer, repeat: int = 3,
-                 name: str = "f(x) = tanh(A x)") -> ComparisonGrid:
-    """:func:`compare` for ``family(n, m) -> (f, x)`` at every ``n`` in ``ns``, ``m`` in ``ms``."""
+                 name: str = "f(x) = tanh(A x)", jit: bool = True) -> ComparisonGrid:
+    """:func:`compare` for ``family(n, m) -> (f, x)`` at every ``n`` in ``ns``, ``m`` in ``ms``
+    (``fwd/rev`` is the ratio of the times that decide: compiled ones when measured)."""
     ns, ms = tuple(int(n) for n in ns), tuple(int(m) for m in ms)
     if not ns or not ms or min(ns + ms) < 1:
         raise ValueError(f"sizes must be positive integers, got ns={ns}, ms={ms}")
@@ -268,5 +327,5 @@ def compare_grid(ns, ms, family=tanh_layer, repeat: int = 3,
     for n in ns:
         for m in ms:
             f, x = family(n, m)
-            results[(n, m)] = compare(f, x, repeat=repeat)
+            results[(n, m)] = compare(f, x, repeat=repeat, jit=jit)
     return ComparisonGrid(name, ns, ms, results)

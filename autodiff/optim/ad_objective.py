@@ -5,56 +5,29 @@ layout of :mod:`autodiff.flat`. Its derivatives come from the autodiff transform
 ``f`` on the tree itself:
 
 * ``∇f``:   ``value_and_grad(f)(x)``, one forward and one reverse sweep, raveled;
-* ``H v``:  ``hvp_operator(f, (x,))``, linearised once per point, then one replay per product;
-  its flat vectors are exactly the objective's (``(x,)`` says that ``x`` is one argument even
-  when it is a tuple);
-* ``H``:    the same operator applied to the ``n`` unit vectors in one batched replay.
+* ``H v``:  ``hvp_operator(f, (x,))``; its flat vectors are exactly the objective's (``(x,)``
+  says that ``x`` is one argument even when it is a tuple);
+* ``H``:    the linearisation of ``grad f`` at the point applied to the ``n`` unit vectors in one
+  batched replay.
 
 With ``jit=True`` (the default) the gradient and the Hessian-vector products are compiled
-(:func:`autodiff.jit`): ``value_and_grad(f)`` and ``hvp(f, x, v)`` are recorded once and
-replayed for every point and every direction, without a per-point linearisation.  A function
-that cannot be recorded (:class:`~autodiff.jit.JitError`: a random draw inside it, a traced
-value held in a closure, ...) falls back to the eager derivatives, once, with a
-``RuntimeWarning`` naming the reason.
+(:func:`autodiff.jit`): ``value_and_grad(f)`` and ``hvp(f, x, v)`` (inside ``hvp_operator``) are
+recorded once and replayed for every point and every direction, without a per-point
+linearisation.  A function that cannot be recorded (:class:`~autodiff.jit.JitError`: a random
+draw inside it, a traced value held in a closure, ...) falls back to the eager derivatives,
+once, with a ``RuntimeWarning`` naming the reason (:mod:`autodiff.jit.fallback`).
 """
 
-import warnings
+import functools
 
 import numpy as np
 
-from ..flat import flat_spec
-from ..jit import JitError, jit
-from ..second_order import HvpOperator
-from ..second_order import hvp_operator as linearized_hessian
-from ..transforms import hvp as hessian_vector_product
+from ..jit.fallback import CompiledOrEager
+from ..second_order import hvp_operator as hessian_operator
 from ..transforms import value_and_grad as value_and_gradient
 from .objective import Objective
 
 __all__ = ["autodiff_objective"]
-
-
-class _CompiledOrEager:
-    """``compiled(*args)`` until it raises :class:`JitError`; from then on ``eager(*args)``,
-    after one ``RuntimeWarning`` naming the reason."""
-
-    def __init__(self, compiled, eager, what):
-        self._compiled = compiled
-        self._eager = eager
-        self._what = what
-        self.failed = None
-
-    def __call__(self, *args):
-        if self.failed is None:
-            try:
-                return self._compiled(*args)
-            except JitError as error:
-                self.failed = str(error)
-                warnings.warn(
-                    f"the {self._what} of the objective could not be compiled, so it runs "
-                    f"eagerly (pass jit=False to skip compiling): {error}",
-                    RuntimeWarning, stacklevel=3,
-                )
-        return self._eager(*args)
 
 
 def autodiff_objective(f, spec, jit_derivatives: bool = True):
@@ -67,6 +40,7 @@ def autodiff_objective(f, spec, jit_derivatives: bool = True):
     if not callable(f):
         raise TypeError(f"f must be a callable to minimise, got {type(f).__name__}")
 
+    @functools.wraps(f, assigned=("__module__", "__name__", "__qualname__"), updated=())
     def checked_f(x):
         value = f(x)
         if value is None:
@@ -82,27 +56,18 @@ def autodiff_objective(f, spec, jit_derivatives: bool = True):
 
     value_and_grad_of_tree = eager_value_and_grad
     if jit_derivatives:
-        value_and_grad_of_tree = _CompiledOrEager(jit(eager_value_and_grad),
-                                                  eager_value_and_grad, "gradient")
-
-        def eager_hvp(x, v):
-            return hessian_vector_product(checked_f, x, v)
-
-        compiled_hvp = _CompiledOrEager(jit(eager_hvp), eager_hvp, "Hessian-vector product")
+        value_and_grad_of_tree = CompiledOrEager(
+            eager_value_and_grad, f"the gradient of the objective {checked_f.__qualname__}")
 
     def value_and_grad(z):
         value, gradient = value_and_grad_of_tree(spec.unravel(z))
         return value, spec.ravel(gradient, "gradient")
 
     def hvp_operator(z):
-        x = spec.unravel(z)
-        if not jit_derivatives or compiled_hvp.failed is not None:
-            return linearized_hessian(checked_f, (x,))
-        # the layout of hvp_operator(f, (x,)): x is the one argument, products are 1-tuples
-        return HvpOperator(flat_spec((x,)), lambda v: (compiled_hvp(x, v[0]),))
+        return hessian_operator(checked_f, (spec.unravel(z),), jit=jit_derivatives)
 
     def hessian(z):  # the n unit vectors in one batched replay of the linearisation
-        return linearized_hessian(checked_f, (spec.unravel(z),)).matmat(np.eye(spec.size))
+        return hessian_operator(checked_f, (spec.unravel(z),), jit=False).matmat(np.eye(spec.size))
 
     return Objective(fun, value_and_grad=value_and_grad, hvp_operator=hvp_operator,
                      hessian=hessian)

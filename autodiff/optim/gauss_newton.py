@@ -81,7 +81,8 @@ class GaussNewtonOperator:
         outputs, self._jvp = linearize(model_fn, params)
         _, self._pullback = vjp(model_fn, params)
         self.outputs = outputs
-        self._loss_hessian = hvp_operator(loss_fn, outputs)
+        # eager: loss_fn is often a closure made per step (a recording each time would not pay)
+        self._loss_hessian = hvp_operator(loss_fn, outputs, jit=False)
         self.loss = float(primal_value(loss_fn(outputs)))
         self.output_gradient = self._loss_hessian.gradient
         self.gradient = self._pullback(self.output_gradient)

@@ -1,0 +1,58 @@
+"""Compiled by default, eager when the recording fails: the one fallback every user of ``ad.jit``
+inside the library shares (``minimize``, ``hvp_operator``, ``check_grad``, ``compare``, ``fit``).
+
+:class:`CompiledOrEager` calls ``ad.jit(fn)`` until it raises :class:`~autodiff.jit.JitError`
+(a random draw inside ``fn``, a traced value held in a closure, a write into an argument, ...);
+from then on it calls ``fn`` itself, after one ``RuntimeWarning`` naming the reason.  A caller
+that knows before recording that ``fn`` cannot be compiled (``fit`` on a network whose dropout
+draws a mask per call) calls :meth:`CompiledOrEager.refuse` with its reason instead.  Each
+library function takes ``jit=False`` to skip compiling (and the warning) altogether.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .compiled import jit
+from .recording import JitError
+
+__all__ = ["CompiledOrEager"]
+
+
+class CompiledOrEager:
+    """``ad.jit(fn)(*args)`` until it raises :class:`JitError`; from then on ``fn(*args)``.
+
+    ``what`` names the compiled function in the warning ("the gradient of the objective").
+    ``reason`` is ``None`` while compiling works, else the text of the warning's reason;
+    ``compiled`` is the :class:`~autodiff.jit.Jitted` function (its ``stats`` count records and
+    replays).
+    """
+
+    def __init__(self, fn, what: str):
+        self.fn = fn
+        self.what = what
+        self.compiled = jit(fn)
+        self.reason = None
+
+    def __call__(self, *args):
+        if self.reason is None:
+            try:
+                return self.compiled(*args)
+            except JitError as error:
+                self.refuse(str(error), stacklevel=4)
+        return self.fn(*args)
+
+    def refuse(self, reason: str, stacklevel: int = 3) -> None:
+        """Run eagerly from now on; warn once, naming ``reason``."""
+        if self.reason is not None:
+            return
+        self.reason = reason
+        warnings.warn(
+            f"{self.what} could not be compiled, so it runs eagerly (pass jit=False to skip "
+            f"compiling): {reason}",
+            RuntimeWarning, stacklevel=stacklevel,
+        )
+
+    def __repr__(self) -> str:
+        state = "compiled" if self.reason is None else f"eager ({self.reason})"
+        return f"<CompiledOrEager {self.what}: {state}>"

@@ -1,0 +1,183 @@
+"""The library's users of derivatives compile them (issue 12, item 4): hvp_operator (and so
+conjugate_gradient on it), check_grad, compare and fit replay recordings by default, fall back to
+the eager path once with a warning naming the reason, and take jit=False."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff.jit.fallback import CompiledOrEager
+from autodiff.inspection.comparison import Comparison
+from autodiff.optim import conjugate_gradient
+from autodiff.second_order import _COMPILED_HVPS
+
+
+def rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def noisy(x):  # a draw from NumPy's global generator cannot be recorded
+    return np.sum(np.sin(x) ** 2) + 0.0 * np.random.random()
+
+
+# -- the shared fallback ----------------------------------------------------------------------
+
+
+def test_compiled_or_eager_warns_once_and_then_calls_the_function():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return noisy(x)
+
+    compiled = CompiledOrEager(f, "the test function")
+    with pytest.warns(RuntimeWarning, match="the test function could not be compiled.*random"):
+        first = compiled(np.ones(2))
+    assert compiled.reason is not None and "random" in compiled.reason
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning
+        second = compiled(np.ones(2))
+    assert first == second == noisy(np.ones(2))
+    assert len(calls) == 3  # the failed recording, then two eager calls
+
+
+def test_compiled_or_eager_refuse_names_the_reason():
+    compiled = CompiledOrEager(np.sum, "the sum")
+    with pytest.warns(RuntimeWarning, match="pass jit=False.*state the step cannot take"):
+        compiled.refuse("state the step cannot take")
+    assert compiled(np.ones(3)) == 3.0 and compiled.compiled.stats["records"] == 0
+
+
+# -- hvp_operator and conjugate gradients -----------------------------------------------------
+
+
+def test_hvp_operator_products_are_the_eager_hvp_bit_for_bit():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=30)
+    op = ad.hvp_operator(rosen, x)
+    for _ in range(3):
+        v = rng.normal(size=30)
+        assert np.array_equal(op(v), ad.hvp(rosen, x, v))
+    eager = ad.hvp_operator(rosen, x, jit=False)
+    v = rng.normal(size=30)
+    np.testing.assert_allclose(op(v), eager(v), rtol=1e-13)
+    np.testing.assert_allclose(op.matmat(np.eye(30)[:, :3]), eager.matmat(np.eye(30)[:, :3]),
+                               rtol=1e-13)
+    np.testing.assert_allclose(op.gradient, ad.grad(rosen)(x), rtol=1e-14)
+
+
+def test_operators_at_new_points_replay_one_recording():
+    def f(x):
+        return np.sum(np.exp(x) * x**2)
+
+    for seed in range(3):
+        x = np.random.default_rng(seed).normal(size=5)
+        np.testing.assert_array_equal(ad.hvp_operator(f, x)(np.ones(5)), ad.hvp(f, x, np.ones(5)))
+    shared = _COMPILED_HVPS[f]  # the compiled product of f, one for every operator
+    assert shared.compiled.stats["records"] == 1 and shared.compiled.stats["replays"] == 2
+
+
+def test_the_operator_holds_the_point_it_was_built_at():
+    x = np.linspace(-1.0, 1.0, 6)
+    op = ad.hvp_operator(rosen, x)
+    expected = ad.hvp(rosen, x.copy(), np.ones(6))
+    x[:] = 5.0  # the caller reuses its array; the operator is the Hessian at the old point
+    np.testing.assert_array_equal(op(np.ones(6)), expected)
+
+
+def test_conjugate_gradient_on_a_compiled_operator_matches_the_eager_one():
+    x = np.tile([1.3, 0.7, 0.8, 1.9, 1.2], 4) * 0.5
+    b = -ad.grad(rosen)(x)
+    compiled, info = conjugate_gradient(ad.hvp_operator(rosen, x), b)
+    eager, eager_info = conjugate_gradient(ad.hvp_operator(rosen, x, jit=False), b)
+    assert info.iterations == eager_info.iterations
+    np.testing.assert_allclose(compiled, eager, rtol=1e-9)
+
+
+def test_hvp_operator_falls_back_to_the_linearisation_with_one_warning():
+    x = np.array([0.3, -0.2, 0.5])
+    with pytest.warns(RuntimeWarning, match="Hessian-vector product of noisy could not be "
+                                            "compiled.*random"):
+        op = ad.hvp_operator(noisy, x)
+        first = op(np.ones(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = op(np.ones(3))
+        third = ad.hvp_operator(noisy, 2 * x)(np.ones(3))
+    expected = ad.hvp_operator(noisy, x, jit=False)(np.ones(3))
+    np.testing.assert_allclose(first, expected, rtol=1e-14)
+    np.testing.assert_allclose(second, expected, rtol=1e-14)
+    np.testing.assert_allclose(third, ad.hvp(noisy, 2 * x, np.ones(3)), rtol=1e-14)
+
+
+# -- check_grad -------------------------------------------------------------------------------
+
+
+def test_check_grad_checks_the_compiled_gradient():
+    x = np.linspace(-1.0, 1.5, 12)
+    assert ad.check_grad(rosen, x) == ad.check_grad(rosen, x, jit=False) < 1e-8
+
+
+def test_check_grad_catches_a_wrong_compiled_gradient(monkeypatch):
+    from autodiff.jit import compiled as compiled_module
+
+    run = compiled_module.Trace.run
+
+    def wrong(self, data):  # a replay that is off: check_grad must see the replay, not eager
+        return 2.0 * run(self, data)
+
+    monkeypatch.setattr(compiled_module.Trace, "run", wrong)
+    x = np.linspace(-1.0, 1.5, 5)
+    assert ad.check_grad(rosen, x) == pytest.approx(1 / 3, rel=1e-6)
+    assert ad.check_grad(rosen, x, jit=False) < 1e-8
+
+
+def test_check_grad_falls_back_with_a_warning():
+    with pytest.warns(RuntimeWarning, match="gradient of noisy could not be compiled.*random"):
+        ratio = ad.check_grad(noisy, np.array([0.1, 0.4]))
+    assert ratio < 1e-8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ad.check_grad(noisy, np.array([0.1, 0.4]), jit=False) < 1e-8
+
+
+# -- compare ----------------------------------------------------------------------------------
+
+
+def test_compare_times_eager_and_compiled_jacobians():
+    A = np.random.default_rng(1).normal(size=(4, 6))
+    c = ad.compare(lambda x: np.tanh(A @ x), np.ones(6), repeat=1)
+    assert c.compiled and c.compiled_forward_seconds > 0 and c.compiled_reverse_seconds > 0
+    assert c.compiled_reason is None
+    text = str(c)
+    assert "compiled (best)" in text and "eager (best)" in text
+    eager = ad.compare(lambda x: np.tanh(A @ x), np.ones(6), repeat=1, jit=False)
+    assert not eager.compiled and eager.compiled_forward_seconds is None
+    assert "not measured" in str(eager)
+
+
+def test_compare_falls_back_to_eager_times_with_a_warning():
+    def f(x):
+        return np.sin(x) + 0.0 * np.random.random()
+
+    with pytest.warns(RuntimeWarning, match="jacfwd of .*f could not be compiled.*random"):
+        c = ad.compare(f, np.ones(3), repeat=1)
+    assert not c.compiled and "random" in c.compiled_reason
+    assert "not compiled" in str(c) and c.forward_seconds > 0
+
+
+@pytest.mark.parametrize(
+    "forward, reverse, compiled_forward, compiled_reverse, expected",
+    [
+        (1.0, 2.0, 2.0, 1.0, "reverse"),  # the compiled times decide when both exist
+        (2.0, 1.0, 1.0, 2.0, "forward"),
+        (1.0, 2.0, None, None, "forward"),  # else the eager ones
+    ],
+)
+def test_the_recommendation_follows_the_compiled_times(forward, reverse, compiled_forward,
+                                                       compiled_reverse, expected):
+    c = Comparison(3, 3, 2, 100, forward, reverse, 0.0, 1, compiled_forward, compiled_reverse)
+    assert c.recommended == expected
+    assert ("compiled" in c.reason) == (compiled_forward is not None)
