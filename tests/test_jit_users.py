@@ -181,3 +181,167 @@ def test_the_recommendation_follows_the_compiled_times(forward, reverse, compile
     c = Comparison(3, 3, 2, 100, forward, reverse, 0.0, 1, compiled_forward, compiled_reverse)
     assert c.recommended == expected
     assert ("compiled" in c.reason) == (compiled_forward is not None)
+
+
+# -- fit --------------------------------------------------------------------------------------
+
+
+def blobs(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, 4)) + 2.0 * np.eye(3, 4)[y]
+    return X, y
+
+
+def train(layers, jit, epochs=3, optimizer=ad.optim.Adam, **kwargs):
+    """A model from ``layers()`` trained on the blobs; its state, history and the warnings."""
+    X, y = blobs()
+    model = ad.nn.Sequential(*layers())
+    loader = ad.nn.DataLoader(X, y, batch_size=20, rng=0)  # batches of 20 and a last one of 16
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = ad.nn.fit(model, ad.nn.functional.cross_entropy,
+                            optimizer(model.parameters(), lr=0.05), loader,
+                            val_data=blobs(30, seed=1), epochs=epochs, progress=False, jit=jit,
+                            **kwargs)
+    compiled = [w for w in caught if "could not be compiled" in str(w.message)]
+    return model.state_dict(), history, compiled
+
+
+def mlp():
+    return [ad.nn.Linear(4, 16, rng=0), ad.nn.ReLU(), ad.nn.Linear(16, 3, rng=1)]
+
+
+def assert_same_training(a, b, rtol=1e-12):
+    (state_a, history_a, _), (state_b, history_b, _) = a, b
+    assert state_a.keys() == state_b.keys()
+    for name in state_a:
+        np.testing.assert_allclose(state_a[name], state_b[name], rtol=rtol, atol=1e-14,
+                                   err_msg=name)
+    np.testing.assert_allclose(history_a.train_loss, history_b.train_loss, rtol=rtol)
+    assert history_a.train_accuracy == history_b.train_accuracy
+    np.testing.assert_allclose(history_a.val_loss, history_b.val_loss, rtol=rtol)
+
+
+def test_fit_compiles_its_step_and_trains_as_the_eager_loop(monkeypatch):
+    steps = []
+    original = ad.nn.training._TrainingStep.__init__
+
+    def keep(self, *args):
+        original(self, *args)
+        steps.append(self)
+
+    monkeypatch.setattr(ad.nn.training._TrainingStep, "__init__", keep)
+    compiled = train(mlp, jit=True)
+    eager = train(mlp, jit=False)
+    assert compiled[2] == [] and eager[2] == []
+    stats = steps[0].compiled.compiled.stats
+    assert stats["records"] == 2  # batches of 20, and the last one of 16
+    assert stats["replays"] == 3 * 5 - 2 and stats["eager"] == 0
+    assert steps[1].compiled is None
+    assert_same_training(compiled, eager, rtol=0)  # the same operations: the same bits
+    assert compiled[1].val_accuracy[-1] >= 0.9
+
+
+def test_fit_with_dropout_stays_eager_with_a_warning_naming_the_layer():
+    def layers():
+        return [ad.nn.Linear(4, 16, rng=0), ad.nn.ReLU(), ad.nn.Dropout(0.3, rng=5),
+                ad.nn.Linear(16, 3, rng=1)]
+
+    compiled = train(layers, jit=True)
+    eager = train(layers, jit=False)
+    assert len(compiled[2]) == 1 and eager[2] == []
+    assert "'2' (Dropout) draws a new dropout mask" in str(compiled[2][0].message)
+    assert_same_training(compiled, eager, rtol=0)  # the same masks, drawn in the same order
+
+
+def test_fit_with_batch_norm_updates_running_statistics_once_per_batch():
+    def layers():
+        return [ad.nn.Linear(4, 16, rng=0), ad.nn.BatchNorm1d(16), ad.nn.ReLU(),
+                ad.nn.Linear(16, 3, rng=1)]
+
+    compiled = train(layers, jit=True)
+    eager = train(layers, jit=False)
+    assert len(compiled[2]) == 1
+    assert "'1' (BatchNorm1d) updates its running statistics" in str(compiled[2][0].message)
+    assert_same_training(compiled, eager, rtol=0)
+    assert int(compiled[0]["1.num_batches_tracked"]) == 3 * 5
+    assert not np.allclose(compiled[0]["1.running_mean"], 0.0)
+
+
+def test_fit_compiles_batch_norm_without_running_statistics():
+    def layers():
+        return [ad.nn.Linear(4, 16, rng=0),
+                ad.nn.BatchNorm1d(16, track_running_stats=False), ad.nn.ReLU(),
+                ad.nn.Linear(16, 3, rng=1)]
+
+    compiled = train(layers, jit=True)
+    assert compiled[2] == []
+    assert_same_training(compiled, train(layers, jit=False))
+
+
+def test_fit_refuses_a_layer_that_draws_from_its_generator_while_recording():
+    class Noise(ad.nn.Module):  # a custom stateful layer fit cannot know about
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(4)
+
+        def forward(self, x):
+            return x + 0.01 * self.rng.normal(size=x.shape)
+
+    def layers():
+        return [ad.nn.Linear(4, 16, rng=0), Noise(), ad.nn.Linear(16, 3, rng=1)]
+
+    compiled = train(layers, jit=True)
+    eager = train(layers, jit=False)
+    assert len(compiled[2]) == 1
+    assert "'1' draws from its random generator ('rng')" in str(compiled[2][0].message)
+    # the recording drew what the eager call draws, then the loop is eager: the same stream
+    assert_same_training(compiled, eager)
+
+
+def test_fit_with_a_loss_that_cannot_be_recorded_falls_back_once():
+    X, y = blobs()
+    model = ad.nn.Sequential(*mlp())
+
+    def loss(outputs, targets):
+        return ad.nn.functional.cross_entropy(outputs, targets) + 0.0 * np.random.random()
+
+    with pytest.warns(RuntimeWarning, match="fit's training step could not be compiled.*random"):
+        history = ad.nn.fit(model, loss, ad.optim.SGD(model.parameters(), lr=0.1),
+                            ad.nn.DataLoader(X, y, batch_size=20, rng=0), epochs=2,
+                            progress=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+def test_fit_compiled_step_keeps_the_loss_checks():
+    X, y = blobs(20)
+    model = ad.nn.Sequential(*mlp())
+    sgd = ad.optim.SGD(model.parameters(), lr=0.1)
+    loader = ad.nn.DataLoader(X, y, batch_size=10)
+    with pytest.raises(ValueError, match="must be a scalar"):
+        ad.nn.fit(model, lambda o, t: ad.nn.functional.cross_entropy(o, t, reduction="none"),
+                  sgd, loader, epochs=1, progress=False)
+    with pytest.raises(TypeError, match="does not depend on the model"):
+        ad.nn.fit(model, lambda o, t: 1.0, sgd, loader, epochs=1, progress=False)
+    bad = ad.nn.DataLoader(X, np.where(np.arange(20) == 15, 3, y), batch_size=10, shuffle=False)
+    with pytest.raises(ValueError, match=r"labels must lie in 0 \.\. 2"):
+        ad.nn.fit(model, ad.nn.functional.cross_entropy, sgd, bad, epochs=1, progress=False)
+
+
+def test_fit_stops_compiling_a_step_that_records_again_on_most_batches():
+    X, y = blobs()
+    model = ad.nn.Sequential(*mlp())
+
+    def loss(outputs, targets):  # class weights index with the labels: a guard per batch
+        return ad.nn.functional.cross_entropy(outputs, targets, weight=np.array([1.0, 2.0, 0.5]))
+
+    with pytest.warns(RuntimeWarning, match="recorded again on 4 batches"):
+        compiled = ad.nn.fit(model, loss, ad.optim.SGD(model.parameters(), lr=0.1),
+                             ad.nn.DataLoader(X, y, batch_size=20, rng=0), epochs=2,
+                             progress=False)
+    model = ad.nn.Sequential(*mlp())
+    eager = ad.nn.fit(model, loss, ad.optim.SGD(model.parameters(), lr=0.1),
+                      ad.nn.DataLoader(X, y, batch_size=20, rng=0), epochs=2, progress=False,
+                      jit=False)
+    np.testing.assert_allclose(compiled.train_loss, eager.train_loss, rtol=1e-12)

@@ -22,14 +22,17 @@ __all__ = ["CompiledOrEager"]
 class CompiledOrEager:
     """``ad.jit(fn)(*args)`` until it raises :class:`JitError`; from then on ``fn(*args)``.
 
-    ``what`` names the compiled function in the warning ("the gradient of the objective").
-    ``reason`` is ``None`` while compiling works, else the text of the warning's reason;
+    ``what`` names the compiled function in the warning ("the gradient of the objective");
+    ``eager`` (default ``fn``) is what runs instead once compiling failed, when the eager path
+    is another function with the same results (``fit``'s step on the tape, where module state
+    updates as in a plain call).  ``reason`` is ``None`` while compiling works, else the text of the warning's reason;
     ``compiled`` is the :class:`~autodiff.jit.Jitted` function (its ``stats`` count records and
     replays).
     """
 
-    def __init__(self, fn, what: str):
+    def __init__(self, fn, what: str, eager=None):
         self.fn = fn
+        self.eager = fn if eager is None else eager
         self.what = what
         self.compiled = jit(fn)
         self.reason = None
@@ -40,7 +43,7 @@ class CompiledOrEager:
                 return self.compiled(*args)
             except JitError as error:
                 self.refuse(str(error), stacklevel=4)
-        return self.fn(*args)
+        return self.eager(*args)
 
     def refuse(self, reason: str, stacklevel: int = 3) -> None:
         """Run eagerly from now on; warn once, naming ``reason``."""

@@ -221,7 +221,7 @@ def _weighted_picks(log_probabilities, labels, weight):
     """``-w[label] * log_probabilities[label]`` per sample (``w = 1`` without weights)."""
     index = tuple(np.indices(labels.shape, sparse=True)) + (labels,)
     picked = ew.negative(log_probabilities[index])
-    return picked if weight is None else ew.multiply(picked, weight[labels])
+    return picked if weight is None else ew.multiply(picked, np.take(weight, labels))
 
 
 def _weighted_reduce(losses, labels, weight, reduction):
@@ -229,7 +229,7 @@ def _weighted_reduce(losses, labels, weight, reduction):
     weights."""
     if reduction != "mean" or weight is None:
         return _reduce(losses, reduction)
-    return ew.divide(api.sum(losses), weight[labels].sum())
+    return ew.divide(api.sum(losses), np.take(weight, labels).sum())
 
 
 def nll_loss(log_probabilities, labels, reduction="mean", *, weight=None):

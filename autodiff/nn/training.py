@@ -6,6 +6,20 @@ With ``early_stopping_patience=k`` it stops once the validation loss has not imp
 epochs and restores the weights of the best epoch (early stopping: Goodfellow et al., *Deep
 Learning*, 2016, sec. 7.8).
 
+With a first-order optimizer (``SGD``, ``Adam``, ...) the forward pass and the gradient of each
+batch are *compiled* by default (:func:`autodiff.jit`): the step
+``(X, y, theta) -> (loss, outputs, d loss / d theta)`` runs the model through
+:func:`~autodiff.nn.functional_call` with the parameter values ``theta`` as inputs, is recorded
+once per batch shape, and replays as NumPy code; the optimizer's update then reads the
+gradients from ``.grad`` as after ``loss.backward()``.  The results are the eager loop's (bit
+for bit where the same operations run).  A compiled step takes the parameters as inputs, but
+not state that changes with every plain call, so those models stay on the eager loop, after one
+``RuntimeWarning`` naming the layer (:mod:`autodiff.jit.fallback`): dropout in training mode
+(its mask is drawn anew from its generator per call), batch normalisation tracking running
+statistics in training mode (updated once per call), and any layer whose random generator a
+recording saw drawn.  A loss that cannot be recorded falls back the same way; ``jit=False``
+keeps the eager loop.  ``HessianFree`` and ``LBFGS`` re-run a closure and stay eager.
+
 >>> import numpy as np, autodiff as ad
 >>> rng = np.random.default_rng(0)
 >>> X = rng.normal(size=(200, 2)); y = (X[:, 0] + X[:, 1] > 0).astype(int)
@@ -26,11 +40,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from ..jit.fallback import CompiledOrEager
 from ..levels import no_grad
-from ..rules.primitive import Traced, primal_value
+from ..rules.primitive import Traced, primal_value, shape_of
+from ..transforms import value_and_grad
 from ..validation import positive_int
 from . import functional as F
-from .module import Module
+from .dropout import Dropout
+from .module import Module, functional_call
+from .normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = ["History", "fit", "evaluate", "accuracy"]
 
@@ -79,12 +97,15 @@ def accuracy(logits, labels) -> float:
     return float(np.mean(np.argmax(scores, axis=-1) == labels))
 
 
+def _check_scalar(shape, what: str) -> None:
+    if len(shape) != 0:
+        raise ValueError(f"{what} must be a scalar (use reduction='mean' or 'sum'), got shape "
+                         f"{tuple(shape)}")
+
+
 def _scalar(loss, what: str) -> float:
     value = primal_value(loss)
-    if np.ndim(value) != 0:
-        raise ValueError(
-            f"{what} must be a scalar (use reduction='mean' or 'sum'), got shape {np.shape(value)}"
-        )
+    _check_scalar(np.shape(value), what)
     return float(value)
 
 
@@ -130,15 +151,121 @@ def _check_fit_arguments(model, optimizer, epochs, patience, val_data):
         raise TypeError("val_data must be a pair (X_val, y_val)")
 
 
+def _checked_loss(loss):
+    if not isinstance(loss, Traced):
+        raise TypeError(
+            "the loss does not depend on the model's parameters (it is a plain "
+            "number); check that loss_fn uses the model's outputs"
+        )
+    _check_scalar(shape_of(loss), "the loss")
+    return loss
+
+
+#: fit's compiled step runs eagerly after this many retraces outnumbering its replays.
+RETRACE_LIMIT = 4
+
+
+def _uncompilable_state(model) -> str | None:
+    """Why a compiled step cannot take ``model``'s state (a layer that changes it on every plain
+    call in training mode), or ``None``."""
+    for name, module in model.named_modules():
+        where = f"layer {name!r} ({type(module).__name__})" if name else type(module).__name__
+        if not module.training:
+            continue
+        if isinstance(module, Dropout) and module.p > 0:
+            return (f"{where} draws a new dropout mask from its random generator on every "
+                    "call, which a replay would repeat")
+        if isinstance(module, (BatchNorm1d, BatchNorm2d)) and module.track_running_stats:
+            return (f"{where} updates its running statistics on every training call, which a "
+                    "replay would skip")
+    return None
+
+
+def _generators(model) -> list:
+    """The random generators the model's modules hold (a recording must not draw from them)."""
+    return [(name, attribute, value) for name, module in model.named_modules()
+            for attribute, value in vars(module).items()
+            if isinstance(value, np.random.Generator)]
+
+
+class _TrainingStep:
+    """One batch's loss, outputs and gradients: compiled, or eagerly on the tape.
+
+    ``step(X, y)`` sets every parameter's ``.grad`` (as ``loss.backward()`` does) and returns
+    ``(loss, outputs)``.  Compiled, the recorded function is
+    ``(X, y, *theta) -> ((loss, outputs), grads)``: the parameter values are its inputs, so a
+    replay after an optimizer step computes with the new ones.
+    """
+
+    def __init__(self, model, loss_fn, jit: bool):
+        self.model, self.loss_fn = model, loss_fn
+        named = list(model.named_parameters())
+        self.names = [name for name, _ in named]
+        self.parameters = [parameter for _, parameter in named]
+        self.compiled = None
+        if jit:
+            count = len(self.names)
+            argnums = tuple(range(2, 2 + count))
+
+            def loss_and_outputs(X, y, *values):
+                outputs = functional_call(model, dict(zip(self.names, values)), X)
+                return _checked_loss(loss_fn(outputs, y)), outputs
+
+            gradient = value_and_grad(loss_and_outputs, argnums, has_aux=True)
+            self.compiled = CompiledOrEager(gradient, "fit's training step", self._eager)
+            self.generators = _generators(model)
+
+    def _eager(self, X, y, *values):
+        outputs = self.model(X)
+        loss = _checked_loss(self.loss_fn(outputs, y))
+        loss.backward()
+        return (loss, outputs), None
+
+    def check_state(self) -> None:
+        """Refuse compiling (one warning) when the model holds state a replay cannot pass."""
+        if self.compiled is not None and self.compiled.reason is None:
+            reason = _uncompilable_state(self.model)
+            if reason is not None:
+                self.compiled.refuse(reason, stacklevel=4)
+
+    def __call__(self, X, y):
+        if self.compiled is None:
+            (loss, outputs), _ = self._eager(X, y)
+            return loss, outputs
+        values = [parameter.value for parameter in self.parameters]
+        jitted = self.compiled.compiled
+        records = jitted.stats["records"]
+        states = [generator.bit_generator.state for _, _, generator in self.generators]
+        (loss, outputs), grads = self.compiled(X, y, *values)
+        if grads is not None:
+            for parameter, grad in zip(self.parameters, grads):
+                parameter.grad = grad
+        if jitted.stats["records"] != records:  # this call recorded: did it draw?
+            retraces, replays = jitted.stats["retraces"], jitted.stats["replays"]
+            if retraces >= RETRACE_LIMIT and retraces > replays:
+                self.compiled.refuse(
+                    f"the step recorded again on {retraces} batches and replayed {replays} "
+                    "times: a guard on the data fails on most batches (the loss reads the "
+                    "labels' values, e.g. class weights or label smoothing indexing with them), "
+                    "so compiling gains nothing", stacklevel=4)
+            for (name, attribute, generator), state in zip(self.generators, states):
+                if generator.bit_generator.state != state:
+                    self.compiled.refuse(
+                        f"module {name or type(self.model).__name__!r} draws from its random "
+                        f"generator ({attribute!r}) while it runs, which a replay would repeat",
+                        stacklevel=4)
+        return loss, outputs
+
+
 def _optimizer_step(optimizer, loss, model, loss_fn, X_batch, y_batch):
-    """One update on the batch: ``loss.backward(); optimizer.step()`` for first-order methods;
-    the closure ``HessianFree`` (outputs and loss function) or ``LBFGS`` (torch's convention:
-    clear, forward, backward, return the loss) re-evaluates, for the second-order ones."""
-    from ..optim import LBFGS, HessianFree
+    """One update on the batch by a closure-driven optimizer: ``HessianFree`` (outputs and loss
+    function) or ``LBFGS`` (torch's convention: clear, forward, backward, return the loss)
+    re-evaluates the batch (first-order optimizers step in :func:`fit` itself)."""
+    from ..optim import HessianFree
 
     if isinstance(optimizer, HessianFree):
         optimizer.step(lambda: (model(X_batch), lambda outputs: loss_fn(outputs, y_batch)))
-    elif isinstance(optimizer, LBFGS):
+    else:  # LBFGS
         def closure():
             optimizer.zero_grad()
             batch_loss = loss_fn(model(X_batch), y_batch)
@@ -146,13 +273,10 @@ def _optimizer_step(optimizer, loss, model, loss_fn, X_batch, y_batch):
             return batch_loss
 
         optimizer.step(closure)
-    else:
-        loss.backward()
-        optimizer.step()
 
 
 def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
-        early_stopping_patience=None, progress=True, scheduler=None) -> History:
+        early_stopping_patience=None, progress=True, scheduler=None, jit=True) -> History:
     """Train ``model`` on ``train_loader``'s mini-batches for up to ``epochs`` epochs.
 
     Parameters
@@ -174,6 +298,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
         Show a tqdm progress bar over the epochs (with the latest losses).
     scheduler:
         A learning-rate schedule whose ``step()`` is called after every epoch.
+    jit:
+        Compile each batch's forward pass and gradient (see the module docstring); ``False``
+        runs the eager loop (``model(X)``, ``loss.backward()``).
 
     Returns
     -------
@@ -186,6 +313,10 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
         If the training loss becomes ``nan`` or infinite (lower the learning rate).
     """
     _check_fit_arguments(model, optimizer, epochs, early_stopping_patience, val_data)
+    from ..optim import LBFGS, HessianFree
+
+    closure_driven = isinstance(optimizer, (LBFGS, HessianFree))
+    step = _TrainingStep(model, loss_fn, bool(jit) and not closure_driven)
     history = History()
     best_loss, best_state, waited = math.inf, None, 0
     bar = tqdm(range(int(epochs)), desc="training", unit="epoch", disable=not progress,
@@ -193,23 +324,25 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
     try:
         for epoch in bar:
             model.train()
+            step.check_state()
             seen, loss_sum, correct, classified = 0, 0.0, 0, 0
             for X_batch, y_batch in train_loader:
                 optimizer.zero_grad()
-                outputs = model(X_batch)
-                loss = loss_fn(outputs, y_batch)
-                if not isinstance(loss, Traced):
-                    raise TypeError(
-                        "the loss does not depend on the model's parameters (it is a plain "
-                        "number); check that loss_fn uses the model's outputs"
-                    )
+                if closure_driven:
+                    outputs = model(X_batch)
+                    loss = _checked_loss(loss_fn(outputs, y_batch))
+                else:
+                    loss, outputs = step(X_batch, y_batch)
                 value = _scalar(loss, "the loss")
                 if not math.isfinite(value):
                     raise FloatingPointError(
                         f"the training loss became {value} in epoch {epoch + 1}; lower the "
                         "learning rate or clip the gradients"
                     )
-                _optimizer_step(optimizer, loss, model, loss_fn, X_batch, y_batch)
+                if closure_driven:
+                    _optimizer_step(optimizer, loss, model, loss_fn, X_batch, y_batch)
+                else:
+                    optimizer.step()
                 count = len(y_batch)
                 seen += count
                 loss_sum += value * count

@@ -211,12 +211,20 @@ leaky_relu = Primitive(
 
 
 def checked_labels(labels, logits_shape) -> np.ndarray:
-    """Integer labels of shape ``logits_shape[:-1]`` in ``0 .. C-1`` (as ``np.intp``)."""
-    if isinstance(labels, Traced):
+    """Integer labels of shape ``logits_shape[:-1]`` in ``0 .. C-1`` (as ``np.intp``).
+
+    Labels recorded by ``ad.jit`` (a compiled training step takes them as data) stay recorded:
+    their range test is a recorded step read by a guard, so a batch with a label out of range
+    records again and raises here.
+    """
+    staged = isinstance(labels, Traced) and labels._staged
+    if isinstance(labels, Traced) and not staged:
         raise TypeError("labels must be integer class indices, not a traced value")
-    labels = np.asarray(labels)
+    if not staged:
+        labels = np.asarray(labels)
     if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-        if np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)):
+        values = labels._primal_ if staged else labels
+        if np.issubdtype(labels.dtype, np.floating) and np.all(values == np.round(values)):
             hint = " (they look like whole numbers: pass labels.astype(int))"
         else:
             hint = ""
@@ -230,12 +238,13 @@ def checked_labels(labels, logits_shape) -> np.ndarray:
             f"shape {tuple(logits_shape)} without its last, class axis)"
         )
     n_classes = logits_shape[-1]
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+    if labels.size and np.any((labels < 0) | (labels >= n_classes)):
+        values = labels._primal_ if staged else labels
         raise ValueError(
             f"labels must lie in 0 .. {n_classes - 1} (0-based, {n_classes} classes); got values "
-            f"from {labels.min()} to {labels.max()}"
+            f"from {values.min()} to {values.max()}"
         )
-    return labels.astype(np.intp, copy=False)
+    return labels if staged else labels.astype(np.intp, copy=False)
 
 
 def _label_index(labels):
@@ -266,9 +275,8 @@ def _cross_entropy_impl(logits, labels, reduction):
 
 
 def _one_hot(labels, n_classes, dtype):
-    encoded = np.zeros(labels.shape + (n_classes,), dtype=dtype)
-    encoded[_label_index(labels)] = 1
-    return encoded
+    # a comparison, not a write at the labels: recorded as a step when ad.jit records labels
+    return (labels[..., None] == np.arange(n_classes)).astype(dtype)
 
 
 def _softmax_minus_one_hot(logits, labels):
