@@ -11,6 +11,9 @@ Python source, one line per step, compiled once.
   ``impl``, or the NumPy function), so the replay computes the same bits as the eager call.
 * A variable is deleted after its last use (``del``), so intermediates are freed as early as in
   the eager reverse sweep.
+* An elementwise NumPy ufunc whose result is an intermediate (never returned) writes into a
+  reused buffer, ``out=pool<k>`` (:func:`plan_buffers`); the caller passes the buffers, or
+  ``None`` (a new array, as the eager call makes).
 * A guard follows the step that computes its value: ``if not v: raise RETRACE``.
 * Programs longer than :data:`MAX_COMPILED_STEPS` are not compiled (Python's compiler is slow
   on a 4e5-line function): :func:`interpreter` replays them with a loop over the steps.
@@ -25,10 +28,11 @@ import re
 
 import numpy as np
 
+from ..rules.elementwise import _power_impl
 from .recording import Ref
 
 __all__ = ["Retrace", "RETRACE", "live_steps", "shared_subexpressions", "generate",
-           "interpreter", "same_value", "MAX_COMPILED_STEPS"]
+           "interpreter", "same_value", "plan_buffers", "MAX_COMPILED_STEPS"]
 
 #: Lines above which the program is replayed by a loop instead of compiled source (compiling
 #: 150 000 lines took about 1 s here; the loop replays a scalar chain 10x slower than the code).
@@ -115,6 +119,7 @@ def shared_subexpressions(program, outputs_template):
         copy = Step(step.fn, args, kwargs, step.out, step.name, step.prim, step.arg_types,
                     step.out_type, step.nested)
         copy.out_dtype = step.out_dtype
+        copy.out_layout = step.out_layout
         steps.append(copy)
     simplified = Program()
     simplified.n_slots = program.n_slots
@@ -151,6 +156,9 @@ _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.true
 _RESERVED = {"slice", "same", "RETRACE", "replay", "c", "seen"}
 
 
+_POOL_NAME = re.compile(r"pool[0-9]+\Z")
+
+
 class _Namer:
     """Readable, unique names: inputs ``x0``, step results ``<op>_<slot>``, constants ``c<k>``."""
 
@@ -176,7 +184,8 @@ class _Namer:
         if not hint[0].isalpha():
             hint = "c" + hint
         name = hint
-        if name in self.constants or name in _RESERVED or keyword.iskeyword(name):
+        if (name in self.constants or name in _RESERVED or keyword.iskeyword(name)
+                or _POOL_NAME.match(name)):
             name = f"{hint}__{len(self.constants)}"
         self.constants[name] = value
         self.by_id[key] = name
@@ -375,8 +384,128 @@ def _plan(steps, program, output_slots, guards):
     return rewrites, skipped
 
 
+def _elementwise_ufunc(step):
+    """``(ufunc, operands)`` when the step computes one elementwise NumPy ufunc of its operands
+    into a new array of at least one dimension (so ``out=`` may name a reused buffer of that
+    shape and dtype), else ``None``.
+
+    The ufunc is the one the step's call runs on array operands: a NumPy ufunc recorded
+    directly (``np.isnan`` of a mask), or the ``numpy_fn`` an elementwise primitive's
+    implementation calls (:func:`_direct_function`); ``power`` of an array and the int
+    exponent 2 is NumPy's ``square``, as ``_power_impl`` computes it.  A ufunc loop computes
+    each entry from the same operand entries whether it writes a new array or ``out=``, so the
+    bits are the same.
+    """
+    layout = step.out_layout
+    if (layout is None or not layout[0] or layout[1].kind not in "biufc" or step.kwargs
+            or step.nested):
+        return None
+    args = step.args
+    if step.prim is None:
+        fn = step.fn
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, np.ufunc) and getattr(fn, "__name__", "") == "__call__":
+            fn = owner
+    else:
+        fn = _direct_function(step)
+        if fn is _power_impl and len(args) == 2:
+            base, exponent = args
+            if type(exponent) is Ref:  # the square test reads the exponent's type and value
+                fn = None if step.arg_types[1] is int else np.power
+            elif type(exponent) is int and exponent == 2 and step.arg_types[0] is not float:
+                fn, args = np.square, (base,)
+            else:
+                fn = np.power
+    if (not isinstance(fn, np.ufunc) or fn.signature is not None or fn.nout != 1
+            or fn.nin != len(args)):
+        return None
+    return fn, args
+
+
+def _fresh_result(step, forms) -> bool:
+    """Whether a step's result is new memory (never a view of an operand): a ufunc's array, a
+    scatter's zeros, a number; anything else (an index, a reshape, a tuple) may share memory."""
+    if step.out in forms or _is_scatter(step):
+        return True
+    kind = step.out_type
+    return kind is not np.ndarray and issubclass(kind, (float, int, complex, np.generic))
+
+
+def plan_buffers(emitted, reads, root, keep, last_use, rewrites):
+    """Which ufunc results write into which buffers: ``(assign, specs, forms)``.
+
+    ``assign[slot] = k``: the step computing ``slot`` writes into buffer ``k``, of
+    ``specs[k] = (shape, dtype)`` (C order); ``forms[slot]`` is its ``(ufunc, operands)``.  It
+    is a liveness analysis over the emitted steps (the register allocation of a compiler: Aho,
+    Lam, Sethi and Ullman, "Compilers: Principles, Techniques, and Tools", 2nd ed., sections
+    9.2.5 (live variables) and 8.8 (register allocation)) with memory sharing: a value ends at
+    its last read *or that of anything that may view its memory* (the result of any step not
+    known to make new memory, transitively), and the outputs never end (``keep``).  So a
+    buffer is never a returned array nor the base of one, and is not overwritten while it or a
+    view of it is still read.  A buffer is free for a step once its value has ended before it,
+    or ends at it when the step reads the whole value itself (not a view of it): an elementwise
+    ufunc reads each entry before it writes that entry, so ``out=`` may be that operand.  Only
+    results the recording saw C-contiguous take buffers (a buffer's layout is C order).
+    """
+    forms = {}
+    for step in emitted:
+        if rewrites.get(step.out) is None:
+            form = _elementwise_ufunc(step)
+            if form is not None:
+                forms[step.out] = form
+    never = len(emitted)
+    end: dict = {}
+    for index, step in enumerate(emitted):
+        slot = root.get(step.out, step.out)
+        end[slot] = max(end.get(slot, index), last_use.get(slot, index))
+    for slot in keep:
+        end[slot] = never
+    for index in range(len(emitted) - 1, -1, -1):  # memory shared with later values
+        step = emitted[index]
+        rewrite = rewrites.get(step.out)
+        if rewrite is not None and rewrite[0] == "inplace":
+            sources = [root.get(rewrite[1], rewrite[1])]  # acc[i] += g copies g
+        elif _fresh_result(step, forms):
+            continue
+        else:
+            sources = [root.get(s, s) for s in reads(step)]
+        until = end[root.get(step.out, step.out)]
+        for slot in sources:
+            end[slot] = max(end.get(slot, -1), until)
+    assign: dict = {}
+    specs: list = []
+    holder: list = []  # buffer -> the slot holding it
+    owners: dict = {}  # slot -> the buffers its memory may belong to
+    for index, step in enumerate(emitted):
+        slot = root.get(step.out, step.out)
+        operands = [root.get(s, s) for s in reads(step)]
+        if step.out in forms and end[slot] < never:
+            chosen = None
+            for k, held in enumerate(holder):
+                if specs[k] == step.out_layout and (end[held] < index or (
+                        end[held] == index and held in operands
+                        and all(s == held for s in operands if k in owners.get(s, ())))):
+                    chosen = k
+                    break
+            if chosen is None:
+                chosen = len(specs)
+                specs.append(step.out_layout)
+                holder.append(slot)
+            holder[chosen] = slot
+            assign[step.out] = chosen
+            owners[slot] = frozenset((chosen,))
+        elif not _fresh_result(step, forms):
+            rewrite = rewrites.get(step.out)
+            if rewrite is not None and rewrite[0] == "inplace":
+                operands = [root.get(rewrite[1], rewrite[1])]
+            owners[slot] = frozenset().union(*(owners.get(s, ()) for s in operands))
+    return assign, specs, forms
+
+
 def generate(program, outputs_template, output_slots):
-    """``(source, namespace)`` of ``def replay(x0, x1, ...)`` returning the flat outputs."""
+    """``(source, namespace, buffers)`` of ``def replay(x0, x1, ..., pool0=None, ...)``
+    returning the flat outputs; ``buffers`` lists the ``(shape, dtype)`` of each ``pool<k>``
+    (:func:`plan_buffers`)."""
     steps = live_steps(program, output_slots)
     namer = _Namer(program)
     guards = {g.slot: g for g in program.guards}
@@ -401,7 +530,9 @@ def generate(program, outputs_template, output_slots):
         for slot in reads(step):
             last_use[root.get(slot, slot)] = index
     keep = {root.get(s, s) for s in output_slots}
-    params = ", ".join(namer.names[s] for s in program.inputs)
+    assign, buffers, forms = plan_buffers(emitted, reads, root, keep, last_use, rewrites)
+    params = ", ".join([namer.names[s] for s in program.inputs]
+                       + [f"pool{k}=None" for k in range(len(buffers))])
     lines = [f"def replay({params}):"]
     for slot in program.inputs:
         if slot in guards:
@@ -460,7 +591,14 @@ def generate(program, outputs_template, output_slots):
                 if other is not None:  # x * 1.0 is x, bit for bit, for a Python float x
                     namer.names[step.out] = namer.names[other.slot]
                     continue
-                source = _call_source(step, namer)
+                buffer = assign.get(step.out)
+                if buffer is not None:
+                    ufunc, operands = forms[step.out]
+                    fn = namer.constant(ufunc, ufunc.__name__)
+                    source = (f"{fn}({', '.join(namer.expr(a) for a in operands)}, "
+                              f"out=pool{buffer})")
+                else:
+                    source = _call_source(step, namer)
                 guard = guards.get(step.out)
                 if (guard is not None and guard.kind == "bool" and uses.get(step.out) == 1
                         and step.prim is None and step.name in _COMPARISONS
@@ -485,7 +623,7 @@ def generate(program, outputs_template, output_slots):
     lines.append(f"    return [{', '.join(results)}]")
     namespace = dict(namer.constants)
     namespace.update(RETRACE=RETRACE, same=same_value)
-    return "\n".join(lines) + "\n", namespace
+    return "\n".join(lines) + "\n", namespace, buffers
 
 
 def _resolve(value, values):

@@ -80,21 +80,42 @@ def _signature(leaves, treedef):
     return tuple(key)
 
 
+#: Bytes of reused buffers (``out=``) a trace keeps between calls; a trace needing more
+#: allocates its buffers on each call.
+MAX_POOL_BYTES = 64 * 2**20
+
+
 class Trace:
-    """One recorded program and its compiled replay."""
+    """One recorded program and its compiled replay.
+
+    The intermediates that ufuncs write through ``out=`` (:func:`~autodiff.jit.codegen.
+    plan_buffers`) go into a pool of C-ordered buffers the trace keeps between calls
+    (allocated on the first replay, at most :data:`MAX_POOL_BYTES`): no allocation and no page
+    faults on later calls.  One call at a time uses the pool (a lock taken without waiting);
+    a call made while another thread (or a nested call) replays the trace gets buffers of its
+    own.  Returned arrays are never buffers.  The buffers are used only when the array inputs
+    are C-contiguous, at the call and at the recording: the intermediates then have the
+    recording's layouts, so a reduction or a product reading them runs as in the eager call
+    (other strides replay with new arrays, as the eager call allocates them).
+    """
 
     __slots__ = ("program", "source", "replay", "out_tree", "copied", "n_steps", "compiled",
-                 "_interpreter")
+                 "_interpreter", "buffers", "_pool", "_pool_lock")
 
-    def __init__(self, program, out_template, out_tree):
+    def __init__(self, program, out_template, out_tree, contiguous=True):
         program, out_template = shared_subexpressions(program, out_template)
         output_slots = [t.slot for t in out_template if type(t) is Ref]
         self.program = program
         self.out_tree = out_tree
         # constant array outputs are copied on every call: the caller may write into them
         self.copied = [i for i, t in enumerate(out_template) if type(t) is np.ndarray]
-        source, namespace = generate(program, out_template, output_slots)
+        source, namespace, buffers = generate(program, out_template, output_slots)
         self.source = source
+        pool_bytes = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize
+                         for shape, dtype in buffers)
+        self.buffers = buffers if buffers and contiguous else None
+        self._pool = False if pool_bytes > MAX_POOL_BYTES else None
+        self._pool_lock = threading.Lock()
         self.n_steps = source.count("\n") - 1
         self.compiled = self.n_steps <= codegen.MAX_COMPILED_STEPS  # lines of the live steps
         self._interpreter = (out_template, output_slots, None)
@@ -114,7 +135,20 @@ class Trace:
 
     def run(self, data):
         try:
-            flat = self.replay(*data)
+            if self.buffers is None or not self.compiled or not _contiguous(data):
+                flat = self.replay(*data)
+            elif self._pool is not False and self._pool_lock.acquire(False):
+                try:
+                    pool = self._pool
+                    if pool is None:
+                        pool = self._pool = [np.empty(shape, dtype)
+                                             for shape, dtype in self.buffers]
+                    flat = self.replay(*data, *pool)
+                finally:
+                    self._pool_lock.release()
+            else:  # the pool is in use, or too large to keep: buffers for this call
+                flat = self.replay(*data, *[np.empty(shape, dtype)
+                                            for shape, dtype in self.buffers])
         except (ArithmeticError, ValueError):
             if not self.compiled:
                 raise
@@ -126,6 +160,13 @@ class Trace:
         if self.out_tree.kind == "leaf":
             return flat[0]
         return unflatten(self.out_tree, flat)
+
+
+def _contiguous(data) -> bool:
+    for value in data:
+        if type(value) is np.ndarray and not value.flags.c_contiguous:
+            return False
+    return True
 
 
 class Jitted:
@@ -291,7 +332,8 @@ class Jitted:
             else:
                 template.append(leaf)
                 concrete.append(leaf)
-        trace = Trace(level.program, template, out_tree)
+        trace = Trace(level.program, template, out_tree,
+                      _contiguous(value._primal_ for value, _ in inputs))
         self.stats["records"] += 1
         with self._lock:
             traces = self._cache.setdefault(key, [])

@@ -55,7 +55,7 @@ class Step:
     """
 
     __slots__ = ("fn", "args", "kwargs", "out", "name", "prim", "arg_types", "out_type",
-                 "nested", "out_dtype")
+                 "nested", "out_dtype", "out_layout")
 
     def __init__(self, fn, args, kwargs, out, name, prim, arg_types, out_type, nested):
         self.fn = fn
@@ -68,6 +68,7 @@ class Step:
         self.out_type = out_type
         self.nested = nested  # whether a Ref sits inside a list / tuple / dict operand
         self.out_dtype = None  # the dtype of an array result
+        self.out_layout = None  # (shape, dtype) of a C-contiguous array result
 
     def reads(self):
         """The slots this step reads."""
@@ -204,6 +205,8 @@ class RecordingLevel(Level):
         )
         if type(out) is np.ndarray:
             step.out_dtype = out.dtype
+            if out.flags.c_contiguous:
+                step.out_layout = (out.shape, out.dtype)
         self.program.steps.append(step)
         return self._result(out, step.out)
 
