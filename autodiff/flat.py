@@ -25,6 +25,7 @@ array([0.5, 1. , 1. ])
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import replace
@@ -101,7 +102,10 @@ class FlatSpec:
         self.dtype = np.result_type(*self.dtypes) if self.dtypes else np.dtype(np.float64)
         self._python_float = tuple(type(leaf) is float for leaf in leaves)
         self._numpy_scalar = tuple(isinstance(leaf, np.generic) for leaf in leaves)
-        self._skeleton = _skeleton(treedef)
+
+    @functools.cached_property
+    def _skeleton(self) -> TreeDef:
+        return _skeleton(self.treedef)
 
     def __repr__(self) -> str:
         return f"FlatSpec({self.treedef!r}, size={self.size}, dtype={self.dtype})"

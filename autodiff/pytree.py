@@ -45,6 +45,8 @@ NONE = TreeDef("none")
 
 def flatten(tree) -> tuple[list, TreeDef]:
     """Return ``(leaves, treedef)``: the leaves in visiting order and the structure around them."""
+    if tree is not None and not isinstance(tree, (dict, tuple, list)):
+        return [tree], LEAF  # one leaf, the common case of transform inputs and outputs
     pairs, treedef = flatten_with_paths(tree)
     return [leaf for _, leaf in pairs], treedef
 
@@ -69,13 +71,13 @@ def _flatten(tree, path, pairs) -> TreeDef:
                 f"the keys of the dict at path {path} cannot be sorted ({err}); "
                 "use keys of one type."
             ) from None
-        children = tuple(_flatten(tree[k], path + (k,), pairs) for k in keys)
+        children = tuple([_flatten(tree[k], path + (k,), pairs) for k in keys])
         # dict and OrderedDict come back as themselves; other mappings (defaultdict, whose
         # constructor takes a factory) come back as plain dicts
         kind = type(tree) if type(tree) in (dict, OrderedDict) else dict
         return TreeDef("dict", children, keys, kind)
     if isinstance(tree, (tuple, list)):
-        children = tuple(_flatten(t, path + (i,), pairs) for i, t in enumerate(tree))
+        children = tuple([_flatten(t, path + (i,), pairs) for i, t in enumerate(tree)])
         if isinstance(tree, list):
             return TreeDef("list", children)
         namedtuple = type(tree) if hasattr(tree, "_fields") else None  # keeps its class

@@ -30,7 +30,16 @@ from .rules import elementwise as ew
 from .numpy_api import arithmetic, ufuncs, writing
 from .rules import arithmetic as rules_arithmetic
 from .rules import building, indexing
-from .rules.primitive import Traced, bind, data_value, dtype_of, ndim_of, primal_value, shape_of
+from .rules.primitive import (
+    Traced,
+    bind,
+    data_value,
+    dtype_of,
+    index_operand,
+    ndim_of,
+    primal_value,
+    shape_of,
+)
 
 __all__ = ["ArrayLike"]
 
@@ -67,12 +76,14 @@ _WRITE_HINT = (
 
 def _normalize_index(index):
     """Lists in an index become arrays; traced indices are refused (indices are integers)."""
+    if type(index) is int or type(index) is slice:
+        return index
     items = index if isinstance(index, tuple) else (index,)
     out = []
     for item in items:
         if isinstance(item, Traced):
-            if item._staged:  # an index computed under ad.jit's recording: guarded
-                item = item._read_by_python("used as an index")
+            if item._staged:  # an index computed under ad.jit's recording: a slot or a guard
+                item = index_operand(item)
             else:
                 raise TypeError(
                     "an index must be integers, slices or bool masks, not a traced value")

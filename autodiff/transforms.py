@@ -424,7 +424,9 @@ def value_and_grad(f, argnums=0, has_aux: bool = False):
             return value
 
         primals = (chosen,) if isinstance(argnums, int) else chosen
-        with inputs_held_read_only(flatten(primals)[0]):
+        # one pause of the cyclic collector over recording and sweep (between them it would
+        # visit the whole tape once)
+        with inputs_held_read_only(flatten(primals)[0]), cyclic_gc_spaced():
             value, pullback = make_vjp(objective, primals)
             # one sweep: each node is released once its rule ran, so the forward values die
             # during the sweep and the sweep's own arrays reuse their memory (issue 13)
@@ -470,7 +472,7 @@ def jacrev(f, argnums=0, chunk_size=None):
     def jacobian(*args):
         chosen, rebuild = _select(args, argnums)
         in_leaves, in_def = _input_leaves(chosen, "jacrev input")
-        with inputs_held_read_only(in_leaves):
+        with inputs_held_read_only(in_leaves), cyclic_gc_spaced():
             out, pullback = make_vjp(lambda c: f(*rebuild(c)), (unflatten(in_def, in_leaves),))
             out_leaves, out_def = flatten(out)
             layout = _flat_layout(out_leaves, out_def)

@@ -475,3 +475,26 @@ def test_numpy_float_scalars_are_taken_as_the_transforms_take_them():
     compiled = ad.jit(f)
     for t in (np.float64(-1.1002), np.float64(0.3)):
         assert compiled(t) == f(t) and type(compiled(t)) is type(f(t))
+
+
+def test_tuples_of_arrays_take_the_direct_path(monkeypatch):
+    """hvp_operator passes its point as a tuple: (x,) and (v,) replay without flattening, and
+    their shapes still key the signature."""
+    from autodiff.jit import compiled as compiled_module
+
+    product = ad.jit(lambda x, v: ad.hvp(rosen_loop, x, v))
+    x, v = RNG.standard_normal(5), RNG.standard_normal(5)
+    assert_identical(product((x,), (v,)), ad.hvp(rosen_loop, (x,), (v,)))
+    with monkeypatch.context() as patched:
+        patched.setattr(compiled_module, "flatten", None)  # the direct path does not flatten
+        replays = [product((scale * x,), (v,)) for scale in (1.0, 2.0)]
+    for scale, replay in zip((1.0, 2.0), replays):
+        assert_identical(replay, ad.hvp(rosen_loop, (scale * x,), (v,)))
+    assert product.stats == {"records": 1, "replays": 2, "retraces": 0, "eager": 0}
+    longer = (RNG.standard_normal(6),), (RNG.standard_normal(6),)
+    assert_identical(product(*longer), ad.hvp(rosen_loop, *longer))  # a new signature
+    two = ad.jit(lambda pair, scale: np.sum(np.sin(pair[0]) * pair[1]) * scale)
+    pair = (RNG.standard_normal(3), RNG.standard_normal(3))
+    for scale in (1.5, 2.5):
+        assert two(pair, scale) == np.sum(np.sin(pair[0]) * pair[1]) * scale
+    assert product.stats["records"] == 2 and two.stats["records"] == 1

@@ -409,3 +409,29 @@ def test_hand_built_mixed_values_take_the_newer_level(name):
         assert (float(v.grad.primal), float(v.grad.tangent)) == (2.0, 1.0)  # dy/dv = d
 
     contextvars.Context().run(run)
+
+
+def test_the_collector_pauses_only_while_the_recording_thread_is_alone():
+    """One thread: the collector is off while the tape is recorded and swept (its passes would
+    only rescan the tape), and on again after.  A second thread entering a transform meanwhile
+    switches it back on (spaced out), so no thread's garbage waits for another's recording."""
+    if threading.active_count() != 1:
+        pytest.skip("another Python thread is alive")
+    seen = {}
+
+    def inner(y):
+        seen["other thread"] = gc.isenabled()
+        return y * y
+
+    def f(y):
+        seen["alone"] = gc.isenabled()
+        worker = threading.Thread(target=lambda: ad.grad(inner)(2.0))
+        worker.start()
+        worker.join()
+        seen["after"] = gc.isenabled()
+        return np.sin(y)
+
+    assert gc.isenabled()
+    ad.grad(f)(0.5)
+    assert seen == {"alone": False, "other thread": True, "after": True}
+    assert gc.isenabled() and gc.get_threshold()[0] != ad_tape.RECORDING_GC_THRESHOLD

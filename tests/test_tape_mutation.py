@@ -83,8 +83,8 @@ def test_the_kept_copy_is_read_only():
     np.testing.assert_array_equal(kept, original)
 
 
-def test_grad_holds_its_inputs_read_only_instead_of_copying_them(monkeypatch):
-    """grad's sweep runs before it returns: the inputs are shared, read-only meanwhile."""
+def _count_copies(monkeypatch):
+    """The arrays the tape copied (every caller of kept_for_backward sees the counting one)."""
     import autodiff.reverse.tape as tape
 
     copies = []
@@ -96,9 +96,14 @@ def test_grad_holds_its_inputs_read_only_instead_of_copying_them(monkeypatch):
             copies.append(value)
         return kept
 
-    monkeypatch.setattr(tape, "kept_for_backward", counting)
-    monkeypatch.setattr(ad.transforms, "kept_for_backward", counting)
-    monkeypatch.setattr(ad.reverse.var, "kept_for_backward", counting)
+    for module in (tape, ad.transforms, ad.reverse.var):
+        monkeypatch.setattr(module, "kept_for_backward", counting)
+    return copies
+
+
+def test_grad_holds_its_inputs_read_only_instead_of_copying_them(monkeypatch):
+    """grad's sweep runs before it returns: the inputs are shared, read-only meanwhile."""
+    copies = _count_copies(monkeypatch)
     w = np.array([1.0, 2.0, 3.0])
     seen = []
 
@@ -140,3 +145,50 @@ def test_inputs_held_by_two_transforms_at_once_are_released_by_the_last():
     with inputs_held_read_only([frozen]):
         pass
     assert not frozen.flags.writeable  # a user's read-only array stays read-only
+
+
+def test_views_are_held_read_only_with_their_base_instead_of_copied(monkeypatch):
+    """np.linspace and reshape return views: grad shares them as it shares owned arrays, and
+    a write through the view or its base inside the function raises."""
+    copies = _count_copies(monkeypatch)
+    x = np.linspace(-1.0, 2.0, 6)
+    assert x.base is not None and x.base.flags.writeable
+    flags = []
+
+    def rosen(v):
+        flags.append((x.flags.writeable, x.base.flags.writeable))
+        return np.sum(100.0 * (v[1:] - v[:-1] ** 2) ** 2 + (1 - v[:-1]) ** 2)
+
+    expected = ad.grad(rosen)(x.copy())
+    copies.clear()
+    np.testing.assert_array_equal(ad.grad(rosen)(x), expected)
+    assert copies == []  # neither the input nor any intermediate was copied
+    assert flags[-1] == (False, False) and x.flags.writeable and x.base.flags.writeable
+
+    def writes_base(v):
+        x.base[0] = 5.0
+        return np.sum(v)
+
+    with pytest.raises(ValueError, match="read-only"):
+        ad.grad(writes_base)(x)
+    assert x.flags.writeable and x.base.flags.writeable
+    pair = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(
+        ad.grad(lambda a, b: np.sum(a * b), argnums=(0, 1))(pair[0], pair[1])[0], pair[1]
+    )
+    assert pair.flags.writeable and pair.base.flags.writeable
+
+
+def test_outputs_of_rules_that_do_not_read_them_are_read_only_until_released():
+    """``x - c`` keeps only its output's shape; the array is still read-only while the node
+    holds it (so ``(x - c) ** 2`` need not copy it) and writeable again after the sweep."""
+    made = []
+
+    def f(v):
+        difference = v - 1.0
+        made.append((difference._primal_, difference._primal_.flags.writeable))
+        return np.sum(difference ** 2)
+
+    np.testing.assert_array_equal(ad.grad(f)(np.array([1.0, 3.0])), [0.0, 4.0])
+    array, writeable_while_held = made[0]
+    assert not writeable_while_held and array.flags.writeable

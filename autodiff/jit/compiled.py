@@ -55,7 +55,8 @@ def _static_key(leaf):
 
 
 def _plain_key(args):
-    """The signature of positional arguments that are all float arrays or floats, or ``None``."""
+    """The signature of positional arguments that are all float arrays, floats or tuples of
+    them (``hvp_operator`` passes its point as a tuple), or ``None``."""
     key = ["plain"]
     for arg in args:
         kind = type(arg)
@@ -63,9 +64,25 @@ def _plain_key(args):
             key.append((arg.shape, arg.dtype.str))
         elif kind is float:
             key.append(float)
+        elif kind is tuple:
+            inner = _plain_key(arg)
+            if inner is None:
+                return None
+            key.append(inner)
         else:
             return None
     return tuple(key)
+
+
+def _plain_data(args):
+    """The leaves of arguments :func:`_plain_key` accepts, in pytree order."""
+    data = []
+    for arg in args:
+        if type(arg) is tuple:
+            data.extend(_plain_data(arg))
+        else:
+            data.append(arg)
+    return data
 
 
 def _signature(leaves, treedef):
@@ -198,7 +215,7 @@ class Jitted:
             if traces:
                 trace = traces[0]
                 try:
-                    result = trace.run(args)
+                    result = trace.run(_plain_data(args) if tuple in map(type, args) else args)
                 except Exception:  # noqa: BLE001 - a failing guard, or an error: the full path
                     pass
                 else:

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from ..levels import Level, new_level_id
-from ..rules.primitive import Traced, holds_traced, lift
+from ..rules.primitive import Traced, holds_traced, index_operand, lift
 from ..numpy_api import writing
 from ..tracer import ArrayLike
 
@@ -55,7 +55,7 @@ class Step:
     """
 
     __slots__ = ("fn", "args", "kwargs", "out", "name", "prim", "arg_types", "out_type",
-                 "nested", "out_dtype", "out_layout")
+                 "nested", "out_dtype", "out_layout", "_reads")
 
     def __init__(self, fn, args, kwargs, out, name, prim, arg_types, out_type, nested):
         self.fn = fn
@@ -69,11 +69,15 @@ class Step:
         self.nested = nested  # whether a Ref sits inside a list / tuple / dict operand
         self.out_dtype = None  # the dtype of an array result
         self.out_layout = None  # (shape, dtype) of a C-contiguous array result
+        self._reads = None
 
     def reads(self):
-        """The slots this step reads."""
-        found = []
-        _collect_refs((self.args, self.kwargs), found)
+        """The slots this step reads (found once: the operands do not change)."""
+        found = self._reads
+        if found is None:
+            found = []
+            _collect_refs((self.args, self.kwargs), found)
+            self._reads = found
         return found
 
 
@@ -426,12 +430,14 @@ class Staged(ArrayLike):
 
     def __getitem__(self, index):
         """``x[index]`` as NumPy computes it (a float64 entry is ``np.float64``, as in the eager
-        call); an index computed from recorded values is guarded (shapes stay fixed)."""
+        call); recorded integer arrays in the index are read from their slots on replay, other
+        recorded values (a bool mask, a scalar) are guarded (shapes stay fixed):
+        :func:`~autodiff.rules.primitive.index_operand`."""
         items = index if type(index) is tuple else (index,)
         items = tuple(
-            item._read_by_python("used as an index") if isinstance(item, Staged)
+            index_operand(item) if isinstance(item, Staged)
             else np.asarray(item) if type(item) is list else item for item in items)
-        if any(isinstance(item, Traced) for item in items):
+        if any(isinstance(item, Traced) and not item._staged for item in items):
             return ArrayLike.__getitem__(self, index)  # a value of a transform: its error
         index = items if type(index) is tuple else items[0]
         result = self._level.record_call(operator.getitem, (self, index), {}, name="getitem")

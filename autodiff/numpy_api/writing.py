@@ -37,7 +37,8 @@ def register_view(base, view, forward, write_back):
         views = getattr(base, "_views", None)
         if views is None:
             views = base._views = []
-        else:  # forget views that died
+        elif len(views) >= 8 and not len(views) & (len(views) - 1):
+            # forget views that died, at lengths 8, 16, 32...: amortised O(1) per view
             views[:] = [ref for ref in views if ref() is not None]
         views.append(weakref.ref(view))
     return view
@@ -45,13 +46,14 @@ def register_view(base, view, forward, write_back):
 
 def view_of_index(base, index, result):
     """``result = base[index]`` as NumPy returns it: a view unless every axis took an int."""
-    if not indexing.is_basic_index(index):
-        return result
-    items = index if isinstance(index, tuple) else (index,)
-    if len(items) == len(shape_of(base)) and all(
-        isinstance(item, (int, np.integer)) for item in items
-    ):
-        return result  # a scalar, not a view
+    if type(index) is not slice:  # one slice is always a view
+        if not indexing.is_basic_index(index):
+            return result
+        items = index if isinstance(index, tuple) else (index,)
+        if len(items) == len(shape_of(base)) and all(
+            isinstance(item, (int, np.integer)) for item in items
+        ):
+            return result  # a scalar, not a view
     return register_view(
         base, result,
         lambda b: indexing.getitem(b, index=index),
@@ -61,6 +63,8 @@ def view_of_index(base, index, result):
 
 def view_of_reshape(base, shape, result):
     """``result = reshape(base, shape)``: a view when NumPy reshapes without copying."""
+    if not isinstance(result, Traced):
+        return result
     try:
         np.reshape(_bottom(base), shape, copy=False)
     except ValueError:
@@ -73,6 +77,8 @@ def view_of_reshape(base, shape, result):
 
 
 def view_of_transpose(base, axes, result):
+    if not isinstance(result, Traced):
+        return result
     inverse = tuple(int(i) for i in np.argsort(axes))
     return register_view(
         base, result,

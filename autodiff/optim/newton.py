@@ -40,6 +40,18 @@ def newton_cg(objective, start, *, cg_maxiter=None):
     Wolfe line search (``c₂ = 0.9``, unit step first) then fixes the length.
 
     Options: ``cg_maxiter`` caps the inner CG iterations per step (default ``20 n``).
+
+    Beside SciPy's ``_minimize_newtoncg`` (the same Algorithm 7.1 of Nocedal & Wright):
+    SciPy measures the forcing test in the 1-norm, ``‖r‖₁ <= min(0.5, √‖∇f‖₁) ‖∇f‖₁``; on
+    negative curvature it keeps the CG iterate (a scaled steepest-descent step on the first
+    inner iteration); its line search starts from ``min(1, 2.02 (f_k - f_{k-1}) / ∇fᵀp)``; and
+    it stops when the 1-norm of the step falls below ``n · xtol`` (``xtol = 1e-5``), not on the
+    gradient.  On 1000-d Rosenbrock from ``[1.3, 0.7, 0.8, 1.9, 1.2]`` tiled, that step test
+    ends SciPy's run after 12 iterations (27 products) at ``f = 0.010``, ``‖∇f‖∞ = 0.71``;
+    with a smaller ``xtol`` it first reaches ``‖∇f‖∞ <= 1e-5`` after 23 iterations and 112
+    products, this method after 24 and 87 (and ``‖∇f‖∞ <= 0.71`` after 11 and 14).  The
+    1-norm forcing test gave 25 iterations and 83 products there; no step met negative
+    curvature.
     """
     x, f, g = start
     cg_maxiter = 20 * x.size if cg_maxiter is None else positive_int(cg_maxiter, "cg_maxiter")

@@ -29,6 +29,7 @@ import heapq
 import itertools
 import os
 import threading
+import weakref
 import zlib
 
 import numpy as np
@@ -87,39 +88,75 @@ RECORDING_GC_THRESHOLD = 10_000
 
 _gc_lock = threading.Lock()
 _gc_holders = 0
+_gc_paused = False  # whether the first holder switched the collector off (one thread alive)
 _gc_saved_thresholds = None
 
 
-@contextlib.contextmanager
-def cyclic_gc_spaced():
-    """Space the cyclic garbage collector's passes out while a tape is recorded or swept.
+class cyclic_gc_spaced:
+    """Context manager: keep the cyclic garbage collector off the tape while it is recorded or
+    swept, without stopping other threads' collection.
 
     Tape nodes form no reference cycles (a node points to its inputs, never to its output), so
-    reference counting frees them; the cyclic collector only rescans the growing tape again and
-    again.  Its passes are triggered by the number of container allocations, so a larger
-    young-generation threshold makes them rarer without stopping them: the collector stays
-    enabled and keeps collecting every thread's cyclic garbage, which switching it off (it is
-    process-wide) did not.  Nested and concurrent holders are counted; the last one restores the
-    thresholds, unless someone else changed them meanwhile.  A threshold of 0 (collection off)
-    or one above ours is left as it is.
+    reference counting frees them; the cyclic collector would only rescan the growing tape again
+    and again (four tracked objects per operation: every young and middle collection visits
+    each once, and full collections all of them: 0.25 s of a 1.4 s chain of 1e5 steps).
+
+    * While the recording thread is the only Python thread, the collector is paused: there is
+      no other thread whose cyclic garbage could pile up, and the recording's own cyclic
+      garbage is collected at the first collection after it (a thread the recorded function
+      starts runs with the collector paused until the recording ends).
+    * With other threads alive (at entry, or when one enters a transform meanwhile), the
+      collector stays on and its young-generation threshold is raised instead
+      (:data:`RECORDING_GC_THRESHOLD`): passes are triggered by the number of container
+      allocations, so they become rarer but keep collecting every thread's garbage.
+
+    Switching the collector off for as long as any thread was inside a transform let unrelated
+    cyclic garbage grow without bound while threads looped over ``grad``.  Nested and concurrent
+    holders are counted; the last one restores the collector and its thresholds, unless someone
+    else changed them meanwhile.  A collector the user switched off, or a threshold of 0 or one
+    above ours, is left as it is.
     """
-    global _gc_holders, _gc_saved_thresholds
-    with _gc_lock:
-        if _gc_holders == 0:
-            thresholds = gc.get_threshold()
-            if 0 < thresholds[0] < RECORDING_GC_THRESHOLD:
-                _gc_saved_thresholds = thresholds
-                gc.set_threshold(RECORDING_GC_THRESHOLD, *thresholds[1:])
-        _gc_holders += 1
-    try:
-        yield
-    finally:
+
+    __slots__ = ()
+
+    def __enter__(self):
+        global _gc_holders, _gc_paused
+        with _gc_lock:
+            if _gc_holders == 0:
+                if gc.isenabled() and threading.active_count() == 1:
+                    gc.disable()
+                    _gc_paused = True
+                else:
+                    _space_out_collections()
+            elif _gc_paused and threading.active_count() > 1:
+                gc.enable()  # another thread is alive now: collect, only less often
+                _gc_paused = False
+                _space_out_collections()
+            _gc_holders += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _gc_holders, _gc_paused, _gc_saved_thresholds
         with _gc_lock:
             _gc_holders -= 1
-            if _gc_holders == 0 and _gc_saved_thresholds is not None:
-                if gc.get_threshold()[0] == RECORDING_GC_THRESHOLD:
-                    gc.set_threshold(*_gc_saved_thresholds)
-                _gc_saved_thresholds = None
+            if _gc_holders == 0:
+                if _gc_paused:
+                    gc.enable()
+                    _gc_paused = False
+                if _gc_saved_thresholds is not None:
+                    if gc.get_threshold()[0] == RECORDING_GC_THRESHOLD:
+                        gc.set_threshold(*_gc_saved_thresholds)
+                    _gc_saved_thresholds = None
+        return False
+
+
+def _space_out_collections():
+    """Raise the young-generation threshold to :data:`RECORDING_GC_THRESHOLD` (lock held)."""
+    global _gc_saved_thresholds
+    thresholds = gc.get_threshold()
+    if 0 < thresholds[0] < RECORDING_GC_THRESHOLD:
+        _gc_saved_thresholds = thresholds
+        gc.set_threshold(RECORDING_GC_THRESHOLD, *thresholds[1:])
 
 
 def kept_for_backward(value):
@@ -150,43 +187,56 @@ _held: dict[int, list] = {}  # id -> [array, number of holders]
 
 @contextlib.contextmanager
 def inputs_held_read_only(leaves):
-    """Within the block, the writeable arrays among ``leaves`` that own their memory are
-    read-only, so the tape shares them instead of copying them (:func:`kept_for_backward`).
+    """Within the block, the writeable arrays among ``leaves`` are read-only (a view together
+    with the array owning its memory), so the tape shares them instead of copying them
+    (:func:`kept_for_backward`).
 
     For transforms whose sweep runs before they return (``grad``, ``value_and_grad``,
     ``jacrev``): between their forward pass and their sweep only the user's function runs, and it
-    sees its inputs as ``Var`` s, so the arrays need no copy; a write to one of them from inside
-    the function (through a closure) raises NumPy's read-only error instead of changing the
-    gradient.  Views are left alone (their base may be written through other views; the tape
-    copies them once).  The flag is restored when the last holder leaves (holders in several
-    threads are counted).  Measured (medians, one BLAS thread): the gradient of a 784-256-10 MLP
-    loss on a batch of 64 cost 4.5 ms with both weight matrices copied (into fresh pages) per
-    call, 2.0 ms with them held (1.8 ms before any copying).
+    sees its inputs as ``Var`` s, so the arrays need no copy; a write to one of them (or to the
+    base of a view, as ``np.linspace`` and ``reshape`` return) from inside the function (through
+    a closure) raises NumPy's read-only error instead of changing the gradient.  A view whose
+    memory belongs to something other than an array is left alone (the tape copies it once).
+    The flags are restored when the last holder leaves (holders in several threads are
+    counted).  Measured (medians, one BLAS thread): the gradient of a 784-256-10 MLP loss on a
+    batch of 64 cost 4.5 ms with both weight matrices copied (into fresh pages) per call,
+    2.0 ms with them held (1.8 ms before any copying).
     """
     held = []
     with _held_lock:
         for leaf in leaves:
-            if type(leaf) is not np.ndarray or leaf.base is not None:
+            if type(leaf) is not np.ndarray:
                 continue
-            entry = _held.get(id(leaf))
-            if entry is not None and entry[0] is leaf:
-                entry[1] += 1
-            elif leaf.flags.writeable:
-                _held[id(leaf)] = [leaf, 1]
-                leaf.flags.writeable = False
-            else:
-                continue
-            held.append(leaf)
+            base = leaf.base
+            if base is None:
+                _hold(leaf, held)
+            elif type(base) is np.ndarray and base.base is None:
+                _hold(leaf, held)
+                _hold(base, held)
     try:
         yield
     finally:
         with _held_lock:
-            for leaf in held:
-                entry = _held[id(leaf)]
+            # owners before views: a view can be made writeable only over a writeable base
+            for array in sorted(held, key=lambda array: array.base is not None):
+                entry = _held[id(array)]
                 entry[1] -= 1
                 if entry[1] == 0:
-                    del _held[id(leaf)]
-                    leaf.flags.writeable = True
+                    del _held[id(array)]
+                    array.flags.writeable = True
+
+
+def _hold(array, held):
+    """Make ``array`` read-only until its last holder leaves, if it is writeable or held."""
+    entry = _held.get(id(array))
+    if entry is not None and entry[0] is array:
+        entry[1] += 1
+    elif array.flags.writeable:
+        _held[id(array)] = [array, 1]
+        array.flags.writeable = False
+    else:
+        return
+    held.append(array)
 
 
 def _checksum(value):
@@ -198,9 +248,16 @@ def _checksum(value):
 class Node:
     """One recorded operation: ``out = prim(*primals, **params)``."""
 
-    __slots__ = ("prim", "primals", "out", "params", "parents", "released", "checksums")
+    __slots__ = ("prim", "primals", "out", "params", "parents", "released", "checksums",
+                 "frozen")
 
-    def __init__(self, prim, primals, out, params, parents):
+    def __init__(self, prim, primals, out, params, parents, made=None):
+        """``out`` is what the VJP rule reads of the output: the array, or only its shape
+        (:func:`~autodiff.rules.primitive.shape_only`) when the rule does not read it; ``made``
+        is then the array the primitive returned.  An output array that owns its memory is
+        read-only while the node holds it, so a later node reading it need not copy it
+        (:func:`kept_for_backward`); a weak reference lets :meth:`release` make it writeable
+        again without keeping a shape-only node's output alive."""
         self.prim = prim
         self.primals = primals
         self.out = out
@@ -208,8 +265,12 @@ class Node:
         self.parents = parents
         self.released = False
         self.checksums = [_checksum(p) for p in primals] if _debug.get() else None
-        if type(out) is np.ndarray and out.flags.owndata:
-            out.flags.writeable = False
+        made = out if made is None else made
+        if type(made) is np.ndarray and made.flags.owndata:
+            made.flags.writeable = False
+            self.frozen = weakref.ref(made)
+        else:
+            self.frozen = None
 
     def verify(self):
         """Debug mode: fail loudly if a saved input was modified in place."""
@@ -225,9 +286,9 @@ class Node:
     def release(self):
         """Drop what the node saved, and its parents: the forward values it kept alive (and
         the ``Var`` s upstream, once their own uses are released) can be freed."""
-        out = self.out
-        if type(out) is np.ndarray and out.flags.owndata:
-            out.flags.writeable = True
+        made = self.frozen() if self.frozen is not None else None
+        if made is not None:
+            made.flags.writeable = True
         self.primals = self.out = self.params = None
         self.parents = ()
         self.released = True

@@ -32,20 +32,24 @@ class VjpLevel(Level):
         if not self.active:
             raise self.escaped("Var")
         # isinstance, not type(): ad.nn.Parameter is a Var subclass (a persistent leaf)
-        primals = [
-            arg._primal_ if isinstance(arg, Var) and arg._level is self else arg for arg in args
-        ]
+        primals = []
+        parents = []
+        for arg in args:
+            if isinstance(arg, Var) and arg._level is self:
+                primals.append(arg._primal_)
+                parents.append(arg)
+            else:
+                primals.append(arg)
+                parents.append(None)
         threshold = recording_threshold()
         if threshold and (self.manual or self.id <= threshold):
             return bind(prim, *primals, **params)
         if prim.vjp is None:
             raise TypeError(f"primitive {prim.name!r} has no reverse-mode (VJP) rule")
-        parents = tuple(
-            arg if isinstance(arg, Var) and arg._level is self else None for arg in args
-        )
+        parents = tuple(parents)
         reads = prim.vjp_reads
         if reads is None:
-            primals = [kept_for_backward(p) for p in primals]
+            primals = [kept_for_backward(p) if type(p) is np.ndarray else p for p in primals]
             out = bind(prim, *primals, **params)
             return Var._make(out, Node(prim, primals, out, params, parents), self)
         # the VJP reads only these inputs' values: the others (and the output) are kept as
@@ -53,7 +57,8 @@ class VjpLevel(Level):
         out = bind(prim, *primals, **params)
         saved = [kept_for_backward(p) if i in reads else shape_only(p) for i, p in
                  enumerate(primals)]
-        return Var._make(out, Node(prim, saved, shape_only(out), params, parents), self)
+        node = Node(prim, saved, shape_only(out), params, parents, made=out)
+        return Var._make(out, node, self)
 
 
 _NUMBER = (float, int)

@@ -335,6 +335,16 @@ divide = _binary(
 )
 
 
+def _any_nan(value) -> bool:
+    """Whether the array ``value`` holds a ``nan``: its sum of squares is ``nan`` exactly then
+    (the terms are >= 0, +inf or ``nan``; no ``inf - inf`` can occur), and BLAS computes it
+    in one pass without the boolean temporary of ``np.isnan(value).any()`` (1e5 elements:
+    7 us vs 16 us)."""
+    if value.flags.c_contiguous and value.dtype.kind == "f":
+        return bool(np.isnan(np.vdot(value, value)))
+    return bool(np.isnan(value).any())
+
+
 def _nan_outside_domain(partial):
     """The partial, made ``nan`` wherever the value is ``nan`` (outside the function's domain).
 
@@ -356,9 +366,15 @@ def _nan_outside_domain(partial):
         if type(primal_value(y)) is float:
             value = data_value(y)  # under ad.jit the test is recorded and its outcome guarded
             return d if value == value else y
-        undefined = on_data(np.isnan, y)
-        if not np.any(undefined):
-            return d
+        value = data_value(y)
+        if type(value) is np.ndarray:  # not recorded: ask whether any nan cheaply first
+            if not _any_nan(value):
+                return d
+            undefined = np.isnan(value)
+        else:
+            undefined = on_data(np.isnan, y)
+            if not np.any(undefined):
+                return d
         if d is ONE or d is MINUS_ONE:
             d = 1.0 if d is ONE else -1.0
         return indexing.where(undefined, y, d)

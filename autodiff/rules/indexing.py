@@ -14,9 +14,12 @@ from .primitive import (
     Case,
     ParametrizedPrimitive,
     Primitive,
+    Traced,
     batch_ndim,
     call_with,
+    holds_recorded,
     ndim_of,
+    on_data,
     shape_of,
     zeros,
 )
@@ -110,7 +113,7 @@ class SparseCotangent:
 
     def dense(self):
         out = np.zeros(self.shape, dtype=np.result_type(self.values))
-        self.add_into(out)
+        self.add_into(out, zeros=True)
         return out
 
     def fits(self, buffer) -> bool:
@@ -120,7 +123,9 @@ class SparseCotangent:
             np.result_type(self.values), buffer.dtype, casting="same_kind"
         )
 
-    def add_into(self, buffer):
+    def add_into(self, buffer, zeros=False):
+        """``buffer[index] += values``, repeated positions summed as the dense scatter sums
+        them (``zeros``: ``buffer`` is known to hold zeros)."""
         index, values, n_batch = self.index, self.values, self.n_batch
         if type(index) is int:
             buffer[index] += values
@@ -133,8 +138,8 @@ class SparseCotangent:
             buffer[index] += values
             return
         items = index if isinstance(index, tuple) else (index,)
-        if not all(isinstance(item, np.ndarray) for item in items):
-            np.add.at(buffer, index, values)  # arrays mixed with slices: the dense scatter
+        if zeros or not all(isinstance(item, np.ndarray) for item in items):
+            np.add.at(buffer, index, values)  # into zeros, or arrays mixed with slices
             return
         # integer arrays: repeated positions are summed first, in order, as the dense
         # scatter sums them, then added once (the same numbers to the last bit)
@@ -158,7 +163,9 @@ def _getitem_sparse_vjp(g, primals, out, wanted, index):
     (x,) = primals
     if type(g) is float and type(index) is int:  # x[i] of a float64 array
         return [SparseCotangent(index, g, x.shape, 0)]
-    if not _sparse_index(index):
+    if not _sparse_index(index) or holds_recorded(index):
+        # bool masks; positions recorded by ad.jit, which the dense scatter (a recorded step)
+        # reads from their slot on every replay
         return _getitem_vjp(g, primals, out, wanted, index)
     n_batch = batch_ndim(g, out)
     full = _expand_ellipsis(index, ndim_of(x)) if n_batch else index
@@ -320,7 +327,11 @@ where = Primitive(
 
 
 def _selected_ndim(shape, index) -> int:
-    """``ndim`` of ``np.empty(shape)[index]``, found on a zero-stride stand-in (no allocation)."""
+    """``ndim`` of ``np.empty(shape)[index]``, found on a zero-stride stand-in (no allocation);
+    positions recorded by ``ad.jit`` stand in as zeros of their shape (positions set no shape)."""
+    if holds_recorded(index):
+        index = tuple(np.zeros(shape_of(item), dtype=np.intp) if isinstance(item, Traced)
+                      else item for item in index)
     return np.broadcast_to(np.empty((), dtype=bool), shape)[index].ndim
 
 
@@ -369,16 +380,34 @@ def _last_writes(shape, index, selected_shape):
     """Bool mask over ``y[index]``'s positions: True where that write is the one that stays.
 
     ``y[[0, 0]] = [a, b]`` keeps ``b`` (NumPy assigns in order); ``a`` gets no derivative.
-    ``None`` when no position is written twice.
+    ``None`` when no position is written twice.  Positions recorded by ``ad.jit`` give the mask
+    as a recorded step (all true when none repeats), recomputed by every replay.
     """
-    positions = np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape)[index]
-    positions = np.broadcast_to(positions, selected_shape).ravel()
+    if holds_recorded(index):
+        return on_data(_last_write_mask, shape, index, selected_shape)
+    positions = _written_positions(shape, index, selected_shape)
     if np.unique(positions).size == positions.size:
         return None
+    return _last_of(positions).reshape(selected_shape)
+
+
+def _written_positions(shape, index, selected_shape):
+    """The flat positions ``y[index] = v`` writes, in NumPy's order of assignment."""
+    positions = np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape)[index]
+    return np.broadcast_to(positions, selected_shape).ravel()
+
+
+def _last_of(positions):
+    """True where an entry of ``positions`` is the last occurrence of its value."""
     last = np.zeros(positions.size, dtype=bool)
     _, first_in_reversed = np.unique(positions[::-1], return_index=True)
     last[positions.size - 1 - first_in_reversed] = True
-    return last.reshape(selected_shape)
+    return last
+
+
+def _last_write_mask(shape, index, selected_shape):
+    """:func:`_last_writes`' mask, all true when no position repeats (a recorded step)."""
+    return _last_of(_written_positions(shape, index, selected_shape)).reshape(selected_shape)
 
 
 def _index_update_vjp(g, primals, out, wanted, index, inplace=False):

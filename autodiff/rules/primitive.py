@@ -68,6 +68,8 @@ __all__ = [
     "on_primals",
     "data_value",
     "on_data",
+    "index_operand",
+    "holds_recorded",
 ]
 
 REGISTRY: dict[str, "Primitive"] = {}
@@ -113,11 +115,15 @@ def bind(prim: "Primitive", *args, **params):
             candidate = arg._level
             if level is None or candidate.id > level.id:
                 level = candidate
+        elif type(arg) is np.ndarray:
+            kind = arg.dtype.kind
+            if kind == "O" and holds_traced(arg):
+                return bind(prim, *[lift(a) for a in args], **params)
+            if kind == "c":
+                complex_operand = True
         elif type(arg) in _CONTAINERS and holds_traced(arg):
             return bind(prim, *[lift(a) for a in args], **params)
-        elif type(arg) is complex or (
-            isinstance(arg, (np.ndarray, np.generic)) and arg.dtype.kind == "c"
-        ):
+        elif type(arg) is complex or (isinstance(arg, np.generic) and arg.dtype.kind == "c"):
             complex_operand = True
     if level is None:
         if RECORDING[0] and params:  # ad.jit: a parameter computed from recorded values
@@ -442,12 +448,40 @@ def data_value(x):
 def on_data(fn, *args, **kwargs):
     """``fn`` (a non-differentiable NumPy computation: a mask, tie weights) on the primal values
     of ``args``; under a compiled-replay recording it becomes a step of the recorded program,
-    so a replay recomputes it instead of reusing the recorded mask."""
+    so a replay recomputes it instead of reusing the recorded mask.  A recorded value inside a
+    tuple or list argument (an index holding recorded positions) counts too."""
     values = [data_value(a) for a in args]
-    for value in values:
-        if isinstance(value, Traced):
-            return value._level.record_call(fn, values, kwargs)
+    level = _staged_level(values)
+    if level is not None:
+        return level.record_call(fn, values, kwargs)
     return fn(*values, **kwargs)
+
+
+def index_operand(item):
+    """One entry of an index (``x[..., item]``) or the ``indices`` of a gather, as the rules
+    take it: unchanged, unless it is a value of a compiled-replay recording (:mod:`autodiff.jit`).
+
+    A recorded integer array of one or more dimensions (the labels ``y`` of
+    ``z[np.arange(n), y]``, an ``argsort``, an integer argument) stays a recorded value: the
+    gather (or scatter) takes it as a parameter, which the recording binds to its slot, so a
+    replay reads the positions of *its* call.  Positions never change a shape (the result of an
+    integer-array index has the index's shape), so nothing else depends on them.  Any other
+    recorded value -- a bool mask, whose count of true entries sets the result's shape, or an
+    integer scalar, which NumPy reads as a Python number (a basic index) -- is read here and
+    guarded: a replay in which it differs records again, never reuses the recorded one.
+    """
+    if not (isinstance(item, Traced) and item._staged):
+        return item
+    value = item._primal_
+    if type(value) is np.ndarray and value.ndim and value.dtype.kind in "iu":
+        return item
+    return item._read_by_python("used as an index")
+
+
+def holds_recorded(value) -> bool:
+    """Whether a compiled-replay recording's value sits in ``value`` (nested in tuples and
+    lists: an index holding recorded positions, see :func:`index_operand`)."""
+    return _staged_level((value,)) is not None
 
 
 def shape_of(x) -> tuple:
