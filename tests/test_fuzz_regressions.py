@@ -82,3 +82,19 @@ def test_casting_no_with_mixed_precision_raises_as_numpy(fn):
             transform(lambda x, y: fn(x, y, casting="no"))
     value = ad.jvp(lambda x, y: fn(x, y, casting="safe"), (a, b), (a, b))[0]
     np.testing.assert_array_equal(value, fn(a, b, casting="safe"))
+
+
+@pytest.mark.parametrize("exponent", [1, 1.0, 2, 3.0, -2, 0.5, np.array(2.0)])
+def test_power_of_nan_has_a_nan_derivative_for_every_constant_exponent(exponent):
+    """Integral exponents other than 1 skip the domain test (the partial b a^(b-1) is nan
+    where a is); 1 and non-integral exponents take it."""
+    x = np.array([np.nan, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected_at_two = np.asarray(exponent) * 2.0 ** (np.asarray(exponent) - 1)
+        for derivative in (
+            ad.grad(lambda v: np.sum(v ** exponent))(x),
+            ad.jvp(lambda v: v ** exponent, x, np.ones(2))[1],
+        ):
+            assert np.isnan(derivative[0])
+            np.testing.assert_allclose(derivative[1], expected_at_two, rtol=1e-15)

@@ -428,8 +428,21 @@ def _power_impl(a, b):
     return np.power(a, b)
 
 
+
+_power_d_base_guarded = _nan_outside_domain(_power_d_base)
+
+
+def _power_d_base_outside_domain(a, b, y):
+    """:func:`_power_d_base`, ``nan`` where the value is (:func:`_nan_outside_domain`).  A
+    constant integral exponent other than 1 skips the test: ``a**b`` is then ``nan`` only where
+    ``a`` is, and so is ``b * a**(b - 1)`` (``a**0`` is 1 everywhere, never ``nan``)."""
+    if type(b) in (int, float) and b != 1 and float(b).is_integer():
+        return _power_d_base(a, b, y)
+    return _power_d_base_guarded(a, b, y)
+
+
 power = _binary(
-    "power", math.pow, _power_impl, _nan_outside_domain(_power_d_base), _power_d_exponent,
+    "power", math.pow, _power_impl, _power_d_base_outside_domain, _power_d_exponent,
     taylor=series.power,
     domain=Domain(
         "a, b -> a**b", (((0.1, 10.0),), ((-3.0, 3.0),)), outside=((-1.0, 0.5), (-8.0, 1 / 3))
