@@ -68,6 +68,10 @@ class HvpOperator:
     gradient:
         ``grad f(x)`` when it came for free (same structure as ``x``), else ``None``, or a
         function of no arguments computing it (called once, when ``.gradient`` is first read).
+    vector_product:
+        ``None``, or, when ``x`` is one 1-D array, ``v -> H v`` for a vector ``v`` of its dtype
+        that neither writes into ``v`` nor returns an array anyone else holds: flat vectors
+        then skip the raveling (``matvec`` in a conjugate-gradient loop).
 
     Attributes
     ----------
@@ -81,9 +85,11 @@ class HvpOperator:
         ``None``, or a callable told ``k`` after every ``k`` products (an optimizer's counter).
     """
 
-    def __init__(self, spec: FlatSpec, product, batched_product=None, gradient=None):
+    def __init__(self, spec: FlatSpec, product, batched_product=None, gradient=None,
+                 vector_product=None):
         self.spec = spec
         self._product = product
+        self._vector_product = vector_product
         self._batched_product = batched_product
         self._gradient = gradient
         self.shape = (spec.size, spec.size)
@@ -140,7 +146,13 @@ class HvpOperator:
                 "call the operator itself for a vector shaped like x"
             )
         self._counted(1)
-        product = self._product(self.spec.unravel(v.reshape(n)))
+        if self._vector_product is not None and v.dtype == self.dtype:
+            product = self._vector_product(v.reshape(n))
+            if type(product) is np.ndarray and product.shape == (n,) \
+                    and product.dtype == self.dtype:
+                return product.reshape(v.shape)
+        else:
+            product = self._product(self.spec.unravel(v.reshape(n)))
         return self.spec.ravel(product, "H v").reshape(v.shape)
 
     rmatvec = matvec  # H is symmetric
@@ -283,4 +295,6 @@ def hvp_operator(f, x, jit: bool = True) -> HvpOperator:
     def batched_product(vs):
         return linearization()[1].batched(vs)
 
-    return HvpOperator(spec, product, batched_product, lambda: linearization()[0])
+    # x one vector: flat vectors are its trees (the replay returns new arrays, writes nothing)
+    vector = product if isinstance(x, np.ndarray) and x.ndim == 1 else None
+    return HvpOperator(spec, product, batched_product, lambda: linearization()[0], vector)

@@ -2,7 +2,9 @@
 conjugate_gradient on it), check_grad, compare and fit replay recordings by default, fall back to
 the eager path once with a warning naming the reason, and take jit=False."""
 
+import gc
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import autodiff as ad
 from autodiff.jit.fallback import CompiledOrEager
 from autodiff.inspection.comparison import Comparison
 from autodiff.optim import conjugate_gradient
+from autodiff.optim.ad_objective import _COMPILED
 from autodiff.second_order import _COMPILED_HVPS
 
 
@@ -110,6 +113,66 @@ def test_hvp_operator_falls_back_to_the_linearisation_with_one_warning():
     np.testing.assert_allclose(first, expected, rtol=1e-14)
     np.testing.assert_allclose(second, expected, rtol=1e-14)
     np.testing.assert_allclose(third, ad.hvp(noisy, 2 * x, np.ones(3)), rtol=1e-14)
+
+
+def test_hvp_operator_on_a_float32_point_takes_float64_vectors():
+    x = np.linspace(-1.0, 1.0, 5).astype(np.float32)
+    op = ad.hvp_operator(rosen, x)
+    v = np.linspace(0.5, 1.5, 5)  # float64: raveled into the point's dtype first
+    product = op.matvec(v)
+    assert product.dtype == np.float32
+    np.testing.assert_array_equal(product, op.matvec(v.astype(np.float32)))
+
+
+# -- minimize keeps its recordings per function -------------------------------------------------
+
+
+def _records(f):
+    derivatives = _COMPILED[f]
+    return (derivatives.value_and_grad.compiled.stats["records"],
+            _COMPILED_HVPS[derivatives.checked_f].compiled.stats["records"])
+
+
+def test_minimize_replays_the_recordings_of_an_earlier_call():
+    def f(x):
+        return rosen(x)
+
+    x0 = np.tile([1.3, 0.7, 0.8, 1.9, 1.2], 4)
+    first = ad.optim.minimize(f, x0)
+    assert _records(f) == (1, 1)
+    second = ad.optim.minimize(f, x0 * 0.9)
+    third = ad.optim.minimize(f, x0)
+    assert _records(f) == (1, 1)  # nothing recorded again
+    assert first.success and second.success and third.nit == first.nit
+    np.testing.assert_array_equal(third.x, first.x)
+
+
+def test_minimize_records_again_when_what_f_reads_has_changed():
+    target = np.arange(4.0)
+
+    def f(x):
+        return np.sum((x - target) ** 2) + 0.1 * np.sum(x[1:] * x[:-1])
+
+    def solution():
+        h = 2.0 * np.eye(4) + 0.1 * (np.eye(4, k=1) + np.eye(4, k=-1))
+        return np.linalg.solve(h, 2.0 * target)
+
+    np.testing.assert_allclose(ad.optim.minimize(f, np.zeros(4)).x, solution(), atol=1e-6)
+    target = np.full(4, 7.0)  # the captured name now means another array
+    np.testing.assert_allclose(ad.optim.minimize(f, np.zeros(4)).x, solution(), atol=1e-6)
+    assert _records(f) == (2, 2)  # the check at x0 saw a different value: recorded afresh
+
+
+def test_minimize_holds_its_function_weakly():
+    def f(x):
+        return np.sum(x ** 2)
+
+    ad.optim.minimize(f, np.ones(3))
+    assert f in _COMPILED
+    held = weakref.ref(f)
+    del f
+    gc.collect()
+    assert held() is None
 
 
 # -- check_grad -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ at most ``n`` steps. It stops when ``‖r‖ <= tol ‖b‖``.
 and that direction, which is what truncated-Newton and trust-region solvers need.
 """
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -91,7 +92,11 @@ class _FlatLayout:
             raise TypeError(_not_an_operator(name, operator))
 
         def checked(v):
-            result = np.asarray(apply(v))
+            result = apply(v)
+            if type(result) is np.ndarray and result.dtype == np.float64 \
+                    and result.shape == (n,):
+                return result  # what flatten would return, without its checks
+            result = np.asarray(result)
             if result.shape != (n,):
                 raise ValueError(f"{name} returned shape {result.shape} for a vector of "
                                  f"shape ({n},)")
@@ -235,7 +240,7 @@ def _solve(apply_a, b, x0, tol, maxiter, apply_m):
     p = z.copy()
     for k in range(maxiter):
         ap = apply_a(p)
-        if not np.all(np.isfinite(ap)):
+        if not np.isfinite(ap).all():
             return finish(x, k, r_norm, "non-finite",
                           f"matvec returned non-finite values at iteration {k}")
         curvature = float(p @ ap)
@@ -246,16 +251,21 @@ def _solve(apply_a, b, x0, tol, maxiter, apply_m):
         alpha = rz / curvature
         x = x + alpha * p
         r = r - alpha * ap
-        r_norm = np.linalg.norm(r)
+        rr = float(r @ r)
+        r_norm = math.sqrt(rr)  # np.linalg.norm's own formula for a vector, without its checks
         if r_norm <= threshold:
             return finish(x, k + 1, r_norm, "converged", "converged")
-        z = r if apply_m is None else apply_m(r)
-        rz_next = float(r @ z)
-        if not rz_next > 0.0:
-            raise ValueError(
-                f"the preconditioner M is not positive definite (rᵀM r = {rz_next:.3g})"
-            )
-        p = z + (rz_next / rz) * p
+        if apply_m is None:
+            z, rz_next = r, rr
+        else:
+            z = apply_m(r)
+            rz_next = float(r @ z)
+            if not rz_next > 0.0:
+                raise ValueError(
+                    f"the preconditioner M is not positive definite (rᵀM r = {rz_next:.3g})"
+                )
+        p = (rz_next / rz) * p
+        p += z  # z + β p, in the new array
         rz = rz_next
     return finish(x, maxiter, r_norm, "maxiter",
                   f"reached maxiter = {maxiter} before the tolerance")

@@ -173,7 +173,9 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
         ``progress=True`` shows a tqdm progress bar; ``jit=False`` differentiates ``f``
         eagerly instead of compiling its gradient and Hessian-vector products with
         :func:`autodiff.jit` (which falls back to eager, with a warning, when ``f`` cannot be
-        recorded); the method's own options are described
+        recorded; the recordings are kept per function, so minimising the same ``f`` again
+        replays them, after checking ``f(x0)`` against a plain call of ``f``: see
+        :mod:`autodiff.optim.ad_objective`); the method's own options are described
         in its docstring (``newton_cg``, ``trust_ncg``, ``lbfgs``, ``nonlinear_cg``, …).
 
     Returns

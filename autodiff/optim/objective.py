@@ -50,6 +50,8 @@ def _require_callable(value, name):
 
 
 def _as_scalar(value, source):
+    if type(value) is float or type(value) is np.float64:  # what autodiff returns: no checks
+        return float(value)
     if np.ndim(value) != 0:
         raise ValueError(f"{source} must return a scalar, got an array of shape {np.shape(value)}")
     if np.iscomplexobj(value):
@@ -60,6 +62,8 @@ def _as_scalar(value, source):
 
 
 def _as_vector(value, n, source):
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == (n,):
+        return value  # what autodiff returns: np.asarray would return it as it is
     if np.iscomplexobj(value):
         raise TypeError(f"{source} returned complex values; minimisation needs real values")
     vector = np.asarray(value, dtype=np.float64)

@@ -16,7 +16,21 @@ test at f ~ 0.015), so the autograd, PyTorch and eager-JAX feeds take 8 s to min
 they run only with ``--slow`` (jitted JAX too when ``--quick``).
 Targets: ``newton-cg`` in at most 1.5x the iterations and 4x the wall time of SciPy's
 Newton-CG with ``rosen_der`` / ``rosen_hess_prod``.
+
+Issue 12 (compiled replay) compares ``minimize(method="newton-cg")`` on 1000-d Rosenbrock from
+SciPy's documented start (``[1.3, 0.7, 0.8, 1.9, 1.2]`` tiled; n = 20 with ``--quick``) with
+SciPy's Newton-CG given ``rosen``, ``rosen_der`` and ``rosen_hess_prod``, both with default
+options: target 1.5x.  The two do not stop at the same place.  SciPy stops when the 1-norm of
+its step falls below ``n · xtol`` (``xtol = 1e-5``), after 12 iterations at ``f = 0.010`` and
+``‖∇f‖∞ = 0.71``, not at a minimiser; ``minimize`` stops at ``‖∇f‖∞ <= tol = 1e-5``, after 24
+iterations.  So a second SciPy side runs to that same gradient test: ``xtol = 1e-12`` (its step
+test never fires first) and a callback that stops it once ``‖∇f‖∞ <= 1e-5`` (the gradient SciPy
+computed last at that point, so no extra evaluation).  Each side's notes give its iterations,
+evaluations, products and final ``‖∇f‖∞``; the ratios over both SciPy sides are reported.
+SciPy's Newton-CG fed by jitted JAX, the issue's "1.7x", runs beside them.
 """
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -146,6 +160,97 @@ def _fed_newton_cg(problem, quick):
     ]
 
 
+SCIPY_START = (1.3, 0.7, 0.8, 1.9, 1.2)
+GRADIENT_TOL = 1e-5  # minimize's default tol, on ‖∇f‖∞
+SCIPY_DEFAULT = "scipy Newton-CG (rosen_der, rosen_hess_prod), defaults"
+SCIPY_SAME_GRADIENT = "scipy Newton-CG (rosen_der, rosen_hess_prod), to ‖∇f‖∞ <= 1e-5"
+AD_NEWTON_CG = "ad.optim.minimize newton-cg, defaults (compiled derivatives)"
+
+
+def _gradient_norm(x) -> float:
+    from scipy.optimize import rosen_der
+
+    return float(np.max(np.abs(rosen_der(x))))
+
+
+def _scipy_issue12_info(result) -> dict:
+    info = _scipy_info(result)
+    info["‖∇f‖∞"] = _gradient_norm(result.x)
+    return info
+
+
+def _ad_issue12_info(result) -> dict:
+    info = _ad_info(result)
+    info["‖∇f‖∞"] = float(np.max(np.abs(result.grad)))
+    return info
+
+
+def _scipy_newton_cg_side(x0, to_gradient_tol):
+    def build():
+        from scipy.optimize import minimize, rosen, rosen_der, rosen_hess_prod
+
+        if not to_gradient_tol:
+            return lambda: minimize(rosen, x0, jac=rosen_der, hessp=rosen_hess_prod,
+                                    method="Newton-CG")
+        last = {}
+
+        def jac(x):
+            last["x"], last["grad"] = x.copy(), rosen_der(x)
+            return last["grad"]
+
+        def callback(intermediate_result):
+            x = intermediate_result.x
+            grad = last["grad"] if np.array_equal(x, last["x"]) else rosen_der(x)
+            if np.max(np.abs(grad)) <= GRADIENT_TOL:
+                raise StopIteration  # SciPy >= 1.11 ends the run there
+
+        return lambda: minimize(rosen, x0, jac=jac, hessp=rosen_hess_prod, method="Newton-CG",
+                                callback=callback, options={"xtol": 1e-12})
+
+    label = SCIPY_SAME_GRADIENT if to_gradient_tol else SCIPY_DEFAULT
+    note = "xtol=1e-12, a callback stops it (success=False is that stop)" \
+        if to_gradient_tol else ""
+    return Side(label, "scipy", build, info=_scipy_issue12_info, note=note)
+
+
+def _issue12_newton_cg(quick) -> Benchmark:
+    """Issue 12's Newton-CG comparison (see the module docstring)."""
+    n = 20 if quick else 1000
+    x0 = np.tile(SCIPY_START, n // len(SCIPY_START))
+    problem = problems.Problem(f"Rosenbrock n={n} from SciPy's start", x0, problems.rosenbrock,
+                               problems.rosenbrock_grad, problems.rosenbrock_hess,
+                               problems.rosenbrock_hessp)
+
+    def ad_side(jit):
+        def build():
+            minimize = autodiff_feature("optim.minimize")
+            autodiff_feature("hvp_operator")
+            f = problem.make(np)
+            return lambda: minimize(f, x0, method="newton-cg", jit=jit)
+
+        return build
+
+    jax_jit = _fed_newton_cg(problem, quick)[1]
+    sides = (
+        _scipy_newton_cg_side(x0, False),
+        _scipy_newton_cg_side(x0, True),
+        Side(AD_NEWTON_CG, "autodiff", ad_side(True), info=_ad_issue12_info,
+             note="recordings kept per function: the warm-up call records them"),
+        Side("ad.optim.minimize newton-cg, jit=False (eager derivatives)", "autodiff",
+             ad_side(False), info=_ad_issue12_info),
+        replace(jax_jit, info=_scipy_issue12_info),
+    )
+    return Benchmark(
+        f"minimize {problem.name}", "12",
+        "one Newton-CG minimisation, default options (SciPy's also to the same ‖∇f‖∞)",
+        SCIPY_DEFAULT, sides,
+        ratios=(Ratio(AD_NEWTON_CG, SCIPY_DEFAULT, 1.5, source="issue 12"),
+                Ratio(AD_NEWTON_CG, SCIPY_SAME_GRADIENT),
+                Ratio(jax_jit.label, SCIPY_DEFAULT),
+                Ratio(AD_NEWTON_CG, SCIPY_SAME_GRADIENT, metric="nhvp")),
+    )
+
+
 def _sides(problem, gd_maxiter):
     dense_ok = problem.x0.size <= DENSE_MAX_N
     scipy = [_scipy_side(problem, m) for m in SCIPY_METHODS if dense_ok or m not in DENSE]
@@ -170,4 +275,5 @@ def benchmarks(quick: bool) -> list[Benchmark]:
             f"one minimisation of {problem.name} from the standard start", BASELINE,
             tuple(sides), ratios=ratios,
         ))
+    found.append(_issue12_newton_cg(quick))
     return found
