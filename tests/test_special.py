@@ -2,8 +2,8 @@
 
 The table test checks every declared function against SymPy (value, first and second
 derivatives, float32); here: SciPy's exact values through SciPy's own ufuncs, the stable
-branches (``log_ndtr`` far in the left tail, ``xlogy`` at ``x = 0``), and ``logsumexp``'s
-weights.
+branches (``log_ndtr`` far in the left tail, ``xlogy`` at ``x = 0``), ``logsumexp``'s
+weights, and SciPy's Python-level ``logsumexp`` / ``softmax`` / ``log_softmax`` on traced values.
 """
 
 from __future__ import annotations
@@ -104,3 +104,39 @@ def test_float32_stays_float32():
     x = np.array([0.5, 2.0], dtype=np.float32)
     value, tangent = ad.jvp(sc.gammaln, x, np.ones(2, np.float32))
     assert value.dtype == tangent.dtype == np.float32
+
+
+_SCIPY_PYTHON_FUNCTIONS = {
+    "logsumexp": lambda a: sc.logsumexp(a),
+    "logsumexp axis b keepdims": lambda a: sc.logsumexp(
+        a, axis=1, b=np.array([0.2, 1.0, 3.0]), keepdims=True
+    ),
+    "softmax": lambda a: sc.softmax(a, axis=0),
+    "softmax all axes": lambda a: sc.softmax(a),
+    "log_softmax": lambda a: sc.log_softmax(a, axis=-1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SCIPY_PYTHON_FUNCTIONS))
+def test_scipys_python_functions_differentiate(name):
+    """scipy.special.logsumexp / softmax / log_softmax are Python functions (no NumPy
+    protocol reaches them): import autodiff wraps them, traced calls take our rules."""
+    f = _SCIPY_PYTHON_FUNCTIONS[name]
+    a = np.array([[0.5, -1.0, 2.0], [3.0, 0.1, -0.4]])
+    expected = f(a)  # SciPy's own function on plain arrays
+    value, _ = ad.jvp(f, a, np.ones_like(a))
+    np.testing.assert_allclose(value, expected, rtol=1e-14)
+    check_grads(f, a, order=2)
+    np.testing.assert_array_equal(ad.jit(ad.jacrev(f))(a + 1.0), ad.jacrev(f)(a + 1.0))
+
+
+def test_scipys_python_functions_stay_scipys_on_plain_input():
+    for name in ("logsumexp", "softmax", "log_softmax"):
+        wrapped = getattr(sc, name)
+        original = wrapped.autodiff_wraps
+        assert wrapped.__doc__ == original.__doc__ and wrapped.__name__ == name
+    a = np.array([1.0, 1000.0])
+    assert sc.logsumexp(a) == sc.logsumexp.autodiff_wraps(a)
+    assert sc.logsumexp(a, b=np.array([1.0, -1.0]), return_sign=True)[1] == -1.0
+    with pytest.raises(TypeError, match="return_sign"):
+        ad.grad(lambda u: sc.logsumexp(u, return_sign=True))(a)

@@ -149,14 +149,13 @@ def logsumexp(x, axis=-1, keepdims=False):
 
 def log_softmax(x, axis=-1):
     """``x - logsumexp(x)`` along ``axis`` (stable: Goodfellow et al., *Deep Learning*, 2016, sec. 4.1): never ``log 0``."""
-    x = _value(x, "log_softmax input")
-    return ew.subtract(x, api.logsumexp(x, axis=axis, keepdims=True))
+    return api.log_softmax(_value(x, "log_softmax input"), axis=axis)
 
 
 def softmax(x, axis=-1):
     """``exp(x - logsumexp(x))`` along ``axis``: no overflow for large logits, and a ``-inf``
     entry gets probability exactly 0."""
-    return ew.exp(log_softmax(x, axis))
+    return api.softmax(_value(x, "softmax input"), axis=axis)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from .building import copy, empty_like, full_like, ones_like, zeros_like
 from .contractions import cross, einsum, inner, kron, tensordot, vdot
 from .products import dot, matmul, outer
 from .protocol import call_on_primals, unsupported
-from .reductions import cumsum, logsumexp, max, mean, min, prod, sum
+from .reductions import cumsum, log_softmax, logsumexp, max, mean, min, prod, softmax, sum
 from .selection import clip, positive, round, stop_gradient, where
 from .statistics import (
     average,
@@ -50,6 +50,15 @@ from .shapes import (
     vstack,
 )
 
+try:  # SciPy is optional: its Python-level logsumexp / softmax / log_softmax get traced paths
+    import scipy.special  # noqa: F401
+except ImportError:
+    pass
+else:
+    from . import scipy_functions
+
+    scipy_functions.install()
+
 __all__ = [
     "UFUNCS",
     "PRIMAL_UFUNCS",
@@ -64,6 +73,8 @@ __all__ = [
     "min",
     "cumsum",
     "logsumexp",
+    "log_softmax",
+    "softmax",
     "dot",
     "matmul",
     "outer",

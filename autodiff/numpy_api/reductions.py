@@ -33,7 +33,7 @@ from .arithmetic import astype
 from .protocol import refuse_keywords
 from .shapes import ravel
 
-__all__ = ["sum", "mean", "prod", "max", "min", "cumsum", "logsumexp"]
+__all__ = ["sum", "mean", "prod", "max", "min", "cumsum", "logsumexp", "log_softmax", "softmax"]
 
 _NO_VALUE = np._NoValue
 _MASK = np.array([[True, False, True, True], [False, True, True, False], [True, True, False, True]])
@@ -178,3 +178,14 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     kept = tuple(s for k, s in enumerate(shape_of(result))
                  if k not in normalize_axes(axis, ndim_of(result)))
     return shapes.reshape(result, shape=kept)
+
+def log_softmax(x, axis=None):
+    """``x - logsumexp(x)`` over ``axis`` (all axes when None, as SciPy's): never ``log 0``
+    (stable: Goodfellow et al., *Deep Learning*, 2016, sec. 4.1)."""
+    return ew.subtract(x, logsumexp(x, axis=axis, keepdims=True))
+
+
+def softmax(x, axis=None):
+    """``exp(x - logsumexp(x))`` over ``axis``: no overflow for large ``x``, and a ``-inf``
+    entry gets probability exactly 0."""
+    return ew.exp(log_softmax(x, axis=axis))
