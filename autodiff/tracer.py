@@ -75,7 +75,8 @@ _WRITE_HINT = (
 
 
 def _normalize_index(index):
-    """Lists in an index become arrays; traced indices are refused (indices are integers)."""
+    """Lists in an index become arrays; traced indices are refused (indices are integers);
+    values of an ``ad.jit`` recording stay recorded or are guarded (``index_operand``)."""
     if type(index) is int or type(index) is slice:
         return index
     items = index if isinstance(index, tuple) else (index,)

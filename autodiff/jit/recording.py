@@ -9,10 +9,13 @@ down (:mod:`autodiff.levels`), until a primitive with a :class:`Staged` operand 
 
 A :class:`Staged` value wraps the concrete value and its slot.  What leaves the recorded world
 becomes a *guard* (:meth:`Staged._read_by_python`): ``bool()`` of a comparison (an ``if``),
-``int()`` / ``float()`` / ``.item()`` / ``len``-style reads, a value used as an index, a rule
-that reads a value with ``primal_value``.  NumPy's integer- and bool-valued functions
-(comparisons, ``argmax``, ``nonzero``) and the masks rules compute with
-:func:`~autodiff.rules.primitive.on_data` are recorded as steps, so a replay recomputes them.
+``int()`` / ``float()`` / ``.item()`` / ``len``-style reads, a scalar or a bool mask used as
+an index, a value that sets a shape (:func:`~autodiff.rules.primitive.shape_deciding_value`),
+an integer array NumPy converts itself (:class:`StagedPositions`).  NumPy's integer- and
+bool-valued functions (comparisons, ``argmax``, ``nonzero``) and the masks rules compute with
+:func:`~autodiff.rules.primitive.on_data` are recorded as steps, so a replay recomputes them;
+integer arrays used as positions stay recorded values that the gathers and scatters take as
+parameters (:func:`~autodiff.rules.primitive.index_operand`), read from their slots on replay.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import sys
 import numpy as np
 
 from ..levels import Level, new_level_id
-from ..rules.primitive import Traced, holds_traced, index_operand, lift
+from ..rules.primitive import FUNCTIONS, Traced, holds_traced, index_operand, lift
 from ..numpy_api import writing
 from ..tracer import ArrayLike
 
@@ -233,6 +236,11 @@ class RecordingLevel(Level):
         return Staged._make(out, self, slot)
 
     def process(self, prim, args, params):
+        if params.get("inplace") and not (isinstance(args[0], Staged) and args[0]._level is self):
+            # a write into an array the program holds as a constant (the zero tangent a JVP
+            # rule made for this call): every replay writes into a copy of it instead, so no
+            # replay sees the positions an earlier one wrote
+            params = dict(params, inplace=False)
         return self.record_call(prim.impl, args, params, name=prim.name, prim=prim)
 
     # -- guards ------------------------------------------------------------------------------
@@ -265,6 +273,9 @@ def _snapshot(value):
 
 
 _STATIC_FUNCTIONS = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
+#: NumPy functions that write into their first argument: NumPy's own call would change the
+#: recording's array once, unseen by the program; the library's versions record the write
+_WRITING_FUNCTIONS = {np.put_along_axis, np.copyto}
 
 
 class Staged(ArrayLike):
@@ -280,6 +291,8 @@ class Staged(ArrayLike):
 
     @classmethod
     def _make(cls, value, level, slot):
+        if type(value) is np.ndarray and value.dtype.kind in "iub":
+            cls = StagedPositions  # positions and masks: NumPy may read them (see the class)
         staged = object.__new__(cls)
         staged._primal_ = value
         staged._level = level
@@ -313,6 +326,9 @@ class Staged(ArrayLike):
         return int(self._read_by_python("int()"))
 
     def __index__(self):
+        value = self._primal_
+        if type(value) is np.ndarray and value.ndim:  # NumPy's error, before any guard
+            raise TypeError("only integer scalar arrays can be converted to a scalar index")
         return self._read_by_python("used as an integer").__index__()
 
     def __complex__(self):
@@ -463,11 +479,50 @@ class Staged(ArrayLike):
             return NotImplemented  # a transform's value: its level interprets the call
         if func in _STATIC_FUNCTIONS:  # shapes and dtypes: fixed by the signature
             return func(*_peel_all(args), **_peel_all(kwargs))
+        if func in _WRITING_FUNCTIONS:  # writes into an argument: recorded as y[i] = v is
+            return FUNCTIONS[func](*args, **kwargs)
         if kwargs.get("out") is not None:
             raise JitError(f"ad.jit: np.{func.__name__}(..., out=...) writes into an array the "
                            "recording does not own; use the returned value")
         # NumPy's own function, as the eager call on arrays runs it (bit for bit)
         return self._own_level(args).record_call(func, args, kwargs, name=func.__name__)
+
+
+def _numpy_method(func):
+    def method(self, *args, **kwargs):
+        return func(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = func.__name__
+    method.__doc__ = f"``np.{func.__name__}(self, ...)``, recorded (as ndarray's method)."
+    return method
+
+
+# ndarray methods traced values do not offer, for the recording's integer and bool arrays
+# (labels, masks): ``i.repeat(2)`` and ``mask.any()`` work under ad.jit as on the eager arrays
+for _func in (np.all, np.any, np.repeat, np.take, np.swapaxes, np.diagonal, np.trace,
+              np.compress, np.choose, np.searchsorted, np.round, np.conj):
+    if not hasattr(Staged, _func.__name__):
+        setattr(Staged, _func.__name__, _numpy_method(_func))
+
+
+class StagedPositions(Staged):
+    """A recorded integer or bool array (positions, labels, a mask).
+
+    The library's gathers keep it recorded (:func:`~autodiff.rules.primitive.index_operand`).
+    Where NumPy takes it without asking it (an index of a plain array, ``W[i]``; ``np.take``'s
+    ``indices``, which NumPy does not dispatch on), NumPy converts it with ``__array__``: that
+    read is guarded, so a replay with other positions records again instead of reusing the
+    recorded ones.  (Float values offer no ``__array__``, so ``np.array([a, b])`` of recorded
+    numbers stays a recorded step.)
+    """
+
+    __slots__ = ()
+
+    def __array__(self, dtype=None, copy=None):
+        value = self._read_by_python("read by NumPy as an array (an index of a plain array)")
+        if copy:
+            return np.array(value, dtype=dtype, copy=True)
+        return np.asarray(value, dtype=dtype)
 
 
 def _foreign(values) -> bool:

@@ -14,7 +14,7 @@ from ..rules import building as rules_building
 from ..rules import indexing
 from . import writing
 from .selection import where as where_
-from ..rules.primitive import Case, Traced, call_with, implements, primal_value
+from ..rules.primitive import Case, Traced, call_with, implements, primal_value, shape_of
 
 __all__ = ["zeros_like", "ones_like", "empty_like", "full_like", "copy", "copyto"]
 
@@ -93,7 +93,7 @@ def copyto(dst, src, casting="same_kind", where=True):
         raise TypeError(f"Cannot cast array data from {np.result_type(primal_value(src))} to "
                         f"{dst.dtype} according to the rule {casting!r}")
     if where is not True:
-        src = where_(np.asarray(primal_value(where), dtype=bool), src, dst)
+        src = where_(indexing.bool_mask(where, shape_of(dst)), src, dst)
     writing.write(dst, Ellipsis, src)
 
 

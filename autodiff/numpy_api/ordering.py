@@ -24,9 +24,13 @@ from ..rules.primitive import (
     Case,
     Traced,
     call_with,
+    data_value,
+    dtype_of,
     implements,
+    index_operand,
     ndim_of,
     primal_value,
+    shape_deciding_value,
     shape_of,
 )
 from . import writing
@@ -47,11 +51,18 @@ def _along(axis: int, index) -> tuple:
     return (slice(None),) * axis + (index,)
 
 
-def integer_positions(indices, function: str) -> np.ndarray:
+def integer_positions(indices, function: str):
     """``indices`` as an integer array (positions carry no derivative; an empty list is fine,
-    an empty float array is not, as in NumPy)."""
+    an empty float array is not, as in NumPy).  Positions recorded by ``ad.jit`` (an integer
+    argument, an ``argsort``) stay recorded, so a replay gathers at its own positions
+    (:func:`~autodiff.rules.primitive.index_operand`)."""
     if isinstance(indices, (list, tuple)) and np.size(indices) == 0:
         return np.zeros(np.shape(indices), dtype=np.intp)
+    if isinstance(indices, Traced) and dtype_of(indices).kind in "iu":
+        recorded = index_operand(data_value(indices))
+        if isinstance(recorded, Traced):
+            return recorded
+        indices = recorded
     indices = np.asarray(primal_value(indices))
     if indices.dtype.kind not in "iu":
         raise TypeError(f"np.{function}: indices must be integers, got dtype {indices.dtype}")
@@ -165,9 +176,12 @@ def _put_into_centred(fn, x, indices, values, axis):
 
 
 def _conditions(condlist) -> list:
-    conditions = [np.asarray(primal_value(c)) for c in condlist]
+    """The conditions as bool arrays; those computed from values recorded by ``ad.jit`` stay
+    recorded (``where`` takes them as operands: a replay selects with its own)."""
+    conditions = [data_value(c) if isinstance(c, Traced) else c for c in condlist]
+    conditions = [c if isinstance(c, Traced) else np.asarray(c) for c in conditions]
     for i, condition in enumerate(conditions):
-        if condition.dtype != bool:
+        if dtype_of(condition) != np.bool_:
             raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
     return conditions
 
@@ -252,7 +266,7 @@ def choose(a, choices, out=None, mode="raise"):
 def compress(condition, a, axis=None, out=None):
     """The slices along ``axis`` where the 1-d ``condition`` is true (missing entries false)."""
     refuse_keywords("compress", out=(out, None))
-    condition = np.asarray(primal_value(condition))
+    condition = np.asarray(shape_deciding_value(condition, "np.compress's condition"))
     if condition.ndim != 1:
         raise ValueError("condition must be a 1-d array")
     if axis is None:
@@ -267,7 +281,17 @@ def compress(condition, a, axis=None, out=None):
 ))
 def extract(condition, arr):
     """``take(ravel(arr), nonzero(ravel(condition)))``, NumPy's definition."""
-    return take(ravel(arr), np.flatnonzero(np.asarray(primal_value(condition))))
+    condition = shape_deciding_value(condition, "np.extract's condition")
+    return take(ravel(arr), np.flatnonzero(np.asarray(condition)))
+
+
+def _index_item(item):
+    """An entry of ``ufunc.at``'s ``indices``: a list as an array, recorded positions as
+    :func:`~autodiff.rules.primitive.index_operand` keeps them, other traced values' primals."""
+    if isinstance(item, Traced):
+        item = index_operand(data_value(item))
+        return item if isinstance(item, Traced) else np.asarray(primal_value(item))
+    return np.asarray(item) if isinstance(item, list) else item
 
 
 def ufunc_at(ufunc, a, indices, b=None):
@@ -284,8 +308,7 @@ def ufunc_at(ufunc, a, indices, b=None):
             "cannot hold derivatives: start from a traced array (a = np.zeros_like(x) of a "
             "traced x, or x.copy())")
     index = indices if isinstance(indices, tuple) else (indices,)
-    index = tuple(np.asarray(primal_value(i)) if isinstance(i, (list, Traced)) else i
-                  for i in index)
+    index = tuple(_index_item(i) for i in index)
     update = rules_indexing.scatter_add(as_operand(b), index=index, shape=shape_of(a))
     writing.update_in_place(a, ufunc(a, update))
 
@@ -299,8 +322,10 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
            equal_nan=True, sorted=True):  # noqa: A002 - NumPy's name
     """The distinct values (slices along ``axis``), each gathered from its first occurrence,
     the one NumPy's stable sort places first (API.md's tie convention); indices, inverse and
-    counts are NumPy's, computed on primal values."""
-    found = np.unique(np.asarray(primal_value(ar)), return_index=True, return_inverse=True,
+    counts are NumPy's, computed on primal values (guarded under ``ad.jit``: they set the
+    shapes)."""
+    values = np.asarray(shape_deciding_value(ar, "np.unique's values"))
+    found = np.unique(values, return_index=True, return_inverse=True,
                       return_counts=True, axis=axis, equal_nan=equal_nan, sorted=sorted)
     values = take(ar, found[1], axis=axis)
     extras = [kept for kept, wanted in zip(found[1:], (return_index, return_inverse,

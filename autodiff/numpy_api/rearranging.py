@@ -30,7 +30,7 @@ from ..rules.primitive import (
     implements,
     ndim_of,
     normalize_axes,
-    primal_value,
+    shape_deciding_value,
     shape_of,
 )
 from .joining import as_operand
@@ -74,7 +74,7 @@ def repeat(a, repeats, axis=None):
         a, axis = ravel(a), 0
     axis = normalize_axis_index(axis, ndim_of(a))
     shape = shape_of(a)
-    counts = np.asarray(primal_value(repeats))
+    counts = np.asarray(shape_deciding_value(repeats, "np.repeat's counts"))
     positions = np.repeat(np.arange(shape[axis]), counts)  # NumPy's checks of the counts
     if counts.size != 1:
         return rules_indexing.getitem(a, index=_along(axis, positions))

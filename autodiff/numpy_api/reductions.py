@@ -61,7 +61,7 @@ def _masked(x, where, fill):
     """``x`` with the entries outside ``where`` replaced by the constant ``fill``."""
     if where is True:
         return x
-    mask = np.broadcast_to(np.asarray(where, dtype=bool), shape_of(x))
+    mask = indexing.bool_mask(where, shape_of(x))
     return indexing.where(mask, x, np.asarray(fill, dtype=np.result_type(primal_value(x))))
 
 
@@ -178,6 +178,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     kept = tuple(s for k, s in enumerate(shape_of(result))
                  if k not in normalize_axes(axis, ndim_of(result)))
     return shapes.reshape(result, shape=kept)
+
 
 def log_softmax(x, axis=None):
     """``x - logsumexp(x)`` over ``axis`` (all axes when None, as SciPy's): never ``log 0``

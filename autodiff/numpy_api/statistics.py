@@ -97,7 +97,7 @@ def _variance(name, a, axis, dtype, out, ddof, keepdims, where, mean, correction
         count = math.prod(shape[i] for i in axes)
         divisor = float(count)
     else:
-        mask = np.broadcast_to(np.asarray(primal_value(where), dtype=bool), shape)
+        mask = rules_indexing.bool_mask(where, shape)
         count = np.sum(mask, axis=axes, keepdims=True)
         divisor = count.astype(dtype_of(a))
     if np.any(ddof >= count):

@@ -25,7 +25,7 @@ from .primitive import (
 )
 from .series import FIRST_ORDER
 
-__all__ = ["getitem", "scatter_add", "where", "index_update", "SparseCotangent"]
+__all__ = ["getitem", "scatter_add", "where", "index_update", "SparseCotangent", "bool_mask"]
 
 # test masks and conditions for (3, 4) inputs
 _MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
@@ -274,6 +274,17 @@ scatter_add = ParametrizedPrimitive(
 )
 
 # ``where`` selects, it does not multiply: a nan or inf in the branch not taken stays out.
+
+
+def bool_mask(condition, shape):
+    """``condition`` (a ``where=`` argument) as a bool array broadcast to ``shape``; computed
+    from values recorded by ``ad.jit``, it is a recorded step, so a replay masks with its own.
+    """
+    return on_data(_broadcast_bool, condition, shape)
+
+
+def _broadcast_bool(condition, shape):
+    return np.broadcast_to(np.asarray(condition, dtype=bool), shape)
 
 
 def _where_impl(condition, a, b):

@@ -70,6 +70,7 @@ __all__ = [
     "on_data",
     "index_operand",
     "holds_recorded",
+    "shape_deciding_value",
 ]
 
 REGISTRY: dict[str, "Primitive"] = {}
@@ -451,9 +452,10 @@ def on_data(fn, *args, **kwargs):
     so a replay recomputes it instead of reusing the recorded mask.  A recorded value inside a
     tuple or list argument (an index holding recorded positions) counts too."""
     values = [data_value(a) for a in args]
-    level = _staged_level(values)
-    if level is not None:
-        return level.record_call(fn, values, kwargs)
+    if RECORDING[0]:
+        level = _staged_level(values)
+        if level is not None:
+            return level.record_call(fn, values, kwargs)
     return fn(*values, **kwargs)
 
 
@@ -478,10 +480,24 @@ def index_operand(item):
     return item._read_by_python("used as an index")
 
 
+def shape_deciding_value(x, reason: str):
+    """The plain value of ``x`` for a computation whose *result's shape* depends on it (the
+    count of a condition's true entries, repeat counts, the distinct values of ``np.unique``).
+
+    Outside a compiled-replay recording it is :func:`primal_value`.  Under one, the value is
+    read as Python reads it: a guard (``reason`` names it in the generated code), so a replay
+    in which it differs records again; never a constant of the recorded program.
+    """
+    x = data_value(x)
+    if isinstance(x, Traced):
+        return x._read_by_python(reason)
+    return x
+
+
 def holds_recorded(value) -> bool:
     """Whether a compiled-replay recording's value sits in ``value`` (nested in tuples and
     lists: an index holding recorded positions, see :func:`index_operand`)."""
-    return _staged_level((value,)) is not None
+    return bool(RECORDING[0]) and _staged_level((value,)) is not None
 
 
 def shape_of(x) -> tuple:
