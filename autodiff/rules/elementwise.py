@@ -432,10 +432,11 @@ def _power_impl(a, b):
 _power_d_base_guarded = _nan_outside_domain(_power_d_base)
 
 
+@functools.wraps(_power_d_base)  # the coverage table reads the kink convention there
 def _power_d_base_outside_domain(a, b, y):
-    """:func:`_power_d_base`, ``nan`` where the value is (:func:`_nan_outside_domain`).  A
-    constant integral exponent other than 1 skips the test: ``a**b`` is then ``nan`` only where
-    ``a`` is, and so is ``b * a**(b - 1)`` (``a**0`` is 1 everywhere, never ``nan``)."""
+    # nan where the value is (_nan_outside_domain); a constant integral exponent other than 1
+    # skips that test: a**b is then nan only where a is, and so is b * a**(b - 1) (a**0 is 1
+    # everywhere, never nan)
     if type(b) in (int, float) and b != 1 and float(b).is_integer():
         return _power_d_base(a, b, y)
     return _power_d_base_guarded(a, b, y)
