@@ -249,3 +249,35 @@ def test_random_index_arrays_replay_bit_for_bit(i, which):
     compiled = _RANDOM[which]
     compiled(x, i)
     assert compiled.stats["records"] == 1 and compiled.stats["retraces"] == 0
+
+
+@pytest.mark.parametrize("transform", ["grad", "jacfwd", "hessian"])
+def test_max_pooling_derivatives_follow_each_call_s_maxima(transform):
+    """The window maximum's tie weights (where each window attains its maximum: the positions
+    its derivative flows to) are a recorded step: a replay on new values routes the derivative
+    to the new maxima (it reused the recorded ones: LeNet's compiled training step)."""
+    f = lambda x: np.sum(ad.nn.functional.max_pool2d(x, 2) ** 2)  # noqa: E731
+    fn = getattr(ad, transform)(f)
+    compiled = ad.jit(fn, check=True)
+    for seed in range(4):
+        x = np.random.default_rng(seed).standard_normal((2, 1, 4, 4))
+        assert_identical(compiled(x), fn(x))
+    assert compiled.stats["records"] == 1
+
+
+def test_a_compiled_cnn_training_step_trains_as_the_eager_loop():
+    """ad.nn.fit compiles the step of a network with max pooling: the same losses to the last
+    bit as the eager loop (with the recorded maxima it trained on wrong gradients, silently)."""
+    nn = ad.nn
+    data = np.random.default_rng(0)
+    inputs, labels = data.standard_normal((40, 1, 8, 8)), data.integers(0, 3, 40)
+    losses = []
+    for jit in (True, False):
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(36, 3, rng=1))
+        history = nn.fit(model, nn.functional.cross_entropy,
+                         ad.optim.Adam(model.parameters(), lr=0.01),
+                         nn.DataLoader(inputs, labels, batch_size=10, rng=0), epochs=3,
+                         progress=False, jit=jit)
+        losses.append(history.train_loss)
+    assert losses[0] == losses[1]

@@ -43,7 +43,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import elementwise as ew
 from . import shapes
-from .primitive import Case, ParametrizedPrimitive, call_with, primal_value, shape_of
+from .primitive import Case, ParametrizedPrimitive, call_with, on_data, primal_value, shape_of
 from .reductions import reduce_sum
 from .series import FIRST_ORDER
 
@@ -142,14 +142,15 @@ def _tie_weights(x, out, kernel, stride, dilation, padding):
 
 
 def _window_max_jvp(primals, tangents, out, kernel, stride, dilation, padding):
-    weights = _tie_weights(primals[0], out, kernel, stride, dilation, padding)
+    # on_data: under ad.jit the tie weights are a recorded step, recomputed by every replay
+    weights = on_data(_tie_weights, primals[0], out, kernel, stride, dilation, padding)
     windows = im2col(tangents[0], kernel, stride, dilation, padding)
     d = len(kernel)
     return reduce_sum(ew.multiply(windows, weights), axis=tuple(range(-d, 0)))
 
 
 def _window_max_vjp(g, primals, out, wanted, kernel, stride, dilation, padding):
-    weights = _tie_weights(primals[0], out, kernel, stride, dilation, padding)
+    weights = on_data(_tie_weights, primals[0], out, kernel, stride, dilation, padding)
     spread = ew.multiply(shapes.reshape(g, shape_of(g) + (1,) * len(kernel)), weights)
     spatial = shape_of(primals[0])[-len(kernel):]
     return [col2im(spread, spatial, kernel, stride, dilation, padding)]
