@@ -463,6 +463,22 @@ def test_state_dict_holds_copies():
     assert saved["param_groups"][0]["params"] == [0]
 
 
+def test_adam_moments_are_updated_in_place_but_saved_copies_stay():
+    param = Param(W0)
+    optimizer = Adam([param], lr=0.1)
+    param.grad = gradient(param.value)
+    optimizer.step()
+    moment = optimizer.state[id(param)]["exp_avg"]
+    saved = optimizer.state_dict()
+    before, value = np.array(moment), param.value
+    param.grad = gradient(param.value)
+    optimizer.step()
+    assert optimizer.state[id(param)]["exp_avg"] is moment  # the optimizer's own array
+    assert not np.array_equal(moment, before)
+    np.testing.assert_array_equal(saved["state"][0]["exp_avg"], before)
+    assert param.value is not value  # the parameter gets a new array
+
+
 def _adam_state_dict():
     param = Param(W0)
     optimizer = Adam([param], lr=0.1)

@@ -306,6 +306,43 @@ def test_fit_compiles_its_step_and_trains_as_the_eager_loop(monkeypatch):
     assert compiled[1].val_accuracy[-1] >= 0.9
 
 
+def test_the_compiled_step_computes_the_softmax_once():
+    X, y = blobs()
+    model = ad.nn.Sequential(*mlp())
+    step = ad.nn.training._TrainingStep(model, ad.nn.functional.cross_entropy, jit=True)
+    loss, _ = step(X[:20], y[:20])
+    grads = [parameter.grad for parameter in step.parameters]
+    source = step.compiled.compiled.source()
+    # the value and the VJP share one recorded logsumexp; the VJPs of cross_entropy and relu
+    # are one step each (no mask, cast, one-hot, second softmax)
+    calls = [line.split(" = ")[1].split("(")[0] for line in source.splitlines() if " = " in line]
+    assert calls.count("logsumexp_last") == 1 and "log_normalisers=logsumexp" in source
+    assert sum(call.startswith("cross_entropy_vjp") for call in calls) == 1  # (names are cut)
+    assert sum(call.startswith("relu_vjp") for call in calls) == 1
+    assert not {"exp", "subtract", "equal", "astype", "relu_slope_of_value"} & set(calls)
+    model.zero_grad()
+    eager = ad.nn.functional.cross_entropy(model(X[:20]), y[:20])
+    eager.backward()
+    assert float(loss) == float(eager.value)
+    for parameter, grad in zip(step.parameters, grads):
+        np.testing.assert_array_equal(parameter.grad, grad)  # the same bits as the tape
+
+
+def test_nested_transforms_of_cross_entropy_under_jit_keep_their_rules():
+    labels = np.array([2, 0, 1, 1])
+
+    def loss(logits):
+        return ad.nn.functional.cross_entropy(np.tanh(logits) * 3.0, labels)
+
+    logits = np.random.default_rng(3).normal(size=(4, 3))
+    v = np.ones((4, 3))
+    compiled = ad.jit(lambda x, v: ad.hvp(loss, x, v), check=True)  # checks against eager
+    for scale in (1.0, 2.0):
+        np.testing.assert_array_equal(compiled(scale * logits, v), ad.hvp(loss, scale * logits, v))
+    jacobian = ad.jit(ad.jacrev(ad.grad(loss)), check=True)
+    np.testing.assert_array_equal(jacobian(logits), ad.jacrev(ad.grad(loss))(logits))
+
+
 def test_fit_with_dropout_stays_eager_with_a_warning_naming_the_layer():
     def layers():
         return [ad.nn.Linear(4, 16, rng=0), ad.nn.ReLU(), ad.nn.Dropout(0.3, rng=5),

@@ -189,7 +189,7 @@ def cross_entropy(logits, labels, reduction="mean", *, weight=None, label_smooth
         raise ValueError("the mean cross-entropy of an empty batch is undefined; pass samples")
     smoothing = probability(label_smoothing, "label_smoothing")
     if weight is None and smoothing == 0.0:
-        return network.cross_entropy(logits, labels=labels, reduction=reduction)
+        return network.softmax_cross_entropy(logits, labels, reduction)
     n_classes = shape_of(logits)[-1]
     weight = _class_weights(weight, n_classes, logits)
     log_probabilities = log_softmax(logits)

@@ -77,8 +77,7 @@ class History:
 
 
 def _is_class_labels(targets) -> bool:
-    targets = np.asarray(targets)
-    return targets.dtype != bool and np.issubdtype(targets.dtype, np.integer)
+    return np.asarray(targets).dtype.kind in "iu"  # integers, not bools (kind "b")
 
 
 def accuracy(logits, labels) -> float:
@@ -105,6 +104,8 @@ def _check_scalar(shape, what: str) -> None:
 
 def _scalar(loss, what: str) -> float:
     value = primal_value(loss)
+    if type(value) is float or type(value) is np.float64:  # a compiled step's loss
+        return float(value)
     _check_scalar(np.shape(value), what)
     return float(value)
 
@@ -348,7 +349,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
                 loss_sum += value * count
                 if _is_class_labels(y_batch):
                     classified += count
-                    correct += int(np.sum(np.argmax(primal_value(outputs), -1) == y_batch))
+                    correct += np.count_nonzero(np.argmax(primal_value(outputs), -1) == y_batch)
             if seen == 0:
                 raise ValueError("train_loader produced no batches")
             history.train_loss.append(loss_sum / seen)

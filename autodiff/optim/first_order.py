@@ -99,7 +99,10 @@ def _parameter_list(params):
 
 def _gradient(param):
     """``param.grad`` as an array of ``param.value``'s dtype, after checking its type and shape."""
-    grad = np.asarray(param.grad)
+    grad, value = param.grad, param.value
+    if type(grad) is np.ndarray and grad.dtype == value.dtype and grad.shape == value.shape:
+        return grad  # what a backward pass or a compiled step sets: nothing to convert
+    grad = np.asarray(grad)
     if not np.issubdtype(grad.dtype, np.floating):
         raise TypeError(
             f"gradient of a parameter of shape {param.value.shape} has dtype {grad.dtype}; "
@@ -561,15 +564,26 @@ class Adam(Optimizer):
                 value = value * (1 - lr * group["weight_decay"])
             else:
                 grad = grad + group["weight_decay"] * value
-        state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * grad
-        state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * (grad * grad)
-        second_moment = state["exp_avg_sq"]
+        # the moments are the optimizer's own arrays, updated in place (as torch does): the
+        # same operations in the same order as beta1 * m + (1 - beta1) * g, so the same bits
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg *= beta1
+        exp_avg += (1 - beta1) * grad
+        squared = grad * grad
+        squared *= 1 - beta2
+        exp_avg_sq *= beta2
+        exp_avg_sq += squared
+        second_moment = exp_avg_sq
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], second_moment)
-            second_moment = state["max_exp_avg_sq"]
+            second_moment = np.maximum(state["max_exp_avg_sq"], exp_avg_sq,
+                                       out=state["max_exp_avg_sq"])
         step_size = lr / (1 - beta1**step)
-        denominator = np.sqrt(second_moment) / math.sqrt(1 - beta2**step) + group["eps"]
-        return value - step_size * (state["exp_avg"] / denominator)
+        update = np.sqrt(second_moment)  # sqrt(v) / sqrt(1 - beta2**t) + eps, then m / that
+        update /= math.sqrt(1 - beta2**step)
+        update += group["eps"]
+        np.divide(exp_avg, update, out=update)
+        update *= step_size
+        return value - update  # a new array: the value a tape holds stays intact
 
 
 class AdamW(Adam):

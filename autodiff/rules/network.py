@@ -28,14 +28,17 @@ from .primitive import (
     Traced,
     batch_ndim,
     call_with,
+    data_value,
     dtype_of,
     ndim_of,
     on_data,
+    primal_value,
     shape_of,
 )
 from .series import FIRST_ORDER, FROM_JVP
 
-__all__ = ["linear", "relu", "leaky_relu", "cross_entropy", "checked_labels"]
+__all__ = ["linear", "relu", "leaky_relu", "cross_entropy", "softmax_cross_entropy",
+           "checked_labels"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -132,6 +135,11 @@ linear = Primitive(
 # ----------------------------------------------------------------------------------------------
 
 
+def _untransformed(x) -> bool:
+    """Whether no transform traces ``x``: a plain value, or a compiled-replay recording's own."""
+    return not isinstance(x, Traced) or x._staged
+
+
 def _relu_impl(x):
     if type(x) is float:
         return x if x > 0.0 else 0.0
@@ -151,8 +159,19 @@ def _relu_jvp(primals, tangents, out):
     return ew.multiply(_relu_slope(primals[0]), tangents[0])
 
 
+def _relu_vjp_arrays(g, x):
+    """``g`` where ``x > 0``, else ``g · 0``: the product with the slope, in one NumPy call."""
+    return np.multiply(g, x > 0)
+
+
 def _relu_vjp(g, primals, out, wanted):
-    return [ew.multiply(_relu_slope(primals[0]), g)]
+    (x,) = primals
+    if _untransformed(x) and _untransformed(g) and type(primal_value(x)) is np.ndarray \
+            and type(primal_value(g)) is np.ndarray and shape_of(g) == shape_of(x):
+        # nothing differentiates the result: one step (under ad.jit) instead of a mask, its
+        # cast and the product
+        return [on_data(_relu_vjp_arrays, g, x)]
+    return [ew.multiply(_relu_slope(x), g)]
 
 
 relu = Primitive(
@@ -238,13 +257,18 @@ def checked_labels(labels, logits_shape) -> np.ndarray:
             f"shape {tuple(logits_shape)} without its last, class axis)"
         )
     n_classes = logits_shape[-1]
-    if labels.size and np.any((labels < 0) | (labels >= n_classes)):
+    if labels.size and on_data(_outside_classes, labels, n_classes):  # one step when recorded
         values = labels._primal_ if staged else labels
         raise ValueError(
             f"labels must lie in 0 .. {n_classes - 1} (0-based, {n_classes} classes); got values "
             f"from {values.min()} to {values.max()}"
         )
     return labels if staged else labels.astype(np.intp, copy=False)
+
+
+def _outside_classes(labels, n_classes) -> bool:
+    """Whether a label lies outside ``0 .. n_classes - 1``."""
+    return bool(((labels < 0) | (labels >= n_classes)).any())
 
 
 def _label_index(labels):
@@ -264,10 +288,12 @@ def _logsumexp_last(x):
         return np.log(np.exp(x - shift).sum(axis=-1, keepdims=True)) + shift
 
 
-def _cross_entropy_impl(logits, labels, reduction):
+def _cross_entropy_impl(logits, labels, reduction, log_normalisers=None):
     logits = np.asarray(logits)
+    if log_normalisers is None:
+        log_normalisers = _logsumexp_last(logits)
     with np.errstate(invalid="ignore"):
-        losses = _logsumexp_last(logits)[..., 0] - logits[_label_index(labels)]
+        losses = log_normalisers[..., 0] - logits[_label_index(labels)]
     if reduction == "none":
         return losses[()]
     total = np.sum(losses)
@@ -289,7 +315,7 @@ def _sample_count(logits) -> int:
     return int(np.prod(shape_of(logits)[:-1], dtype=int))
 
 
-def _cross_entropy_jvp(primals, tangents, out, labels, reduction):
+def _cross_entropy_jvp(primals, tangents, out, labels, reduction, log_normalisers=None):
     (logits,), (t,) = primals, tangents
     n_batch = batch_ndim(t, logits)
     per_sample = reductions.reduce_sum(ew.multiply(_softmax_minus_one_hot(logits, labels), t), axis=-1)
@@ -300,10 +326,13 @@ def _cross_entropy_jvp(primals, tangents, out, labels, reduction):
     return ew.divide(total, float(_sample_count(logits))) if reduction == "mean" else total
 
 
-def _cross_entropy_vjp_arrays(g, logits, labels, reduction):
+def _cross_entropy_vjp_arrays(g, logits, labels, reduction, log_normalisers=None):
     """The VJP on plain (untraced) arrays, computed in place: the training step's hot path."""
+    logits = np.asarray(logits)
+    if log_normalisers is None:
+        log_normalisers = _logsumexp_last(logits)
     with np.errstate(invalid="ignore"):
-        residual = np.exp(logits - _logsumexp_last(logits))
+        residual = np.exp(logits - log_normalisers)
     residual[_label_index(labels)] -= 1
     if reduction == "none":
         residual *= np.asarray(g)[..., None]
@@ -312,11 +341,16 @@ def _cross_entropy_vjp_arrays(g, logits, labels, reduction):
     return residual
 
 
-def _cross_entropy_vjp(g, primals, out, wanted, labels, reduction):
+def _cross_entropy_vjp(g, primals, out, wanted, labels, reduction, log_normalisers=None):
     (logits,) = primals
     n_batch = batch_ndim(g, out)
-    if n_batch == 0 and not isinstance(logits, Traced) and not isinstance(g, Traced):
-        return [_cross_entropy_vjp_arrays(g, np.asarray(logits), labels, reduction)]
+    if n_batch == 0 and _untransformed(logits) and _untransformed(g):
+        # nothing differentiates the result, so it is computed on the arrays, in place; under
+        # ad.jit (a compiled training step) that is one recorded step reusing the value's
+        # log-normalisers, where the rule written with primitives below would record seven
+        # and compute the softmax again
+        return [on_data(_cross_entropy_vjp_arrays, g, logits, labels, reduction,
+                        log_normalisers)]
     g_shape = shape_of(g)
     if reduction == "none":  # g: batch + samples -> batch + samples + (1,)
         scale = shapes.reshape(g, g_shape + (1,))
@@ -325,6 +359,23 @@ def _cross_entropy_vjp(g, primals, out, wanted, labels, reduction):
             g = ew.divide(g, float(_sample_count(logits)))
         scale = shapes.reshape(g, g_shape[:n_batch] + (1,) * ndim_of(logits))
     return [ew.multiply(_softmax_minus_one_hot(logits, labels), scale)]
+
+
+def softmax_cross_entropy(logits, labels, reduction):
+    """The ``cross_entropy`` primitive on checked ``labels``.
+
+    Under a compiled-replay recording (:mod:`autodiff.jit`) the rows' log-normalisers
+    ``logsumexp(logits)`` are a recorded step of their own, handed to the primitive as its
+    parameter ``log_normalisers``: the value and the VJP then share them, as a hand-written
+    training step shares its softmax, instead of computing them twice.  They are data (the
+    primal logits' function), never differentiated: the derivative rules are those of the
+    logits alone.
+    """
+    value = data_value(logits)
+    if isinstance(value, Traced):  # a recording's value
+        return cross_entropy(logits, labels=labels, reduction=reduction,
+                             log_normalisers=on_data(_logsumexp_last, value))
+    return cross_entropy(logits, labels=labels, reduction=reduction)
 
 
 cross_entropy = Primitive(
