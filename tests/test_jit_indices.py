@@ -1,12 +1,14 @@
-"""Compiled replay (``ad.jit``) of integer positions: never stale, slots where they can be.
+"""Compiled replay (``ad.jit``) of the data rules read: never stale, slots where they can be.
 
 An integer array that reaches a gather or a scatter (an argument, labels, an ``argsort``) is a
 value of the recording; a replay must read the positions of *its* call.  Positions set no
 shape, so the gathers keep them as recorded values (program slots): a new index array of the
 same shape replays without recording again.  Values that set a shape (a bool mask's count,
 repeat counts, ``np.unique``) or that NumPy reads itself (an index of a plain array) are
-guarded: a replay where they differ records again.  Every call here runs with ``check=True``
-(the eager call alongside the replay, bit for bit) and is compared with the eager call again.
+guarded: a replay where they differ records again.  The same holds for what derivative rules
+compute from values (tie weights, ``-floor(a / b)``, nan masks): recorded steps or guards.
+Every call here runs with ``check=True`` (the eager call alongside the replay, bit for bit)
+and is compared with the eager call again.
 """
 
 import numpy as np
@@ -15,6 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autodiff as ad
+from autodiff.rules.primitive import REGISTRY
+from rule_domains import ARRAY_CASES, NUMPY_CASES, sample_inputs
 from test_jit import assert_identical
 
 N, M = 5, 4
@@ -281,3 +285,55 @@ def test_a_compiled_cnn_training_step_trains_as_the_eager_loop():
                          progress=False, jit=jit)
         losses.append(history.train_loss)
     assert losses[0] == losses[1]
+
+
+def _values(seed, n=6):
+    return np.random.default_rng(seed).uniform(0.5, 3.0, n)
+
+
+#: rules whose derivative is computed from values (not a mask of positions): f(x), x > 0
+VALUE_READING = {
+    "mod": lambda x: np.sum(np.mod(3.0 * x[:3], x[3:])),  # d/db = -floor(a / b)
+    "divmod": lambda x: np.sum(np.divmod(3.0 * x[:3], x[3:])[1]),
+    "fmod": lambda x: np.sum(np.fmod(3.0 * x[:3], x[3:])),  # d/db = -trunc(a / b)
+    "mod-floats": lambda x: np.mod(3.0 * x[0], x[1]) + np.fmod(x[2], x[3]),
+    "copysign": lambda x: np.sum(np.copysign(x[:3], x[3:] - 1.5)),
+    "fmax-nan": lambda x: np.sum(np.fmax(x[:3], np.where(x[3:] > 1.5, np.nan, x[3:]))),
+    "sinc": lambda x: np.sum(np.sinc(x - 1.5)),
+    "cumprod": lambda x: np.sum(np.cumprod(x - 1.0)),
+    "nan_to_num": lambda x: np.sum(np.nan_to_num(np.log(x - 1.0)) ** 2),
+}
+
+
+@pytest.mark.parametrize("transform", ["grad", "jacfwd", "hessian"])
+@pytest.mark.parametrize("operation", list(VALUE_READING))
+def test_partials_computed_from_values_are_recomputed_by_each_replay(operation, transform):
+    """``mod``'s partial in ``b`` (``-floor(a / b)``), ``fmod``'s, ``copysign``'s sign, the nan
+    rule of ``fmax``, ``nan_to_num``'s mask were constants of the recording (primal_value):
+    now recorded steps (on_data) or guarded branches."""
+    fn = getattr(ad, transform)(VALUE_READING[operation])
+    compiled = ad.jit(fn, check=True)
+    with np.errstate(invalid="ignore"):
+        for seed in range(5):
+            assert_identical(compiled(_values(seed)), fn(_values(seed)))
+    assert compiled.stats["replays"] >= 3
+
+
+def _rule_case(case):
+    prim = REGISTRY.get(case.primitive)
+    return lambda *xs: case.call(prim, *xs)
+
+
+@pytest.mark.parametrize("mode", ["jacrev", "jacfwd"])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in ARRAY_CASES + NUMPY_CASES])
+def test_every_rule_table_case_replays_on_fresh_inputs(case, mode):
+    """Every primitive's and NumPy entry point's test case, its Jacobian compiled: a replay on
+    inputs other than the recorded ones equals the eager Jacobian bit for bit (check=True), so
+    no rule keeps a value of the recording as a constant."""
+    argnums = tuple(range(len(case.shapes)))
+    jacobian = getattr(ad, mode)(_rule_case(case), argnums=argnums)
+    compiled = ad.jit(jacobian, check=True)
+    with np.errstate(all="ignore"):
+        for seed in range(2):
+            inputs = sample_inputs(case, np.random.default_rng(100 + seed))
+            assert_identical(compiled(*inputs), jacobian(*inputs))

@@ -461,7 +461,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
             "np.nan_to_num(copy=False) would write into a traced value in place; "
             "use the returned value (copy=True)"
         )
-    value = primal_value(x)
+    value = data_value(x)  # under ad.jit: the mask and the fill are recorded, the branch guarded
     replaced = ~np.isfinite(value)
     if not np.any(replaced):
         return x

@@ -34,8 +34,9 @@ from .primitive import (
     ParametrizedPrimitive,
     batch_ndim,
     call_with,
+    data_value,
     dtype_of,
-    primal_value,
+    on_data,
     shape_of,
 )
 from .series import FIRST_ORDER, LOCALLY_CONSTANT
@@ -56,8 +57,13 @@ def _quotient_away_from_integers(a, b):
 
 
 def _constant_of(fn, *operands):
-    """A non-differentiable array (or float) computed from primal values, in the operands' dtype."""
-    values = [primal_value(x) for x in operands]
+    """A non-differentiable array (or float) computed from primal values, in the operands' dtype
+    (under ``ad.jit`` a recorded step, recomputed by every replay: ``-floor(a / b)``, the
+    partial of ``mod`` in ``b``, changes with every input)."""
+    return on_data(_constant_value, fn, *operands)
+
+
+def _constant_value(fn, *values):
     result = fn(*values)
     if all(type(v) is float for v in values):
         return float(result)
@@ -90,7 +96,7 @@ def _nan_aware_weight(mine, other, pick_greater: bool):
     ``mine`` is ``nan`` and ``other`` is not: weight 0.
     """
     weight = ew._selection_weight(mine, other, pick_greater)
-    m, o = primal_value(mine), primal_value(other)
+    m, o = data_value(mine), data_value(other)  # under ad.jit: recorded, the branches guarded
     mine_nan, other_nan = np.isnan(m), np.isnan(o)
     if not (np.any(mine_nan) or np.any(other_nan)):
         return weight
@@ -231,7 +237,7 @@ _SINC_SLOPE_TERMS = tuple(
 
 
 def _sinc_slope(x, y):
-    near = np.abs(primal_value(x)) < _SINC_NEAR_ZERO
+    near = np.abs(data_value(x)) < _SINC_NEAR_ZERO  # under ad.jit: recorded, branches guarded
     polynomial = None
     for coefficient, power in _SINC_SLOPE_TERMS:
         term = ew.multiply(coefficient, ew.power(x, float(power)))
@@ -298,11 +304,14 @@ def _moved(x, axis):
 
 
 def _divisions_are_exact(x, out) -> bool:
-    """No zero factor, and every running product a normal number: ``y_k / x_j`` is exact."""
-    xv, yv = np.asarray(primal_value(x)), np.abs(np.asarray(primal_value(out)))
-    return bool(
-        np.all(xv != 0) and np.all(yv >= np.finfo(yv.dtype).tiny) and np.all(np.isfinite(yv))
-    )
+    """No zero factor, and every running product a normal number: ``y_k / x_j`` is exact (a
+    branch on values: under ``ad.jit`` a recorded test and its guard)."""
+    return bool(on_data(_exact_divisions, x, out))
+
+
+def _exact_divisions(x, out):
+    xv, yv = np.asarray(x), np.abs(np.asarray(out))
+    return np.all(xv != 0) and np.all(yv >= np.finfo(yv.dtype).tiny) and np.all(np.isfinite(yv))
 
 
 def _cumprod_jvp(primals, tangents, out, axis):
