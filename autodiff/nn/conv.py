@@ -116,6 +116,17 @@ def _border(x, pairs, mode, layer):
     return x[(slice(None),) * (len(shape) - d) + np.ix_(*index)]
 
 
+def _sealed(columns):
+    """The unfolded input of a constant ``x`` made read-only when it is an array of its own
+    (the transposing copy just made), so that the tape shares it with the matrix product's node
+    instead of copying it again (:func:`autodiff.reverse.tape.kept_for_backward` copies
+    writeable arrays; for LeNet-5's first layer that is 25 x 50176 entries per step).  Traced
+    columns are frozen by their own node; a view is returned unchanged."""
+    if type(columns) is np.ndarray and columns.flags.owndata:
+        columns.flags.writeable = False
+    return columns
+
+
 def _convolve(x, weight, bias, stride, padding, dilation, groups, padding_mode, layer):
     """The checked convolution of ``x`` ``(N, C, *S)`` or ``(C, *S)`` with ``weight``."""
     w_shape = shape_of(weight)
@@ -147,8 +158,9 @@ def _convolve(x, weight, bias, stride, padding, dilation, groups, padding_mode, 
     if groups == 1:
         # (C K, N P) columns: the copy reads whole rows of the input, the product is
         # (out, C K) x (C K, N P), and the VJP hands col2im one contiguous block per offset
-        columns = api.reshape(api.transpose(columns, (1,) + kernel_axes + (0,) + position_axes),
-                              (group_channels * n_taps, n * n_positions))
+        columns = _sealed(api.reshape(
+            api.transpose(columns, (1,) + kernel_axes + (0,) + position_axes),
+            (group_channels * n_taps, n * n_positions)))
         matrix = api.reshape(weight, (out_channels, group_channels * n_taps))
         y = api.matmul(matrix, columns)
         if bias is not None:
@@ -160,8 +172,8 @@ def _convolve(x, weight, bias, stride, padding, dilation, groups, padding_mode, 
         grouped = api.reshape(columns, (n, groups, group_channels) + positions + kernel)
         order = (1, 0) + tuple(a + 1 for a in position_axes) + (2,) + tuple(
             a + 1 for a in kernel_axes)
-        rows = api.reshape(api.transpose(grouped, order),
-                           (groups, n * n_positions, group_channels * n_taps))
+        rows = _sealed(api.reshape(api.transpose(grouped, order),
+                                   (groups, n * n_positions, group_channels * n_taps)))
         matrices = api.transpose(
             api.reshape(weight, (groups, per_group, group_channels * n_taps)), (0, 2, 1))
         y = api.reshape(api.matmul(rows, matrices), (groups, n) + positions + (per_group,))

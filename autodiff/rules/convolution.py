@@ -76,15 +76,27 @@ def _im2col_impl(x, kernel, stride, dilation, padding, fill=0.0):
                 + tuple(slice(None, None, r) for r in dilation)]
 
 
+def _zeros_in_memory_order(shape, lead_strides, dtype):
+    """Zeros of ``shape`` whose leading axes (one per entry of ``lead_strides``) lie in memory
+    in the order of those strides, largest first; the trailing axes stay innermost.  An array
+    that a transposed matrix product wrote (channels before samples) is then added into blocks
+    of the same layout, not transposed entry by entry."""
+    n_lead = len(lead_strides)
+    order = sorted(range(n_lead), key=lambda axis: -abs(lead_strides[axis]))
+    out = np.zeros(tuple(shape[axis] for axis in order) + tuple(shape[n_lead:]), dtype=dtype)
+    return out.transpose(tuple(np.argsort(order)) + tuple(range(n_lead, len(shape))))
+
+
 def _col2im_impl(columns, spatial, kernel, stride, dilation, padding):
     """Add each window's entries back at their positions: ``lead + P + K -> lead + S``, one
-    strided add of a ``lead + P`` block per kernel offset (``prod K`` adds, not one per pixel)."""
+    strided add of a ``lead + P`` block per kernel offset (``prod K`` adds, not one per pixel),
+    into an array whose leading axes follow ``columns``' memory order."""
     columns = np.asarray(columns)
     d = len(kernel)
     lead = columns.shape[: columns.ndim - 2 * d]
     positions = columns.shape[columns.ndim - 2 * d: columns.ndim - d]
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, padding))
-    out = np.zeros(lead + padded, dtype=columns.dtype)
+    out = _zeros_in_memory_order(lead + padded, columns.strides[:len(lead)], columns.dtype)
     everything = (slice(None),) * len(lead)
     for offset in itertools.product(*(range(k) for k in kernel)):
         target = tuple(
@@ -119,10 +131,11 @@ def _offsets(kernel):
 
 
 def _window_max_impl(x, kernel, stride, dilation, padding):
-    """``lead + S -> lead + P``: a running maximum over the window views, one per offset."""
+    """``lead + S -> lead + P``: a running maximum over the window views, one per offset (the
+    output keeps the input's memory order of the leading axes)."""
     columns = _im2col_impl(x, kernel, stride, dilation, padding, -np.inf)
     first, *others = _offsets(kernel)
-    out = columns[first].copy()
+    out = columns[first].copy(order="K")
     for offset in others:
         np.maximum(out, columns[offset], out=out)
     return out
@@ -134,8 +147,10 @@ def _tie_weights(x, out, kernel, stride, dilation, padding):
     columns = _im2col_impl(primal_value(x), kernel, stride, dilation, padding, -np.inf)
     out = np.asarray(primal_value(out))
     offsets = _offsets(kernel)
-    hits = np.empty((len(offsets),) + out.shape, dtype=out.dtype)  # offsets first: the
-    for index, offset in enumerate(offsets):  # count is a sum of whole blocks
+    # offsets first (the count is a sum of whole blocks), then out's axes in its memory order
+    hits = _zeros_in_memory_order((len(offsets),) + out.shape, (np.inf,) + out.strides,
+                                  out.dtype)
+    for index, offset in enumerate(offsets):
         np.equal(columns[offset], out, out=hits[index], casting="unsafe")
     hits /= np.sum(hits, axis=0)
     return np.moveaxis(hits, 0, -1).reshape(out.shape + tuple(kernel))

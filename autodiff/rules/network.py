@@ -143,7 +143,10 @@ def _untransformed(x) -> bool:
 def _relu_impl(x):
     if type(x) is float:
         return x if x > 0.0 else 0.0
-    return np.maximum(x, 0)[()]
+    out = np.maximum(x, 0)
+    # an array stays the array NumPy made (``[()]`` would hand the tape a view, which it does
+    # not freeze, so the next node keeping it would copy it); a 0-d result becomes a scalar
+    return out if out.ndim else out[()]
 
 
 def _relu_slope(x):
@@ -166,10 +169,12 @@ def _relu_vjp_arrays(g, x):
 
 def _relu_vjp(g, primals, out, wanted):
     (x,) = primals
-    if _untransformed(x) and _untransformed(g) and type(primal_value(x)) is np.ndarray \
-            and type(primal_value(g)) is np.ndarray and shape_of(g) == shape_of(x):
+    g_value, x_value = primal_value(g), primal_value(x)
+    if _untransformed(x) and _untransformed(g) and type(x_value) is np.ndarray \
+            and type(g_value) is np.ndarray and g_value.shape == x_value.shape \
+            and g_value.dtype == x_value.dtype:
         # nothing differentiates the result: one step (under ad.jit) instead of a mask, its
-        # cast and the product
+        # cast and the product (the same shape and dtype, so the same result)
         return [on_data(_relu_vjp_arrays, g, x)]
     return [ew.multiply(_relu_slope(x), g)]
 

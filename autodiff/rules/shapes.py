@@ -43,9 +43,26 @@ def _reshape_vjp(g, primals, out, wanted, shape):
     return [reshape(g, shape_of(g)[: batch_ndim(g, out)] + shape_of(primals[0]))]
 
 
+def _reshape_impl(x, shape):
+    """``np.reshape``; where it must copy (a transposed or strided array), the copy is an array
+    of its own, not NumPy's view of a hidden C-order copy, so the tape can freeze and share it
+    instead of copying it again for the next node that keeps it
+    (:func:`autodiff.reverse.tape.kept_for_backward`)."""
+    if type(x) is not np.ndarray:
+        return np.reshape(x, shape)
+    try:
+        return np.reshape(x, shape, copy=False)
+    except ValueError:  # no view has this shape: copy in C order, as np.reshape does
+        # (the shape with its -1 filled in, from a reshape of x's shape of zero strides)
+        out = np.empty(np.broadcast_to(x.dtype.type(0), x.shape).reshape(shape).shape,
+                       dtype=x.dtype)
+        out.reshape(x.shape)[...] = x
+        return out
+
+
 reshape = ParametrizedPrimitive(
     "reshape",
-    lambda x, shape: np.reshape(x, shape),
+    _reshape_impl,
     _reshape_jvp,
     _reshape_vjp,
     taylor=FIRST_ORDER,
