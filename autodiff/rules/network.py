@@ -143,7 +143,10 @@ def _untransformed(x) -> bool:
 def _relu_impl(x):
     if type(x) is float:
         return x if x > 0.0 else 0.0
-    return np.maximum(x, 0)[()]
+    out = np.maximum(x, 0)
+    # an array stays the array NumPy made (``[()]`` would hand the tape a view, which it does
+    # not freeze, so the next node keeping it would copy it); a 0-d result becomes a scalar
+    return out if out.ndim else out[()]
 
 
 def _relu_slope(x):
