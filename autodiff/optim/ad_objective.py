@@ -72,6 +72,8 @@ class _CompiledDerivatives:
         _compiled_hvp(self.checked_f).compiled.clear()
 
 
+_FLOATS = (float, np.float64)
+
 #: f -> its _CompiledDerivatives, shared by every minimisation of f
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -90,6 +92,8 @@ def _compiled_derivatives(f):
 
 
 def _same_value(a, b) -> bool:
+    if type(a) in _FLOATS and type(b) in _FLOATS:
+        return a == b or (a != a and b != b)  # equal, or both nan
     try:
         return bool(np.array_equal(np.asarray(a, np.float64), np.asarray(b, np.float64),
                                    equal_nan=True))

@@ -7,6 +7,7 @@ the stopping test ``‖∇f(x)‖_∞ <= tol``, ``maxiter``, the callback, the p
 result.
 """
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Any
@@ -94,11 +95,17 @@ def _method_name(method, options):
     return name
 
 
+@functools.cache
+def _keyword_options(solver) -> tuple:
+    """The names of ``solver``'s keyword-only parameters: its options (read once per solver)."""
+    return tuple(name for name, parameter in inspect.signature(solver).parameters.items()
+                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
 def _method_options(method, options):
     """The solver for ``method`` (our name), after checking the names of its ``options``."""
     solver = METHODS[method]
-    accepted = [name for name, parameter in inspect.signature(solver).parameters.items()
-                if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+    accepted = list(_keyword_options(solver))
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         valid = ", ".join(accepted + ["progress"])
