@@ -13,6 +13,7 @@ and is compared with the eager call again.
 
 import numpy as np
 import pytest
+from scipy import special
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -302,21 +303,39 @@ VALUE_READING = {
     "sinc": lambda x: np.sum(np.sinc(x - 1.5)),
     "cumprod": lambda x: np.sum(np.cumprod(x - 1.0)),
     "nan_to_num": lambda x: np.sum(np.nan_to_num(np.log(x - 1.0)) ** 2),
+    "stop_gradient": lambda x: np.sum(x * ad.stop_gradient(x)),
+    "round-decimals": lambda x: np.sum(x * np.round(x, 2)),
+    "power-zero-base": lambda x: np.sum(np.where(x[:3] > 2.0, 0.0, x[:3]) ** x[3:]),
+    "hypot-origin": lambda x: np.sum(np.hypot(_zeroed(x), 0.5 * _zeroed(x))),
+    "logaddexp-minus-inf": lambda x: np.sum(np.logaddexp(x, np.where(x > 2.0, -np.inf, x))),
+    "log_ndtr": lambda x: np.sum(special.log_ndtr(x - 1.5)),
+    "log_ndtr-floats": lambda x: special.log_ndtr(x[0] - 1.5) + special.log_ndtr(x[1] - 1.5),
+    "i1-at-zero": lambda x: np.sum(special.i1(_zeroed(x))),
+    "xlogy-at-zero": lambda x: np.sum(special.xlogy(_zeroed(x), x)),
+    "xlogy-floats": lambda x: special.xlogy(x[0] - 1.0, x[1]) + special.xlogy(
+        _zeroed(x)[2], x[3]),
 }
+
+
+def _zeroed(x):
+    """``x - 0.4``, zero where ``x > 2`` (how many, and where, changes with the input)."""
+    return np.where(x > 2.0, 0.0, x - 0.4)
 
 
 @pytest.mark.parametrize("transform", ["grad", "jacfwd", "hessian"])
 @pytest.mark.parametrize("operation", list(VALUE_READING))
 def test_partials_computed_from_values_are_recomputed_by_each_replay(operation, transform):
     """``mod``'s partial in ``b`` (``-floor(a / b)``), ``fmod``'s, ``copysign``'s sign, the nan
-    rule of ``fmax``, ``nan_to_num``'s mask were constants of the recording (primal_value):
-    now recorded steps (on_data) or guarded branches."""
+    rule of ``fmax``, ``nan_to_num``'s mask, ``stop_gradient``'s value, the masks of special
+    points (a zero base, the origin of ``hypot``, ``log_ndtr``'s two formulas) were constants
+    of the recording (primal_value): now recorded steps (on_data) or guarded branches."""
     fn = getattr(ad, transform)(VALUE_READING[operation])
     compiled = ad.jit(fn, check=True)
     with np.errstate(invalid="ignore"):
         for seed in range(5):
             assert_identical(compiled(_values(seed)), fn(_values(seed)))
-    assert compiled.stats["replays"] >= 3
+    stats = compiled.stats  # a branch on a float's sign (log_ndtr-floats) records per sign
+    assert stats["records"] + stats["replays"] == 5 and stats["replays"] >= 2
 
 
 def _rule_case(case):

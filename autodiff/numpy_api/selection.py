@@ -6,7 +6,7 @@ import numpy as np
 
 from ..rules import elementwise as ew
 from ..rules import indexing as rules_indexing
-from ..rules.primitive import Case, implements, on_data, primal_value
+from ..rules.primitive import Case, data_value, implements, on_data
 
 
 @implements(np.where, cases=(
@@ -42,12 +42,16 @@ def round(x, decimals=0):  # noqa: A001
     """Rounding is piecewise constant: its derivative is zero, so the result is a constant."""
     if decimals == 0:
         return ew.rint(x)
-    return np.round(primal_value(x), decimals)
+    return np.round(data_value(x), decimals)  # under ad.jit: a recorded step
 
 
 def stop_gradient(x):
-    """``x`` as a constant: every level is peeled off, so no transform sees a derivative."""
-    return primal_value(x)
+    """``x`` as a constant: every level is peeled off, so no transform sees a derivative.
+
+    Under ``ad.jit`` the peeling stops at the recording's value (beneath every transform), so
+    the constant is a recorded value that a replay computes anew, not the recorded array.
+    """
+    return data_value(x)
 
 
 @implements(np.positive)

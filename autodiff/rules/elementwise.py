@@ -414,7 +414,7 @@ def _power_d_exponent(a, b, y):
     The inner ``where`` keeps ``log(0) = -inf`` out of the product (the double-``where`` trick),
     so no ``0 * -inf = nan`` reaches the result.
     """
-    at_zero = primal_value(a) == 0
+    at_zero = data_value(a) == 0  # under ad.jit: recorded, the branch guarded
     if not np.any(at_zero):
         return multiply(y, log(a))
     safe_a = indexing.where(at_zero, 1.0, a)
@@ -623,7 +623,7 @@ def _hypot_partial(which):
 
     def partial(a, b, y):
         x = (a, b)[which]
-        at_origin = primal_value(y) == 0
+        at_origin = data_value(y) == 0  # under ad.jit: recorded, the branch guarded
         if not np.any(at_origin):
             return divide(x, y)
         safe_y = indexing.where(at_origin, 1.0, y)
@@ -648,7 +648,7 @@ def _logaddexp_partial(which, exponential=None):
     def partial(a, b, y):
         raise_to = exp if exponential is None else exponential
         mine, other = (a, b) if which == 0 else (b, a)
-        other_absent = primal_value(other) == -np.inf
+        other_absent = data_value(other) == -np.inf  # under ad.jit: recorded, branch guarded
         if not np.any(other_absent):
             return raise_to(subtract(mine, y))
         safe_mine = indexing.where(other_absent, 0.0, mine)

@@ -39,7 +39,7 @@ from .primitive import (
     _answer_for,
     both_signs,
     call_with,
-    primal_value,
+    data_value,
 )
 
 __all__ = [
@@ -71,7 +71,7 @@ def _where_safe(condition, safe, x):
 
 def _zero_where(condition, value):
     """``value``, replaced by 0 where ``condition`` holds (a branch whose formula is 0/0)."""
-    if type(value) is float and type(condition) in (bool, np.bool_):
+    if type(value) is float and np.ndim(condition) == 0:  # (a recorded one: its bool guarded)
         return 0.0 if condition else value
     return indexing.where(condition, 0.0, value) if np.any(condition) else value
 
@@ -195,7 +195,7 @@ ndtri = _special(
 def _log_ndtr_slope(x, y):
     """phi(x)/Phi(x): ``sqrt(2/pi) / erfcx(-x/sqrt(2))`` for ``x < 0`` (both tiny there, their
     ratio is not), ``e^{-x^2/2 - log_ndtr(x)} / sqrt(2 pi)`` otherwise."""
-    negative = primal_value(x) < 0
+    negative = data_value(x) < 0  # under ad.jit: a recorded mask, a scalar's branch guarded
     if type(negative) is bool or np.ndim(negative) == 0:
         if negative:
             return ew.divide(_SQRT_2_OVER_PI, erfcx(ew.multiply(-1 / math.sqrt(2.0), x)))
@@ -237,7 +237,7 @@ logit = _special(
 
 def _i1_slope(x, y, scaled_i0):
     """``i1' = i0 - i1/x``, with the limit 1/2 at 0 (``i1(x) ~ x/2``)."""
-    at_zero = primal_value(x) == 0
+    at_zero = data_value(x) == 0  # under ad.jit: a recorded mask, its branches guarded
     safe_x = _where_safe(at_zero, 1.0, x)
     safe_y = _where_safe(at_zero, 0.5, y)
     slope = ew.subtract(scaled_i0(x), ew.divide(safe_y, safe_x))
@@ -272,8 +272,8 @@ i1e = _special(
 
 
 def _at_zero(x):
-    value = primal_value(x)
-    return value == 0
+    """Where ``x`` is 0 (under ``ad.jit`` a recorded mask, recomputed by every replay)."""
+    return data_value(x) == 0
 
 
 def _times_log_partials(log_fn, shift):
@@ -285,7 +285,7 @@ def _times_log_partials(log_fn, shift):
     def d_y(x, y, out):
         denominator = ew.add(y, shift) if shift else y
         # 0/0 only where x = 0 and y + shift = 0; elsewhere x/(y + shift) is already 0 at x = 0
-        zero = _at_zero(x) & (primal_value(denominator) == 0)
+        zero = _at_zero(x) & (data_value(denominator) == 0)
         return _zero_where(zero, ew.divide(x, _where_safe(zero, 1.0, denominator)))
 
     return d_x, d_y
