@@ -314,6 +314,13 @@ VALUE_READING = {
     "xlogy-at-zero": lambda x: np.sum(special.xlogy(_zeroed(x), x)),
     "xlogy-floats": lambda x: special.xlogy(x[0] - 1.0, x[1]) + special.xlogy(
         _zeroed(x)[2], x[3]),
+    "slogdet-sign": lambda x: np.sum(np.linalg.slogdet((x - 1.5).reshape(2, 3)[:, :2]).sign
+                                     * x[:2]),
+    "lstsq-rank": lambda x: np.sum(np.linalg.lstsq(  # rank 1 where x[3] > 2, else 2
+        np.stack([x[:3], np.where(x[3] > 2.0, 2.0 * x[:3], x[:3] ** 2)], axis=1), x[3:],
+        rcond=None)[0]),
+    "norm-0": lambda x: np.linalg.norm(_zeroed(x), 0) * np.sum(x),
+    "norm-zero-rows": lambda x: np.sum(np.linalg.norm(_zeroed(x).reshape(3, 2), axis=1)),
 }
 
 

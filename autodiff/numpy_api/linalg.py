@@ -29,12 +29,12 @@ from ..rules import shapes as rules_shape
 from ..rules.primitive import (
     Case,
     call_with,
+    data_value,
     dtype_of,
     implements,
     ndim_of,
     normalize_axes,
     on_primals,
-    primal_value,
     shape_of,
 )
 from .diagonals import diagonal
@@ -98,7 +98,7 @@ def solve(a, b):
 def slogdet(a):
     """``(sign, log|det A|)``: the sign is piecewise constant (computed on primal values), the
     logarithm differentiates as ``tr(A^{-1} dA)`` (Giles 2008, sec. 3.4)."""
-    sign = np.linalg.slogdet(primal_value(a))[0]
+    sign = np.linalg.slogdet(data_value(a))[0]  # under ad.jit: a recorded step
     return SlogdetResult(sign, rules_linalg.logabsdet(a))
 
 
@@ -239,7 +239,8 @@ def lstsq(a, b, rcond=None):
     residual norms, when the rank is full and ``m > n``) and ``sv`` (``svdvals``) are
     differentiable; ``rank`` is an integer.
     """
-    _, _, rank, _ = np.linalg.lstsq(primal_value(a), primal_value(b), rcond=rcond)
+    # under ad.jit the rank is recorded and its tests below are guards (it picks the formula)
+    _, _, rank, _ = np.linalg.lstsq(data_value(a), data_value(b), rcond=rcond)
     m, n = shape_of(a)
     vector = ndim_of(b) == 1
     columns = _as_columns(b) if vector else b
@@ -265,7 +266,7 @@ def _zero_safe(norm_of, x, axes, keepdims):
     """``norm_of(x)`` with derivative 0 where the reduced slice is all zeros (API.md's kink
     table): such slices are replaced by ones before, and their value 0 restored after, with
     ``where`` (the double-``where`` that keeps ``0/0`` out of every order)."""
-    zero = np.all(primal_value(x) == 0, axis=axes, keepdims=True)
+    zero = np.all(data_value(x) == 0, axis=axes, keepdims=True)  # ad.jit: recorded, guarded
     if not np.any(zero):
         return norm_of(x)
     safe = rules_indexing.where(zero, 1.0, x)
@@ -280,7 +281,7 @@ def _vector_norm(x, ord, axes, keepdims):  # noqa: A002 - NumPy's keyword
     if ord == -np.inf:
         return rules_reductions.reduce_min(ew.absolute(x), axis=axes, keepdims=keepdims)
     if ord == 0:  # the number of non-zero entries: piecewise constant
-        counts = np.sum(primal_value(x) != 0, axis=axes, keepdims=keepdims)
+        counts = np.sum(data_value(x) != 0, axis=axes, keepdims=keepdims)  # (ad.jit: recorded)
         return counts.astype(dtype_of(x))
     if ord == 1:
         return rules_reductions.reduce_sum(ew.absolute(x), axis=axes, keepdims=keepdims)
