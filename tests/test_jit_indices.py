@@ -321,6 +321,7 @@ VALUE_READING = {
         rcond=None)[0]),
     "norm-0": lambda x: np.linalg.norm(_zeroed(x), 0) * np.sum(x),
     "norm-zero-rows": lambda x: np.sum(np.linalg.norm(_zeroed(x).reshape(3, 2), axis=1)),
+    "full_like-int": lambda x: np.sum(np.full_like(x, x[0] * 3.0, dtype=int) * x),
 }
 
 
@@ -343,6 +344,17 @@ def test_partials_computed_from_values_are_recomputed_by_each_replay(operation, 
             assert_identical(compiled(_values(seed)), fn(_values(seed)))
     stats = compiled.stats  # a branch on a float's sign (log_ndtr-floats) records per sign
     assert stats["records"] + stats["replays"] == 5 and stats["replays"] >= 2
+
+
+def test_weights_given_as_data_scale_the_covariance_of_each_call():
+    """np.cov's normalisation ``sum(w)`` is a constant factor of the derivative; weights passed
+    to the compiled function are data, so a replay reads their sum anew."""
+    f = ad.grad(lambda x, w: np.sum(np.cov(x.reshape(2, 3), aweights=w) ** 2))
+    compiled = ad.jit(f, check=True)
+    for seed in range(4):
+        x, w = _values(seed), _values(seed + 10, 3)
+        assert_identical(compiled(x, w), f(x, w))
+    assert compiled.stats["records"] == 1
 
 
 def _rule_case(case):

@@ -14,7 +14,7 @@ from ..rules import building as rules_building
 from ..rules import indexing
 from . import writing
 from .selection import where as where_
-from ..rules.primitive import Case, Traced, call_with, implements, primal_value, shape_of
+from ..rules.primitive import Case, Traced, call_with, implements, on_data, primal_value, shape_of
 
 __all__ = ["zeros_like", "ones_like", "empty_like", "full_like", "copy", "copyto"]
 
@@ -71,7 +71,7 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
         return _filled("full_like", a, fill_value, dtype, order, subok, shape, device)
     filled = _filled("full_like", a, 0, dtype, order, subok, shape, device)
     if not isinstance(filled, Traced):  # an integer dtype: no derivative to keep
-        return np.full_like(filled, primal_value(fill_value))
+        return on_data(np.full_like, filled, fill_value)  # (under ad.jit: a recorded step)
     return indexing.index_update(filled, fill_value, index=Ellipsis)
 
 

@@ -35,6 +35,7 @@ from ..rules.primitive import (
     Case,
     Traced,
     call_with,
+    data_value,
     dtype_of,
     implements,
     ndim_of,
@@ -176,7 +177,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue)
     else:
         weights = _weights_along(weights, shape, axes)
         scale = rules_reductions.reduce_sum(weights, axis=axes, keepdims=keep)
-        if np.any(np.asarray(primal_value(scale)) == 0.0):
+        if np.any(data_value(scale) == 0.0):  # (under ad.jit: recorded, guarded)
             raise ZeroDivisionError("Weights sum to zero, can't be normalized")
         weighted = rules_reductions.reduce_sum(ew.multiply(a, weights), axis=axes, keepdims=keep)
         avg = ew.divide(weighted, scale)
@@ -457,12 +458,15 @@ def _in_dtype(x, dtype):
 def _sample_weights(values, name, samples):
     if values is None:
         return None
-    if isinstance(values, Traced):
+    if isinstance(values, Traced) and not values._staged:
         raise TypeError(
             f"np.cov: derivatives with respect to {name} are not supported; pass them as "
             "constants"
         )
-    weights = np.asarray(values, dtype=float)
+    if isinstance(values, Traced):  # data of an ad.jit recording: recorded, its checks guarded
+        weights = values.astype(float)
+    else:
+        weights = np.asarray(values, dtype=float)
     if name == "fweights" and not np.all(weights == np.around(weights)):
         raise TypeError("fweights must be integer")
     if weights.ndim > 1:
@@ -508,7 +512,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     analytic = _sample_weights(aweights, "aweights", samples)
     w = frequency if analytic is None else analytic if frequency is None else frequency * analytic
     avg, w_sum = average(rows, axis=1, weights=w, returned=True)
-    w_sum = np.asarray(primal_value(w_sum))[0]
+    w_sum = data_value(w_sum)[0]  # a constant factor; under ad.jit a recorded value
     if w is None:
         fact = samples - ddof
     elif ddof == 0:
