@@ -322,6 +322,8 @@ VALUE_READING = {
     "norm-0": lambda x: np.linalg.norm(_zeroed(x), 0) * np.sum(x),
     "norm-zero-rows": lambda x: np.sum(np.linalg.norm(_zeroed(x).reshape(3, 2), axis=1)),
     "full_like-int": lambda x: np.sum(np.full_like(x, x[0] * 3.0, dtype=int) * x),
+    "interp-period": lambda x: np.sum(np.interp(np.linspace(0.0, 3.0, 7), x[:3] * 2.0,
+                                                x[3:] ** 2, period=3.0)),
 }
 
 

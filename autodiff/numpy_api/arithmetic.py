@@ -361,7 +361,7 @@ def _periodic(x, xp, fp, period):
     period = abs(period)
     x = rules_arithmetic.mod(x, period)
     xp = rules_arithmetic.mod(xp, period)
-    order = np.argsort(primal_value(xp), kind="stable")
+    order = np.argsort(_data_array(xp), kind="stable")  # (under ad.jit: recorded positions)
     xp = indexing.getitem(xp, index=order)
     fp = indexing.getitem(fp, index=order)
     xp = shapes.concatenate(
