@@ -28,7 +28,7 @@ from ..rules import elementwise as ew
 from ..rules import indexing, shapes
 from ..rules import reductions as rules_reductions
 from ..rules.primitive import Case, call_with, implements, ndim_of, normalize_axes, primal_value
-from ..rules.primitive import shape_of
+from ..rules.primitive import on_data, shape_of
 from .arithmetic import astype
 from .protocol import refuse_keywords
 from .shapes import ravel
@@ -148,6 +148,15 @@ def cumsum(a, axis=None, dtype=None, out=None):
     return rules_reductions.cumsum(a if ndim else ravel(a), axis=axis)
 
 
+def _finite_max(a, b, axis):
+    """The shift of a weighted ``logsumexp``: ``max(a)`` over ``axis`` (``a`` broadcast with the
+    weights ``b``), 0 where that maximum is not finite."""
+    value = np.asarray(a)
+    shift = np.max(np.broadcast_to(value, np.broadcast_shapes(value.shape, np.shape(b))),
+                   axis=axis, keepdims=True)
+    return np.where(np.isfinite(shift), shift, 0.0).astype(value.dtype, copy=False)
+
+
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     """``log(sum(b * exp(a)))`` over ``axis`` (SciPy's signature), with no overflow.
 
@@ -165,10 +174,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     axis = _axis_param(axis)
     if b is None:
         return rules_reductions.logsumexp(a, axis=axis, keepdims=keepdims)
-    value = np.asarray(primal_value(a))
-    shift = np.max(np.broadcast_to(value, np.broadcast_shapes(value.shape, np.shape(
-        primal_value(b)))), axis=axis, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0.0).astype(value.dtype, copy=False)
+    shift = on_data(_finite_max, a, b, axis)  # (under ad.jit: a recorded step)
     weighted = ew.multiply(b, ew.exp(ew.subtract(a, shift)))
     total = rules_reductions.reduce_sum(weighted, axis=axis, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
