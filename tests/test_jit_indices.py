@@ -225,6 +225,19 @@ def test_integer_arguments_offer_ndarray_methods():
         assert_identical(compiled(X, i), ad.grad(f)(X, i))
 
 
+def test_positions_cast_from_data_are_slots():
+    """``(stop_gradient(x) * 2).astype(int)``: an integer cast of data (no derivative) is
+    NumPy's cast, recorded; the positions it gives are read anew by every replay."""
+    f = ad.grad(lambda x: np.sum(x[(ad.stop_gradient(x) * 2).astype(int) % M] ** 2))
+    compiled = ad.jit(f, check=True)
+    for seed in range(4):
+        x = np.random.default_rng(seed).uniform(0.0, 2.0, M)
+        assert_identical(compiled(x), f(x))
+    assert compiled.stats["records"] == 1
+    with pytest.raises(TypeError, match="only floating dtypes carry a derivative"):
+        ad.jit(ad.grad(lambda x: np.sum(x.astype(int))))(np.ones(3))  # a traced value: refused
+
+
 # one jitted function across the examples: every example replays its recording
 _RANDOM = {
     "x[i]": ad.jit(ad.grad(lambda x, i: np.sum(np.sin(x.ravel()[i]) * np.arange(6))),

@@ -22,6 +22,7 @@ from ..rules.primitive import (
     dtype_of,
     implements,
     ndim_of,
+    on_data,
     primal_value,
     shape_of,
 )
@@ -46,6 +47,8 @@ def astype(x, dtype, function="astype"):
     an integer or complex result has no derivative here."""
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
+        if isinstance(x, Traced) and x._staged:  # ad.jit's data (no derivative): NumPy's cast
+            return on_data(_cast, x, dtype)
         raise TypeError(
             f"{function}(dtype={dtype}) of a traced value is not supported: only floating dtypes "
             "carry a derivative (take ad.stop_gradient(x) first for an integer or bool result)"
@@ -53,6 +56,13 @@ def astype(x, dtype, function="astype"):
     if isinstance(x, Traced) and dtype_of(x) == dtype:
         return x
     return rules_arithmetic.astype(x, dtype=dtype)
+
+
+def _cast(x, dtype):
+    """NumPy's cast of a plain value (an array stays an array, a NumPy scalar a scalar)."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.astype(dtype)
+    return np.asarray(x).astype(dtype)[()]
 
 
 def _along(axis, ndim, index):
