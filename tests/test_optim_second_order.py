@@ -233,6 +233,48 @@ def test_hessian_free_state_dict_round_trip_continues_identically():
         np.testing.assert_array_equal(a.value, b.value)
 
 
+def test_hessian_free_curvature_closure_on_the_same_batch_takes_the_same_step():
+    """The gradient from its own reverse pass equals the curvature operator's by-product."""
+    model, closure = regression_problem(4)
+    twin, twin_closure = regression_problem(4)
+    plain = ad.optim.HessianFree(model.parameters(), cg_max_iter=20)
+    split = ad.optim.HessianFree(twin.parameters(), cg_max_iter=20)
+    for _ in range(3):
+        assert split.step(twin_closure, twin_closure) == pytest.approx(plain.step(closure),
+                                                                       rel=1e-12)
+        assert split.last_step.cg_iterations == plain.last_step.cg_iterations
+    for a, b in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(b.value, a.value, rtol=1e-9, atol=1e-12)
+
+
+def test_hessian_free_takes_curvature_on_the_curvature_closure_batch():
+    """Martens 2010, §4.3: G from a subset, the gradient and the step's tests from the batch."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 3))
+    y = np.sin(X @ np.array([1.0, -1.0, 0.5]))
+    model = ad.nn.Sequential(ad.nn.Linear(3, 8, rng=5), ad.nn.Tanh(), ad.nn.Linear(8, 1, rng=6))
+    seen = []
+
+    def closure():
+        return model(X)[:, 0], lambda out: F.mse_loss(out, y)
+
+    def curvature_closure(rows):
+        def run():
+            seen.append(len(rows))
+            return model(X[rows])[:, 0], lambda out: F.mse_loss(out, y[rows])
+        return run
+
+    optimizer = ad.optim.HessianFree(model.parameters(), cg_max_iter=30)
+    first = optimizer.step(closure, curvature_closure(rng.choice(200, 25, replace=False)))
+    for _ in range(10):
+        last = optimizer.step(closure, curvature_closure(rng.choice(200, 25, replace=False)))
+        assert optimizer.last_step.new_loss <= optimizer.last_step.loss
+    assert set(seen) == {25}
+    assert last < 0.2 * first
+    with pytest.raises(TypeError, match="curvature_closure"):
+        optimizer.step(closure, "not a function")
+
+
 def test_hessian_free_preconditioner_is_the_empirical_fisher_diagonal():
     rng = np.random.default_rng(5)
     X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, size=20)

@@ -24,12 +24,20 @@ ingredients, with the paper's section numbers:
 * **Levenberg-Marquardt damping (§4.1).** With the reduction ratio
   ``ρ = (f(θ + d) - f(θ)) / (q(d) - q(0))``, ``λ ← 3/2 λ`` when ``ρ < 1/4`` (the model
   over-promised: trust it less) and ``λ ← 2/3 λ`` when ``ρ > 3/4``.
+* **Curvature on a smaller mini-batch (§4.3).** The gradient, the reduction ratio and the
+  backtracking use the closure's batch; ``G`` may come from a smaller one
+  (``step(closure, curvature_closure)``), a new subset at every step: a CG iteration then costs
+  a pass over that subset only, while ``G`` stays an unbiased estimate of the batch's (both
+  losses must be means over their examples, in the same units). Martens takes the gradient on
+  the whole training set and the curvature on one of a few chunks of it, and finds the
+  curvature far less sensitive to the batch size than the gradient.
 * **Preconditioning (§4.7, optional).** ``M = [diag(Σ_i ∇f_i ⊙ ∇f_i) + λI]^α`` with
   ``α = 0.75``, from per-example gradients. Here ``∇f_i`` is the gradient of example ``i``'s
   share of a mean loss scaled to the mean's units, so that the diagonal is the empirical
   Fisher diagonal ``(1/N) Σ_i ∇ℓ_i ⊙ ∇ℓ_i``, comparable to ``G``'s; "example ``i``" is row
-  ``i`` of the outputs (the leading axis). Each example costs one reverse pass (batched in
-  sweeps of 32), so ``preconditioner_samples`` may estimate the sum from evenly spaced rows.
+  ``i`` of the outputs (the leading axis) of the curvature mini-batch. Each example costs one
+  reverse pass (batched in sweeps of 32), so ``preconditioner_samples`` may estimate the sum
+  from evenly spaced rows.
 * **Weight decay (optional).** ``weight_decay = w`` adds ``½ w ‖θ‖²`` to the objective: ``w θ``
   to the gradient, ``w I`` to the curvature (exactly, it is quadratic) and to the
   preconditioner, as Martens' experiments do (his "weight-cost"). The loss ``step`` returns is
@@ -44,8 +52,8 @@ ingredients, with the paper's section numbers:
 computed by the model from its parameters and ``loss_fn(outputs)`` the scalar loss. The step
 re-runs the closure with the parameters substituted by plain or traced values (the mechanism of
 ``ad.nn.functional_call``), so the closure must compute the same function every time it is
-called within a step (same batch); dropout masks and batch-norm statistics are held fixed for
-the whole step (``ad.levels.hold_module_state``). The closure need not zero gradients or call
+called within a step (same batch; likewise the optional ``curvature_closure``); dropout masks
+and batch-norm statistics are held fixed for the whole step (``ad.levels.hold_module_state``). The closure need not zero gradients or call
 ``backward``: the step computes what it needs itself and leaves ``.grad`` alone.
 
 Example:
@@ -73,6 +81,7 @@ from .. import validation
 from ..levels import hold_module_state
 from ..pytree import flatten, unflatten
 from ..rules.primitive import primal_value, shape_of
+from ..transforms import value_and_grad
 from .first_order import Optimizer
 from .gauss_newton import gauss_newton_operator
 
@@ -200,6 +209,11 @@ def _closure_result(result):
     return result
 
 
+def _closure_loss(result):
+    outputs, loss_fn = result
+    return loss_fn(outputs)
+
+
 class HessianFree(Optimizer):
     r"""Hessian-free optimization (Martens 2010) with torch.optim's conventions.
 
@@ -208,7 +222,8 @@ class HessianFree(Optimizer):
     preconditioner_exponent=0.75, preconditioner_samples=None)``
 
     Each :meth:`step` solves ``(G + λI) d = -g`` approximately by truncated, warm-started CG on
-    the mini-batch's Gauss-Newton matrix, backtracks over the CG iterates, adapts ``λ`` from the
+    the mini-batch's Gauss-Newton matrix (or that of a smaller curvature mini-batch,
+    ``step(closure, curvature_closure)``), backtracks over the CG iterates, adapts ``λ`` from the
     reduction ratio and takes ``θ ← θ + η d`` after a line search starting at ``η = lr`` (the
     module docstring gives every rule and its source). ``param_groups[0]["damping"]`` holds the
     current ``λ`` (adapted in place, saved by ``state_dict``); ``state[id(p)]["direction"]`` the
@@ -257,24 +272,31 @@ class HessianFree(Optimizer):
     def _initial_state(self, value, group):
         return {"step": 0, "direction": None}
 
-    def step(self, closure=None):
-        """One Hessian-free step on the closure's mini-batch; returns the loss before it."""
-        if not callable(closure):
-            raise TypeError(
-                "HessianFree.step needs a closure returning (outputs, loss_fn) for the current "
-                f"mini-batch, got {type(closure).__name__}"
-            )
+    def step(self, closure=None, curvature_closure=None):
+        """One Hessian-free step on the closure's mini-batch; returns the loss before it.
+
+        ``curvature_closure``, if given, returns ``(outputs, loss_fn)`` like ``closure`` for the
+        mini-batch on which the Gauss-Newton products are taken (usually a subset of the
+        closure's, drawn anew for each step: Martens 2010, §4.3); the gradient, the reduction
+        ratio, the backtracking and the line search use ``closure``'s batch.
+        """
+        for name, given in (("closure", closure), ("curvature_closure", curvature_closure)):
+            if not callable(given) and (name == "closure" or given is not None):
+                raise TypeError(
+                    f"HessianFree.step needs {name} to be a function returning (outputs, "
+                    f"loss_fn) for a mini-batch, got {type(given).__name__}"
+                )
         group = self.param_groups[0]
         params = group["params"]
         with hold_module_state():
-            return self._step(closure, group, params)
+            return self._step(closure, curvature_closure, group, params)
 
-    def _step(self, closure, group, params):
+    def _step(self, closure, curvature_closure, group, params):
         from ..nn.module import substituted_parameters  # ad.nn imports ad.optim
 
-        def run(values):
+        def run(values, function=closure):
             with substituted_parameters(params, values):
-                return _closure_result(closure())
+                return _closure_result(function())
 
         decay = group["weight_decay"]
 
@@ -283,16 +305,23 @@ class HessianFree(Optimizer):
             return float(primal_value(loss_fn(outputs))) + 0.5 * decay * _dot(values, values)
 
         theta = [p.value for p in params]
-        _, loss_fn = run(theta)
-        curvature = gauss_newton_operator(lambda values: run(values)[0], loss_fn, theta)
-        loss = curvature.loss
+        if curvature_closure is None:
+            _, loss_fn = run(theta)
+            curvature = gauss_newton_operator(lambda values: run(values)[0], loss_fn, theta)
+            loss, loss_gradient = curvature.loss, curvature.gradient
+        else:
+            loss, loss_gradient = value_and_grad(lambda values: _closure_loss(run(values)))(theta)
+            loss = float(primal_value(loss))
+            _, loss_fn = run(theta, curvature_closure)
+            curvature = gauss_newton_operator(
+                lambda values: run(values, curvature_closure)[0], loss_fn, theta)
         if not math.isfinite(loss):
             raise FloatingPointError(
                 f"the closure's loss is {loss} before the Hessian-free step; lower lr or raise "
                 "damping, and check the data"
             )
         gradient = [np.asarray(g + decay * t, dtype=t.dtype)
-                    for g, t in zip(curvature.gradient, theta)]
+                    for g, t in zip(loss_gradient, theta)]
         damping = group["damping"]
         objective_before = loss + 0.5 * decay * _dot(theta, theta)
 
