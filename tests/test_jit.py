@@ -498,3 +498,26 @@ def test_tuples_of_arrays_take_the_direct_path(monkeypatch):
     for scale in (1.5, 2.5):
         assert two(pair, scale) == np.sum(np.sin(pair[0]) * pair[1]) * scale
     assert product.stats["records"] == 2 and two.stats["records"] == 1
+
+
+def test_lists_of_floats_take_the_direct_path(monkeypatch):
+    """Scalar code takes a list of floats: it replays without flattening, its length keys the
+    signature, and a list differs from a tuple of the same floats."""
+    from autodiff.jit import compiled as compiled_module
+
+    gradient = ad.jit(ad.grad(rosen_loop))
+    x = [float(v) for v in RNG.standard_normal(6)]
+    assert_identical(gradient(x), ad.grad(rosen_loop)(x))
+    with monkeypatch.context() as patched:
+        patched.setattr(compiled_module, "flatten", None)  # the direct path does not flatten
+        replays = [gradient([scale * v for v in x]) for scale in (1.0, 2.0)]
+    for scale, replay in zip((1.0, 2.0), replays):
+        assert type(replay) is list
+        assert_identical(replay, ad.grad(rosen_loop)([scale * v for v in x]))
+    assert gradient.stats == {"records": 1, "replays": 2, "retraces": 0, "eager": 0}
+    assert type(gradient(tuple(x))) is tuple and gradient.stats["records"] == 2
+    assert_identical(gradient(x[:4]), ad.grad(rosen_loop)(x[:4]))  # a new length records
+    mixed = [x[0], np.array([1.0, 2.0])]
+    assert_identical(ad.jit(ad.grad(lambda p: p[0] * np.sum(p[1])))(mixed),
+                     ad.grad(lambda p: p[0] * np.sum(p[1]))(mixed))
+    assert gradient.stats["records"] == 3

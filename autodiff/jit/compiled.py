@@ -54,9 +54,13 @@ def _static_key(leaf):
     return ("value", type(leaf), leaf)
 
 
+_FLOATS = {float}
+
+
 def _plain_key(args):
-    """The signature of positional arguments that are all float arrays, floats or tuples of
-    them (``hvp_operator`` passes its point as a tuple), or ``None``."""
+    """The signature of positional arguments that are all float arrays, floats or tuples and
+    lists of them (``hvp_operator`` passes its point as a tuple; scalar code takes a list of
+    floats), or ``None``."""
     key = ["plain"]
     for arg in args:
         kind = type(arg)
@@ -64,11 +68,14 @@ def _plain_key(args):
             key.append((arg.shape, arg.dtype.str))
         elif kind is float:
             key.append(float)
-        elif kind is tuple:
+        elif kind is tuple or kind is list:
+            if set(map(type, arg)) == _FLOATS:  # the common list of floats, keyed at C speed
+                key.append((kind, len(arg)))
+                continue
             inner = _plain_key(arg)
             if inner is None:
                 return None
-            key.append(inner)
+            key.append((kind, inner))
         else:
             return None
     return tuple(key)
@@ -78,11 +85,15 @@ def _plain_data(args):
     """The leaves of arguments :func:`_plain_key` accepts, in pytree order."""
     data = []
     for arg in args:
-        if type(arg) is tuple:
-            data.extend(_plain_data(arg))
+        if type(arg) is tuple or type(arg) is list:
+            data.extend(arg if set(map(type, arg)) == _FLOATS else _plain_data(arg))
         else:
             data.append(arg)
     return data
+
+
+def _nested(args) -> bool:
+    return any(type(arg) is tuple or type(arg) is list for arg in args)
 
 
 def _signature(leaves, treedef):
@@ -215,7 +226,7 @@ class Jitted:
             if traces:
                 trace = traces[0]
                 try:
-                    result = trace.run(_plain_data(args) if tuple in map(type, args) else args)
+                    result = trace.run(_plain_data(args) if _nested(args) else args)
                 except Exception:  # noqa: BLE001 - a failing guard, or an error: the full path
                     pass
                 else:

@@ -5,7 +5,9 @@ per-operation overhead of each library, nothing else.  The limit is the same loo
 floats (value only).  Issue 2 times the directional derivative with scalar ``Dual`` s (target
 <= 30x the float loop); issue 3 the gradient (target: no slower than micrograd, aim for 2x
 faster); issue 13 the gradient with ``x`` an ndarray indexed ``x[i]`` in the loop (targets:
-<= 1.3x the loop on ``Var`` leaves, <= micrograd).
+<= 1.3x the loop on ``Var`` leaves, <= micrograd); issue 12 the compiled gradient,
+``ad.jit(ad.grad(f))`` replaying its recording (target: <= 3x the float loop), beside JAX's
+``jit``.
 """
 
 import numpy as np
@@ -20,6 +22,8 @@ ISOLATION = "workload"  # scalars only
 
 FLOATS = "loop on floats (value only)"
 AD_GRAD_NDARRAY = "ad.grad (x an ndarray, x[i] in the loop)"
+AD_JIT_GRAD = "ad.jit(ad.grad) (list of 100 floats)"
+JAX_JIT_GRAD = "JAX grad (jit)"
 
 
 def _point():
@@ -131,10 +135,19 @@ def _grad_sides():
         transform = autograd.grad(f)
         return lambda: transform(x)
 
-    def jax_grad():
-        jax = import_jax()
-        transform = jax.grad(f)
-        return lambda: jax.block_until_ready(transform(x))
+    def jax_grad(jit):
+        def build():
+            jax = import_jax()
+            transform = jax.jit(jax.grad(f)) if jit else jax.grad(f)
+            return lambda: jax.block_until_ready(transform(x))
+
+        return build
+
+    def ad_jit_grad():
+        import autodiff as ad
+
+        transform = ad.jit(ad.grad(f))
+        return lambda: transform(x)  # the warm-up records it; the timed calls replay it
 
     def ad_grad_ndarray():
         import autodiff as ad
@@ -150,7 +163,9 @@ def _grad_sides():
         Side("micrograd Values", "micrograd", micrograd, expect),
         Side("torch 0-d tensors + backward()", "torch", torch_scalars, expect),
         Side("autograd.grad", "autograd", autograd_grad, expect),
-        Side("JAX grad (eager)", "jax", jax_grad, expect),
+        Side("JAX grad (eager)", "jax", jax_grad(False), expect),
+        Side(AD_JIT_GRAD, "autodiff", ad_jit_grad, expect),
+        Side(JAX_JIT_GRAD, "jax", jax_grad(True), expect),
     ]
 
 
@@ -173,6 +188,8 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                 Ratio("ad.grad (list of 100 floats)", FLOATS),
                 Ratio(AD_GRAD_NDARRAY, "ad.Var leaves + backward()", 1.3, source="issue 13"),
                 Ratio(AD_GRAD_NDARRAY, "micrograd Values", 1.0, source="issue 13"),
+                Ratio(AD_JIT_GRAD, FLOATS, 3.0, source="issue 12"),
+                Ratio(JAX_JIT_GRAD, FLOATS),
             ),
         ),
     ]
