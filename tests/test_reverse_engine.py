@@ -419,11 +419,13 @@ def test_hand_built_mixed_values_take_the_newer_level(name):
 
 
 def test_the_collector_pauses_only_while_the_recording_thread_is_alone():
-    """One thread: the collector is off while the tape is recorded and swept (its passes would
-    only rescan the tape), and on again after.  A second thread entering a transform meanwhile
-    switches it back on (spaced out), so no thread's garbage waits for another's recording."""
-    if threading.active_count() != 1:
-        pytest.skip("another Python thread is alive")
+    """With only daemon threads besides it (tqdm's monitor, a background service), the
+    collector is off while the tape is recorded and swept (its passes would only rescan the
+    tape), and on again after.  A worker thread entering a transform meanwhile switches it back
+    on (spaced out), so no thread's garbage waits for another's recording."""
+    service_stop = threading.Event()
+    service = threading.Thread(target=service_stop.wait, daemon=True)  # an idle background service
+    service.start()
     seen = {}
 
     def inner(y):
@@ -432,13 +434,20 @@ def test_the_collector_pauses_only_while_the_recording_thread_is_alone():
 
     def f(y):
         seen["alone"] = gc.isenabled()
-        worker = threading.Thread(target=lambda: ad.grad(inner)(2.0))
+        worker = threading.Thread(target=lambda: ad.grad(inner)(2.0), daemon=False)
         worker.start()
         worker.join()
         seen["after"] = gc.isenabled()
         return np.sin(y)
 
-    assert gc.isenabled()
-    ad.grad(f)(0.5)
+    try:
+        if any(t.is_alive() and not t.daemon and t is not threading.current_thread()
+               for t in threading.enumerate()):
+            pytest.skip("another non-daemon Python thread is alive")
+        assert gc.isenabled()
+        ad.grad(f)(0.5)
+    finally:
+        service_stop.set()
+        service.join()
     assert seen == {"alone": False, "other thread": True, "after": True}
     assert gc.isenabled() and gc.get_threshold()[0] != ad_tape.RECORDING_GC_THRESHOLD

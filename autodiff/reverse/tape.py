@@ -100,12 +100,13 @@ class cyclic_gc_spaced:
     and again (four tracked objects per operation: every young and middle collection visits
     each once, and full collections all of them: 0.25 s of a 1.4 s chain of 1e5 steps).
 
-    * While the recording thread is the only Python thread, the collector is paused: there is
-      no other thread whose cyclic garbage could pile up, and the recording's own cyclic
-      garbage is collected at the first collection after it (a thread the recorded function
-      starts runs with the collector paused until the recording ends).
-    * With other threads alive (at entry, or when one enters a transform meanwhile), the
-      collector stays on and its young-generation threshold is raised instead
+    * While the recording thread is the only Python thread besides daemon threads (background
+      services such as tqdm's monitor or a Jupyter kernel's heartbeat), the collector is
+      paused: no other worker's cyclic garbage can pile up, and the recording's own is
+      collected at the first collection after it (a thread the recorded function starts runs
+      with the collector paused until the recording ends, or until it enters a transform).
+    * With other (non-daemon) threads alive, at entry or when one enters a transform
+      meanwhile, the collector stays on and its young-generation threshold is raised instead
       (:data:`RECORDING_GC_THRESHOLD`): passes are triggered by the number of container
       allocations, so they become rarer but keep collecting every thread's garbage.
 
@@ -122,13 +123,13 @@ class cyclic_gc_spaced:
         global _gc_holders, _gc_paused
         with _gc_lock:
             if _gc_holders == 0:
-                if gc.isenabled() and threading.active_count() == 1:
+                if gc.isenabled() and _alone():
                     gc.disable()
                     _gc_paused = True
                 else:
                     _space_out_collections()
-            elif _gc_paused and threading.active_count() > 1:
-                gc.enable()  # another thread is alive now: collect, only less often
+            elif _gc_paused and not _alone():
+                gc.enable()  # another thread works now: collect, only less often
                 _gc_paused = False
                 _space_out_collections()
             _gc_holders += 1
@@ -148,6 +149,14 @@ class cyclic_gc_spaced:
                     _gc_saved_thresholds = None
         return False
 
+
+
+def _alone() -> bool:
+    """Whether every other Python thread is a daemon (the calling one need not be)."""
+    if threading.active_count() == 1:
+        return True
+    current = threading.current_thread()
+    return all(thread is current or thread.daemon for thread in threading.enumerate())
 
 def _space_out_collections():
     """Raise the young-generation threshold to :data:`RECORDING_GC_THRESHOLD` (lock held)."""
