@@ -67,8 +67,9 @@ def _conversion_error(kind: str, value) -> TypeError:
 
 # NumPy converts with float() when a traced value is written into a float array
 _WRITE_HINT = (
-    "If this came from writing into a plain NumPy array (out = np.zeros(3); out[0] = t) or from "
-    "np.array([...], dtype=float): start from out = np.zeros_like(x) of a traced x (it takes "
+    "If this came from writing into a plain NumPy array (out = np.zeros(3); out[0] = t, or "
+    "np.fill_diagonal(out, t)) or from np.array([...], dtype=float): start from "
+    "out = np.zeros_like(x) of a traced x (it takes "
     "traced writes), or build the array with np.array([...]) without dtype. np.mean([a, b]) of "
     "traced scalars converts its result this way too: write np.mean(np.stack([a, b]))."
 )

@@ -275,7 +275,7 @@ def _snapshot(value):
 _STATIC_FUNCTIONS = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
 #: NumPy functions that write into their first argument: NumPy's own call would change the
 #: recording's array once, unseen by the program; the library's versions record the write
-_WRITING_FUNCTIONS = {np.put_along_axis, np.copyto}
+_WRITING_FUNCTIONS = {np.put_along_axis, np.copyto, np.fill_diagonal}
 
 
 class Staged(ArrayLike):

@@ -11,7 +11,8 @@ calls.  :mod:`.protocol` holds the refusals and the functions that run on primal
 
 from ..rules.primitive import FUNCTIONS, PRIMAL_FUNCTIONS, PRIMAL_UFUNCS, UFUNCS
 # imported for their declarations: each module's @implements registers its entry points
-from . import arithmetic, diagonals, joining, linalg, ordering, rearranging  # noqa: F401
+from . import arithmetic, diagonals, grids, integration, joining, linalg  # noqa: F401
+from . import ordering, polynomials, rearranging  # noqa: F401
 from .building import copy, empty_like, full_like, ones_like, zeros_like
 from .contractions import cross, einsum, inner, kron, tensordot, vdot
 from .products import dot, matmul, outer
