@@ -87,7 +87,7 @@ RECORDING_GC_THRESHOLD = 10_000
 
 _gc_lock = threading.Lock()
 _gc_holders = 0
-_gc_paused = False  # whether the first holder switched the collector off (one thread alive)
+_gc_paused = False  # whether the first holder switched the collector off (no other worker)
 _gc_saved_thresholds = None
 
 
@@ -150,13 +150,13 @@ class cyclic_gc_spaced:
         return False
 
 
-
 def _alone() -> bool:
     """Whether every other Python thread is a daemon (the calling one need not be)."""
     if threading.active_count() == 1:
         return True
     current = threading.current_thread()
     return all(thread is current or thread.daemon for thread in threading.enumerate())
+
 
 def _space_out_collections():
     """Raise the young-generation threshold to :data:`RECORDING_GC_THRESHOLD` (lock held)."""
