@@ -9,6 +9,7 @@ one per family, each declared with :func:`~autodiff.rules.primitive.implements` 
 calls.  :mod:`.protocol` holds the refusals and the functions that run on primal values.
 """
 
+from .. import rules
 from ..rules.primitive import FUNCTIONS, PRIMAL_FUNCTIONS, PRIMAL_UFUNCS, UFUNCS
 # imported for their declarations: each module's @implements registers its entry points
 from . import arithmetic, diagonals, grids, integration, joining, linalg  # noqa: F401
@@ -51,11 +52,7 @@ from .shapes import (
     vstack,
 )
 
-try:  # SciPy is optional: its Python-level logsumexp / softmax / log_softmax get traced paths
-    import scipy.special  # noqa: F401
-except ImportError:
-    pass
-else:
+if rules.special is not None:  # SciPy installed: its Python-level logsumexp / softmaxes too
     from . import scipy_functions
 
     scipy_functions.install()

@@ -88,6 +88,7 @@ RECORDING_GC_THRESHOLD = 10_000
 _gc_lock = threading.Lock()
 _gc_holders = 0
 _gc_paused = False  # whether the first holder switched the collector off (no other worker)
+_gc_pause = (None, 0)  # the pausing thread's identity and the number of threads then
 _gc_saved_thresholds = None
 
 
@@ -103,8 +104,9 @@ class cyclic_gc_spaced:
     * While the recording thread is the only Python thread besides daemon threads (background
       services such as tqdm's monitor or a Jupyter kernel's heartbeat), the collector is
       paused: no other worker's cyclic garbage can pile up, and the recording's own is
-      collected at the first collection after it (a thread the recorded function starts runs
-      with the collector paused until the recording ends, or until it enters a transform).
+      collected at the first collection after it (a worker thread the recorded function
+      starts runs with the collector paused until it enters a transform, or until the
+      recording's next transform entry, such as its sweep, sees it).
     * With other (non-daemon) threads alive, at entry or when one enters a transform
       meanwhile, the collector stays on and its young-generation threshold is raised instead
       (:data:`RECORDING_GC_THRESHOLD`): passes are triggered by the number of container
@@ -120,15 +122,16 @@ class cyclic_gc_spaced:
     __slots__ = ()
 
     def __enter__(self):
-        global _gc_holders, _gc_paused
+        global _gc_holders, _gc_paused, _gc_pause
         with _gc_lock:
             if _gc_holders == 0:
                 if gc.isenabled() and _alone():
                     gc.disable()
                     _gc_paused = True
+                    _gc_pause = (threading.get_ident(), threading.active_count())
                 else:
                     _space_out_collections()
-            elif _gc_paused and not _alone():
+            elif _gc_paused and _another_worker():
                 gc.enable()  # another thread works now: collect, only less often
                 _gc_paused = False
                 _space_out_collections()
@@ -156,6 +159,16 @@ def _alone() -> bool:
         return True
     current = threading.current_thread()
     return all(thread is current or thread.daemon for thread in threading.enumerate())
+
+
+def _another_worker() -> bool:
+    """While paused, on a nested entry: whether another thread entered a transform, or a
+    non-daemon thread started since the pause (the thread list is read only if the count of
+    threads changed: nested entries are on every transform's path)."""
+    thread, count = _gc_pause
+    if threading.get_ident() != thread:
+        return True
+    return threading.active_count() != count and not _alone()
 
 
 def _space_out_collections():
