@@ -14,6 +14,7 @@ from . import (
     array_building,
     attention,
     digits,
+    digits_cnn,
     gp_likelihood,
     hessian_vector,
     jacobian,
@@ -31,8 +32,8 @@ __all__ = ["WORKLOADS", "select"]
 WORKLOADS = {
     module.NAME: module
     for module in (jacobian, rosenbrock_loop, scalar_chain, rosenbrock_grad, hessian_vector,
-                   optimizers, mlp_step, digits, second_order_training, lenet, attention,
-                   gp_likelihood, array_building)
+                   optimizers, mlp_step, digits, second_order_training, lenet, digits_cnn,
+                   attention, gp_likelihood, array_building)
 }
 
 

@@ -37,7 +37,7 @@ AD_JIT = "ad.jit(ad.grad) (NumPy code, cross_entropy) + NumPy Adam"
 
 
 @cache
-def _dataset(epochs):
+def _dataset(epochs, batch=BATCH):
     """Standardised train/test arrays and the mini-batch index arrays of every epoch."""
     data = autodiff_feature("nn.data")
     X, y = data.load_digits()
@@ -48,15 +48,15 @@ def _dataset(epochs):
     rng = np.random.default_rng(0)
     batches = [order[start:start + BATCH]
                for order in (rng.permutation(len(y_train)) for _ in range(epochs))
-               for start in range(0, len(y_train), BATCH)]
+               for start in range(0, len(y_train), batch)]
     return (X_train - mean) / scale, y_train, (X_test - mean) / scale, y_test, batches
 
 
 class NumpyAdam:
     """torch.optim.Adam's update on a list of arrays, in place."""
 
-    def __init__(self, params):
-        self.params = params
+    def __init__(self, params, lr=LR):
+        self.params, self.lr = params, lr
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
         self.t = 0
@@ -64,7 +64,7 @@ class NumpyAdam:
     def step(self, grads):
         self.t += 1
         (b1, b2), t = BETAS, self.t
-        step_size = LR / (1 - b1 ** t)
+        step_size = self.lr / (1 - b1 ** t)
         root_correction = np.sqrt(1 - b2 ** t)
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
             m *= b1

@@ -36,11 +36,12 @@ SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120
           (10, 84), (10,)]
 
 
-def initial_weights(dtype, seed=1):
-    """The ten weights and biases, drawn like torch's defaults: U(-1/sqrt(fan_in), ...)."""
+def initial_weights(dtype, seed=1, shapes=SHAPES):
+    """The weights and biases of ``shapes`` (LeNet-5's ten by default), drawn like torch's
+    defaults for convolutions and dense layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     rng = np.random.default_rng(seed)
     params = []
-    for weight, bias in zip(SHAPES[0::2], SHAPES[1::2]):
+    for weight, bias in zip(shapes[0::2], shapes[1::2]):
         bound = 1.0 / np.sqrt(np.prod(weight[1:]))
         params.append(rng.uniform(-bound, bound, weight).astype(dtype))
         params.append(rng.uniform(-bound, bound, bias).astype(dtype))
@@ -110,6 +111,21 @@ def _pool_backward(dout, corners, out):
     return dx
 
 
+def cross_entropy_gradient(logits, labels, with_loss=False):
+    """The gradient of the mean softmax cross-entropy with respect to the logits (``logits`` is
+    overwritten), and the loss itself with ``with_loss``."""
+    rows = np.arange(len(labels))
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    total = exp.sum(axis=1)
+    d = exp / total[:, None]
+    d[rows, labels] -= 1
+    d /= len(labels)
+    if with_loss:
+        return np.mean(np.log(total) - logits[rows, labels]), d
+    return d
+
+
 def numpy_gradients(params, X, labels):
     """Loss and gradients of LeNet-5's mean cross-entropy, by hand."""
     W1, b1, W2, b2, W3, b3, W4, b4, W5, b5 = params
@@ -122,15 +138,7 @@ def numpy_gradients(params, X, labels):
     a3 = np.maximum(z3, 0)
     z4 = a3 @ W4.T + b4
     a4 = np.maximum(z4, 0)
-    logits = a4 @ W5.T + b5
-    rows = np.arange(len(labels))
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    total = exp.sum(axis=1)
-    loss = np.mean(np.log(total) - logits[rows, labels])
-    d = exp / total[:, None]
-    d[rows, labels] -= 1
-    d /= len(labels)
+    loss, d = cross_entropy_gradient(a4 @ W5.T + b5, labels, with_loss=True)
     gW5, gb5 = d.T @ a4, d.sum(0)
     d = (d @ W5) * (z4 > 0)
     gW4, gb4 = d.T @ a3, d.sum(0)
