@@ -100,27 +100,45 @@ def shared_subexpressions(program, outputs_template):
 
     Every step is a function of its operands (a draw from NumPy's global generator is refused
     while recording), so one result serves every repetition; a step whose result a guard reads
-    keeps one guard.
+    keeps one guard.  Only the live steps (:func:`live_steps`, before the sharing: sharing
+    never revives a dead step) are compared, in one pass: value numbering over straight-line
+    code (Aho, Lam, Sethi and Ullman, "Compilers: Principles, Techniques, and Tools", 2nd ed.,
+    section 8.5.2), a step's key its function and its operands' numbers or constants.
     """
     from .recording import Guard, Program, Step  # noqa: PLC0415 - a sibling module
 
+    output_slots = [t.slot for t in outputs_template if type(t) is Ref]
     alias: dict = {}
     seen: dict = {}
     steps = []
-    for step in program.steps:
-        args = _renamed(step.args, alias)
-        kwargs = _renamed(step.kwargs, alias)
-        key = (id(step.fn), _constant_key(args), _constant_key(kwargs))
+    for step in live_steps(program, output_slots):
+        args = step.args
+        if step.nested:
+            args = _renamed(args, alias)
+            kwargs = _renamed(step.kwargs, alias)
+            key = (id(step.fn), _constant_key(args), _constant_key(kwargs))
+        else:  # Refs only at the top level of the positional operands
+            kwargs = step.kwargs
+            if alias:
+                renamed = [Ref(alias.get(a.slot, a.slot)) if type(a) is Ref and a.slot in alias
+                           else a for a in args]
+                if any(a is not b for a, b in zip(renamed, args)):
+                    args = tuple(renamed)
+            key = (id(step.fn), tuple(a.slot if type(a) is Ref else _constant_key(a)
+                                      for a in args),
+                   _constant_key(kwargs) if kwargs else None)
         first = seen.get(key)
         if first is not None:
             alias[step.out] = first
             continue
         seen[key] = step.out
-        copy = Step(step.fn, args, kwargs, step.out, step.name, step.prim, step.arg_types,
-                    step.out_type, step.nested)
-        copy.out_dtype = step.out_dtype
-        copy.out_layout = step.out_layout
-        steps.append(copy)
+        if args is not step.args or kwargs is not step.kwargs:
+            copy = Step(step.fn, args, kwargs, step.out, step.name, step.prim, step.arg_types,
+                        step.out_type, step.nested)
+            copy.out_dtype = step.out_dtype
+            copy.out_layout = step.out_layout
+            step = copy
+        steps.append(step)
     simplified = Program()
     simplified.n_slots = program.n_slots
     simplified.inputs = list(program.inputs)
@@ -130,6 +148,8 @@ def shared_subexpressions(program, outputs_template):
         if slot not in simplified.guarded:
             simplified.guarded[slot] = Guard(slot, guard.kind, guard.expected, guard.reason)
             simplified.guards.append(simplified.guarded[slot])
+    if not alias:
+        return simplified, list(outputs_template)
     return simplified, [_renamed(t, alias) for t in outputs_template]
 
 
@@ -157,6 +177,7 @@ _RESERVED = {"slice", "same", "RETRACE", "replay", "c", "seen"}
 
 
 _POOL_NAME = re.compile(r"pool[0-9]+\Z")
+_RESULT_NAMES: dict = {}  # operation name -> its identifier part
 
 
 class _Namer:
@@ -169,11 +190,15 @@ class _Namer:
         self._keep: list = []
 
     def result(self, step) -> str:
-        name = _IDENT.sub("_", step.name)[:20].strip("_") or "v"
-        if not name[0].isalpha():
-            name = "v" + name
-        self.names[step.out] = f"{name}_{step.out}"
-        return self.names[step.out]
+        name = _RESULT_NAMES.get(step.name)
+        if name is None:
+            name = _IDENT.sub("_", step.name)[:20].strip("_") or "v"
+            if not name[0].isalpha():
+                name = "v" + name
+            if len(_RESULT_NAMES) < 4096:
+                _RESULT_NAMES[step.name] = name
+        self.names[step.out] = name = f"{name}_{step.out}"
+        return name
 
     def constant(self, value, hint="c") -> str:
         key = (id(value), hint == "seen")
@@ -225,6 +250,11 @@ def _closure(fn) -> dict:
     return {name: cell.cell_contents for name, cell in zip(code.co_freevars, cells)}
 
 
+#: (implementation, operand types, result type) -> the function it calls (or None): the
+#: answer depends on nothing else, and the same few primitives recur in every program
+_DIRECT: dict = {}
+
+
 def _direct_function(step):
     """The function an elementwise primitive's implementation calls for these operand types.
 
@@ -235,6 +265,20 @@ def _direct_function(step):
     """
     if step.prim is None or step.kwargs or step.nested:
         return None
+    key = (step.fn, step.arg_types, step.out_type)
+    try:
+        return _DIRECT[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable implementation
+        return _direct_function_of(step)
+    if len(_DIRECT) > 4096:  # primitives made at run time (custom rules): stay bounded
+        _DIRECT.clear()
+    found = _DIRECT[key] = _direct_function_of(step)
+    return found
+
+
+def _direct_function_of(step):
     cells = _closure(step.fn)
     numpy_fn = cells.get("numpy_fn")
     if numpy_fn is None or step.fn.__code__.co_name not in ("unary", "binary", "impl"):
@@ -269,10 +313,39 @@ def _times_one(step):
     return None
 
 
+def _subscript(index):
+    """Source of a basic index (ints, ``None``, ``...``, slices of ints) in subscript syntax
+    (``1:``, ``:-1, 2``), or ``None``."""
+    items = index if type(index) is tuple else (index,)
+    parts = []
+    for item in items:
+        kind = type(item)
+        if kind is int or item is None:
+            parts.append(repr(item))
+        elif item is Ellipsis:
+            parts.append("...")
+        elif kind is slice and all(type(b) is int or b is None
+                                   for b in (item.start, item.stop, item.step)):
+            part = ":".join("" if b is None else repr(b) for b in (item.start, item.stop))
+            parts.append(part if item.step is None else f"{part}:{item.step!r}")
+        else:
+            return None
+    if not parts:
+        return None
+    return ", ".join(parts) + ("," if type(index) is tuple and len(parts) == 1 else "")
+
+
 def _call_source(step, namer) -> str:
     prim = step.prim
     args = step.args
     name = prim.name if prim is not None else None
+    if (name == "getitem" and len(args) == 1 and type(args[0]) is Ref and not step.nested
+            and step.arg_types[0] is np.ndarray and step.out_type is np.ndarray
+            and len(step.kwargs) == 1):
+        # the implementation's np.asarray(x)[index] of an array: the same view
+        subscript = _subscript(step.kwargs.get("index", []))
+        if subscript is not None:
+            return f"{namer.expr(args[0])}[{subscript}]"
     floats = step.arg_types and all(t in _NUMBER_TYPES for t in step.arg_types) and (
         step.out_type is float)
     if floats and not step.kwargs:
@@ -345,7 +418,7 @@ def _is_scatter(step) -> bool:
                 step.arg_types[0] is float and step.out_dtype == np.float64)))
 
 
-def _plan(steps, program, output_slots, guards):
+def _plan(steps, program, uses, guards):
     """The peephole rewrites: ``{slot: (kind, data)}`` and the steps to skip.
 
     * ``x[i]`` of a float64 vector input: an entry of the input's ``tolist()`` (made once);
@@ -355,7 +428,6 @@ def _plan(steps, program, output_slots, guards):
       ``x[i]`` and ``x[1:]``), the sum's name an alias of ``acc``.
     """
     producer = {step.out: step for step in steps}
-    uses = _uses(steps, output_slots, guards)
     inputs = set(program.inputs)
     rewrites: dict = {}
     skipped: set = set()
@@ -509,25 +581,34 @@ def generate(program, outputs_template, output_slots):
     steps = live_steps(program, output_slots)
     namer = _Namer(program)
     guards = {g.slot: g for g in program.guards}
-    rewrites, skipped = _plan(steps, program, output_slots, guards)
+    uses = _uses(steps, output_slots, guards)
+    rewrites, skipped = _plan(steps, program, uses, guards)
     root: dict = {}  # in-place sums share their accumulator's variable
     for step in steps:
         rewrite = rewrites.get(step.out)
         if rewrite is not None and rewrite[0] == "inplace":
             root[step.out] = root.get(rewrite[1], rewrite[1])
 
-    def reads(step):
+    read_slots: dict = {}  # step result -> the slots the emitted line reads
+    emitted = []
+    for step in steps:
+        if step.out in skipped:
+            continue
+        emitted.append(step)
         rewrite = rewrites.get(step.out)
-        if rewrite is not None and rewrite[0] == "inplace":
-            return [rewrite[1], rewrite[2].args[0].slot]
-        if rewrite is not None and rewrite[0] == "listed":
-            return []
-        return step.reads()
+        if rewrite is None:
+            read_slots[step.out] = step.reads()
+        elif rewrite[0] == "inplace":
+            read_slots[step.out] = [rewrite[1], rewrite[2].args[0].slot]
+        else:  # listed
+            read_slots[step.out] = []
 
-    emitted = [step for step in steps if step.out not in skipped]
+    def reads(step):
+        return read_slots[step.out]
+
     last_use: dict = {}
     for index, step in enumerate(emitted):
-        for slot in reads(step):
+        for slot in read_slots[step.out]:
             last_use[root.get(slot, slot)] = index
     keep = {root.get(s, s) for s in output_slots}
     assign, buffers, forms = plan_buffers(emitted, reads, root, keep, last_use, rewrites)
@@ -537,8 +618,20 @@ def generate(program, outputs_template, output_slots):
     for slot in program.inputs:
         if slot in guards:
             lines.append("    " + _guard_source(guards[slot], namer.names[slot], namer))
+    # the arrays whose last read is each line: ``del`` after it (numbers are small)
+    inputs = set(program.inputs)
     out_types = {step.out: step.out_type for step in steps}
-    uses = _uses(steps, output_slots, guards)
+    held = set(inputs)  # the inputs and their basic views (x0[1:]): deleting frees nothing
+    for step in emitted:
+        if (step.name == "getitem" and step.prim is not None and not step.nested
+                and len(step.args) == 1 and type(step.args[0]) is Ref
+                and step.args[0].slot in held and step.out_type is np.ndarray
+                and _subscript(step.kwargs.get("index", [])) is not None):
+            held.add(step.out)
+    dying: dict = {}
+    for slot, index in last_use.items():
+        if out_types.get(slot) is np.ndarray and slot not in keep and slot not in held:
+            dying.setdefault(index, []).append(slot)
     entries: dict = {}
     listed = sorted({r[1] for r in rewrites.values() if r[0] == "listed"})
     for slot in listed:
@@ -566,7 +659,8 @@ def generate(program, outputs_template, output_slots):
             acc = namer.names[acc_slot]
             scatter = rewrite[2]
             target = f"{acc}_l" if acc_slot in as_list else acc
-            lines.append(f"    {target}[{scatter.kwargs['index']!r}] += "
+            at = scatter.kwargs["index"]
+            lines.append(f"    {target}[{_subscript(at) or repr(at)}] += "
                          f"{namer.expr(scatter.args[0])}  # {step.name} of {scatter.name}")
             namer.names[step.out] = acc
             if chain_end.get(acc_slot) == index and acc_slot in as_list:
@@ -612,13 +706,12 @@ def generate(program, outputs_template, output_slots):
             lines.append(f"    {target} = {source}")
         if step.out in guards:
             lines.append("    " + _guard_source(guards[step.out], namer.names[step.out], namer))
-        dead = sorted({namer.names[root.get(s, s)] for s in reads(step)
-                       if last_use.get(root.get(s, s)) == index
-                       and out_types.get(root.get(s, s)) is np.ndarray  # numbers are small
-                       and root.get(s, s) not in keep and root.get(s, s) not in program.inputs
-                       and root.get(s, s) != root.get(step.out, step.out)})
-        if dead:
-            lines.append(f"    del {', '.join(dead)}")
+        ending = dying.get(index)
+        if ending:
+            own = root.get(step.out, step.out)
+            dead = sorted({namer.names[slot] for slot in ending if slot != own})
+            if dead:
+                lines.append(f"    del {', '.join(dead)}")
     results = [namer.expr(t) for t in outputs_template]
     lines.append(f"    return [{', '.join(results)}]")
     namespace = dict(namer.constants)

@@ -195,27 +195,75 @@ class RecordingLevel(Level):
 
     def record_call(self, fn, args, kwargs, name=None, prim=None):
         """Run ``fn`` on the concrete values of ``args`` and append it as a step; the result
-        (or each entry of a tuple result) is a :class:`Staged` value."""
+        (or each entry of a tuple result) is a :class:`Staged` value.
+
+        Operands are split in one pass: a recorded value of this level becomes a ``Ref`` (and
+        a slot the step reads), a number, string, ``None`` or non-object array stays itself,
+        and anything else (containers, slices, other traced values) goes through
+        :meth:`_split`.  The slots read are kept on the step when no ``Ref`` is nested.
+        """
         if not self.active:
             raise self.escaped("recorded value")
-        pairs = [self._split(a) for a in args]
-        concrete_args = [c for c, _ in pairs]
-        arg_template = tuple(t for _, t in pairs)
-        concrete_kwargs, kw_template = self._split(dict(kwargs))
+        concrete_args = []
+        arg_template = []
+        reads = []
+        nested = False
+        for arg in args:
+            kind = type(arg)
+            if kind in _STAGED_TYPES and arg._level is self:
+                concrete_args.append(arg._primal_)
+                arg_template.append(Ref(arg._slot))
+                reads.append(arg._slot)
+            elif kind in _ATOMS or (kind is np.ndarray and not arg.dtype.hasobject):
+                concrete_args.append(arg)
+                arg_template.append(arg)
+            else:
+                concrete, template = self._split(arg)
+                concrete_args.append(concrete)
+                arg_template.append(template)
+                if type(template) is Ref:
+                    reads.append(template.slot)
+                elif _has_ref(template):
+                    nested = True
+        if kwargs:
+            concrete_kwargs = {}
+            kw_template = {}
+            for key, value in kwargs.items():
+                kind = type(value)
+                if kind in _ATOMS or (kind is np.ndarray and not value.dtype.hasobject):
+                    concrete_kwargs[key] = kw_template[key] = value
+                    continue
+                if (kind is slice and type(value.start) in _ATOMS
+                        and type(value.stop) in _ATOMS and type(value.step) in _ATOMS) or (
+                        kind is tuple and all(type(v) in _ATOMS for v in value)):
+                    concrete_kwargs[key] = kw_template[key] = value
+                    continue
+                concrete, template = self._split(value)
+                concrete_kwargs[key] = concrete
+                kw_template[key] = template
+                if not nested and _has_ref(template):
+                    nested = True
+        else:
+            concrete_kwargs = kw_template = {}
         out = fn(*concrete_args, **concrete_kwargs)
-        nested = any(type(t) is not Ref and _has_ref(t) for t in arg_template) or _has_ref(
-            kw_template)
+        program = self.program
+        slot = program.n_slots
+        program.n_slots = slot + 1
         step = Step(
-            fn, arg_template, kw_template, self.program.new_slot(),
+            fn, tuple(arg_template), kw_template, slot,
             name or getattr(fn, "__name__", type(fn).__name__), prim,
-            tuple(type(c) for c in concrete_args), type(out), nested,
+            tuple(map(type, concrete_args)), type(out), nested,
         )
+        if not nested:
+            step._reads = reads
         if type(out) is np.ndarray:
             step.out_dtype = out.dtype
             if out.flags.c_contiguous:
                 step.out_layout = (out.shape, out.dtype)
-        self.program.steps.append(step)
-        return self._result(out, step.out)
+            program.steps.append(step)
+            return Staged._make(out, self, slot)
+        program.steps.append(step)
+        return self._result(out, slot)
 
     def _result(self, out, slot):
         if isinstance(out, tuple) and not isinstance(out, Traced):
@@ -254,6 +302,11 @@ class RecordingLevel(Level):
         if known is not None:
             program.guards.remove(known)
         program.guards.append(guard)
+
+
+#: Operand types that are never recorded values nor hold any: taken as they are
+_ATOMS = frozenset({float, int, bool, str, type(None), type(Ellipsis), np.float64, np.float32,
+                    np.int64, np.intp, np.bool_, np.dtype, type})
 
 
 def _has_ref(value) -> bool:
@@ -523,6 +576,9 @@ class StagedPositions(Staged):
         if copy:
             return np.array(value, dtype=dtype, copy=True)
         return np.asarray(value, dtype=dtype)
+
+
+_STAGED_TYPES = frozenset({Staged, StagedPositions})
 
 
 def _foreign(values) -> bool:
