@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from autodiff.cli import main
 from autodiff.optim import gauss_newton, hessian_free
 from autodiff.optim.hessian_free import _backtracking_iterations, _truncated_cg
 
@@ -310,26 +311,15 @@ def test_hessian_free_with_preconditioner_trains():
     assert last < 0.2 * first
 
 
-def test_hessian_free_trains_the_digits_mlp_to_97_percent():
-    """``autodiff train``'s MLP (64-128-10, ReLU), full batch with a small weight decay: 20 steps
-    (about 20 x 50 curvature products)."""
-    X, y = ad.nn.load_digits()
-    (X_train, y_train), _, (X_test, y_test) = ad.nn.train_val_test_split(
-        X, y, val_fraction=0.0, test_fraction=0.2, rng=0)
-    scaler = ad.nn.Standardizer().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    rng = np.random.default_rng(0)
-    model = ad.nn.Sequential(ad.nn.Linear(64, 128, rng=rng), ad.nn.ReLU(),
-                             ad.nn.Linear(128, 10, rng=rng))
-    optimizer = ad.optim.HessianFree(model.parameters(), cg_max_iter=50, weight_decay=1e-3)
-
-    def closure():
-        return model(X_train), lambda z: F.cross_entropy(z, y_train)
-
-    for _ in range(20):
-        optimizer.step(closure)
-    _, test_accuracy = ad.nn.evaluate(model, X_test, y_test)
-    assert test_accuracy >= 0.97
+def test_hessian_free_trains_the_digits_mlp_to_97_percent(capsys):
+    """``autodiff train --optimizer hessian-free`` with its defaults (64-128-10 MLP, 30
+    full-batch steps, weight decay 3e-4) on seed 0's split, the hardest of seeds 0-4 (test
+    accuracy 97.21, 98.05, 98.89, 98.33, 98.89 %; with the former weight decay 1e-3, seed 0
+    reached 96.66 %, and Adam 96.94 %).  About 4 s."""
+    status = main(["train", "--optimizer", "hessian-free", "--seed", "0", "--no-progress"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert float(out.split("test accuracy:")[1].split("%")[0]) >= 97.0
 
 
 @pytest.mark.parametrize("option, value", [

@@ -33,8 +33,12 @@ OPTIMIZERS = {
     "adadelta": ("AdaDelta", 1.0, {}),
     "adam": ("Adam", 3e-3, {}),
     "adamw": ("AdamW", 3e-3, {"weight_decay": 1e-2}),
+    # weight decay 3e-4: Hessian-free reaches the penalised minimum within the 30 full-batch
+    # steps (training accuracy 100 % after 5-6), so the penalty, not the optimizer, sets the test
+    # accuracy; 3e-4 has the lowest mean validation loss over seeds 0-4 of the grid 0, 1e-4,
+    # 3e-4, 1e-3, 3e-3, 1e-2, 3e-2 (0.086; 0 overfits: 0.161; 1e-3: 0.088; 1e-2: 0.137)
     "hessian-free": ("HessianFree", 1.0, {"damping": 0.1, "cg_max_iter": 50,
-                                          "weight_decay": 1e-3}),
+                                          "weight_decay": 3e-4}),
     "lbfgs": ("LBFGS", 1.0, {"line_search_fn": "strong_wolfe", "max_iter": 5}),
 }
 # second-order methods want large batches: by default they see the whole training set at once
