@@ -62,6 +62,19 @@ class VjpLevel(Level):
 
 
 _NUMBER = (float, int)
+_STAND_INS: dict = {}  # length -> shape_only of a float64 vector of that length
+
+
+def _vector_stand_in(vector):
+    """:func:`shape_only` of a float64 vector, looked up by its length alone (``x[i]`` in a
+    loop asks for the same one each time)."""
+    stand_in = _STAND_INS.get(vector.size)
+    if stand_in is None:
+        if len(_STAND_INS) > 256:
+            _STAND_INS.clear()
+        stand_in = _STAND_INS[vector.size] = shape_only(vector)
+    return stand_in
+
 _NO_PARAMS: dict = {}
 _FLOAT64 = np.dtype(np.float64)
 
@@ -188,20 +201,21 @@ class Var(ArrayLike):
 
     def __getitem__(self, index):
         """``x[i]`` of a float64 vector on a recording tape: a float ``Var`` in one step (the
-        ``getitem`` node the general path records, without its dispatch)."""
+        ``getitem`` node the general path records, without its dispatch, index normalisation
+        and view registration: a float is no view).  Out-of-range indices take the general
+        path, which raises NumPy's ``IndexError``."""
         p = self._primal_
-        level = self._level
-        if (
-            type(index) is int
-            and type(p) is np.ndarray
-            and p.dtype is _FLOAT64
-            and p.ndim == 1
-            and level.active
-            and not recording_threshold()
-        ):
-            out = float(p[index])
-            node = Node(getitem, (shape_only(p),), out, {"index": index}, (self,))
-            return Var._make(out, node, level)
+        if type(index) is int and type(p) is np.ndarray and p.dtype is _FLOAT64 and p.ndim == 1:
+            level = self._level
+            if level.active and not recording_threshold():
+                try:
+                    out = p.item(index)  # float(p[index]), without the np.float64
+                except IndexError:
+                    pass
+                else:
+                    node = Node.of_float(getitem, (_vector_stand_in(p),), out, {"index": index},
+                                         (self,))
+                    return Var._make(out, node, level)
         return ArrayLike.__getitem__(self, index)
 
     # operators and elementwise ufuncs on float Vars take the scalar fast path
