@@ -132,7 +132,9 @@ def test_hvp_operator_replays_far_fewer_primitives_than_hvp(monkeypatch):
     replay = counts[0]
     counts[0] = 0
     ad.hvp(rosenbrock, x, v)
-    assert 2 * replay < counts[0]  # 22 against 63 here
+    # 20 against 40 here (63 before the sweep added dual cotangents and took d * ones as d
+    # itself, without a primitive: issue 13)
+    assert 3 * replay < 2 * counts[0]
 
 
 def test_replay_is_differentiable_its_gradient_is_the_transpose():

@@ -33,6 +33,7 @@ import zlib
 
 import numpy as np
 
+from ..forward.dual import Dual
 from ..rules import elementwise as ew
 from ..rules.indexing import SparseCotangent, getitem
 from ..rules.elementwise import chain_product
@@ -371,8 +372,19 @@ def _accumulate(store, owned, key, value):
     """store[key] += value, in place when the buffer is ours and nothing is traced.
 
     An index-and-values cotangent (``x[i]``'s) is added into the buffer in place, or becomes
-    the buffer (one dense array per base per sweep)."""
+    the buffer (one dense array per base per sweep).  So are the cotangents of a reverse sweep
+    run on dual numbers (forward over reverse, ``hvp``) whose parts are plain arrays: a sum of
+    two such duals made here is a buffer of ours, and further terms go into its parts in place
+    (:func:`_add_duals`, :class:`_DualSparse`)."""
     current = store.get(key)
+    if type(value) is _DualSparse:
+        if current is None:
+            store[key] = value.dense()
+            owned.add(key)
+            return True
+        if key in owned and value.add_into(current):
+            return False
+        value = value.dense()
     if type(value) is SparseCotangent:
         if current is None:
             store[key] = value.dense()
@@ -386,7 +398,15 @@ def _accumulate(store, owned, key, value):
         store[key] = value
         return True
     if isinstance(current, Traced) or isinstance(value, Traced):
+        if type(current) is Dual and type(value) is Dual:
+            added = _add_duals(current, value, key in owned)
+            if added is not None:
+                if added is not current:
+                    store[key] = added
+                    owned.add(key)
+                return False
         store[key] = ew.add(current, value)
+        owned.discard(key)  # its parts may be another value's (a tangent passed through)
     elif (
         key in owned
         and type(current) is np.ndarray
@@ -399,6 +419,116 @@ def _accumulate(store, owned, key, value):
         if type(store[key]) is np.ndarray:
             owned.add(key)
     return False
+
+
+
+# ----------------------------------------------------------------------------------------------
+# forward over reverse: cotangents that are dual numbers of plain arrays
+# ----------------------------------------------------------------------------------------------
+
+
+def _plain_parts(dual):
+    """``(primal, tangent)`` of a dual number whose parts are plain floats / arrays (no level
+    below it traces them), else ``None``: only then may the sweep do its arithmetic on the
+    parts, exactly as :class:`~autodiff.forward.dual.JvpLevel` would (the add rule's primal
+    ``a + b`` and tangent ``a' + b'``; a linear rule on each part)."""
+    primal, tangent = dual._primal_, dual.tangent
+    if type(primal) in _PLAIN and type(tangent) in _PLAIN and dual._level.active:
+        return primal, tangent
+    return None
+
+
+_PLAIN = (np.ndarray, float)
+
+
+def _add_duals(current, value, owned: bool):
+    """``current + value`` for duals of one level with plain array parts of one shape and
+    dtype: into ``current``'s parts in place when the sweep owns them (``owned``), else into
+    new arrays (a dual the sweep then owns).  The same two ``np.add`` calls, and so the same
+    bits, as the ``add`` primitive's rules on the dual level; ``None`` for any other pair
+    (the primitive handles it)."""
+    if current._level is not value._level or current._n_batch != value._n_batch:
+        return None
+    parts, more = _plain_parts(current), _plain_parts(value)
+    if parts is None or more is None:
+        return None
+    (cp, ct), (vp, vt) = parts, more
+    if not (
+        type(cp) is np.ndarray and type(ct) is np.ndarray and type(vp) is np.ndarray
+        and type(vt) is np.ndarray and cp.shape == vp.shape and ct.shape == vt.shape
+        and cp.dtype == vp.dtype == ct.dtype == vt.dtype
+    ):
+        return None
+    if owned:
+        np.add(cp, vp, out=cp)
+        np.add(ct, vt, out=ct)
+        return current
+    return Dual._make(np.add(cp, vp), np.add(ct, vt), current._level, current._n_batch)
+
+
+class _DualSparse:
+    """The cotangent of ``x[index]`` for a dual cotangent: one index-and-values cotangent
+    (:class:`~autodiff.rules.indexing.SparseCotangent`) per part.  The sweep adds it into the
+    parts of the dual buffer it owns for ``x`` in place, or makes that buffer from it; the
+    scatter of each part is what the ``scatter_add`` primitive's rules would compute on the
+    dual level (the VJP of indexing is linear and reads no values, so the tangent of the
+    scattered cotangent is the scattered tangent)."""
+
+    __slots__ = ("primal", "tangent", "level", "n_batch")
+
+    def __init__(self, primal, tangent, level, n_batch):
+        self.primal = primal
+        self.tangent = tangent
+        self.level = level
+        self.n_batch = n_batch
+
+    def dense(self):
+        return Dual._make(self.primal.dense(), self.tangent.dense(), self.level, self.n_batch)
+
+    def add_into(self, buffer) -> bool:
+        """Add into ``buffer``'s parts in place if it is a dual of this level with array
+        parts of the cotangent's shapes and value dtypes; whether it did."""
+        if type(buffer) is not Dual or buffer._level is not self.level or (
+            buffer._n_batch != self.n_batch
+        ):
+            return False
+        bp, bt = buffer._primal_, buffer.tangent
+        sp, st = self.primal, self.tangent
+        if not (
+            type(bp) is np.ndarray and type(bt) is np.ndarray
+            and bp.shape == sp.shape and bt.shape == st.shape
+            and bp.dtype == np.result_type(sp.values) and bt.dtype == np.result_type(st.values)
+        ):
+            return False
+        sp.add_into(bp)
+        st.add_into(bt)
+        return True
+
+
+def _dual_sparse_vjp(prim, g, node, wanted):
+    """A sparse VJP (indexing's) of a dual cotangent ``g``: the rule run on each part.
+
+    Valid because such a rule is linear in ``g`` and reads no saved values
+    (``vjp_reads=()``): the dual level's result is ``(vjp(g.primal), vjp(g.tangent))``.  Index
+    and values stay sparse (:class:`_DualSparse`), so the sweep adds them into one dual buffer
+    per base instead of scattering each use into two new zero arrays and adding those; any
+    other case goes through the primitive's own rule.
+    """
+    parts = _plain_parts(g) if prim.vjp_reads == () else None
+    if parts is None:
+        return prim.vjp(g, node.primals, node.out, wanted, **node.params)
+    primal, tangent = parts
+    primals, out, params = node.primals, node.out, node.params
+    results = []
+    for cp, ct in zip(prim.sparse_vjp(primal, primals, out, wanted, **params),
+                      prim.sparse_vjp(tangent, primals, out, wanted, **params)):
+        if type(cp) is SparseCotangent and type(ct) is SparseCotangent:
+            results.append(_DualSparse(cp, ct, g._level, g._n_batch))
+        else:
+            cp = cp.dense() if type(cp) is SparseCotangent else cp
+            ct = ct.dense() if type(ct) is SparseCotangent else ct
+            results.append(Dual._make(cp, ct, g._level, g._n_batch))
+    return results
 
 
 def backward_pass(outputs, seeds, retain_graph: bool = False, on_node=None) -> dict:
@@ -513,10 +643,13 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
                 heappush(heap, -key)
             continue
         wanted = [i for i, p in enumerate(parents) if p is not None]
-        vjp = prim.vjp if on_node or prim.sparse_vjp is None or isinstance(g, Traced) else (
-            prim.sparse_vjp
-        )
-        results = vjp(g, node.primals, node.out, wanted, **node.params)
+        if prim.sparse_vjp is None or on_node:
+            results = prim.vjp(g, node.primals, node.out, wanted, **node.params)
+        elif type(g) is Dual:
+            results = _dual_sparse_vjp(prim, g, node, wanted)
+        else:
+            vjp = prim.vjp if isinstance(g, Traced) else prim.sparse_vjp
+            results = vjp(g, node.primals, node.out, wanted, **node.params)
         if on_node:
             contributions = [None] * len(parents)
             for i, c in zip(wanted, results):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import sys
 
 import numpy as np
 
@@ -178,7 +179,10 @@ class Elementwise(Primitive):
             t = _align_tangent(t, ndim_of(primals[i]), out_ndim)
             d = self.partials[i](*args)
             if total is None:
-                total = chain_product(d, t)
+                if _sole_array(d, t) and sys.getrefcount(d) == 2:  # no one else holds d
+                    total = np.multiply(d, t, out=d)
+                else:
+                    total = chain_product(d, t)
                 owned = d is not ONE and type(total) is np.ndarray
             else:
                 total, owned = _plus_product(total, owned, d, t)
@@ -200,14 +204,66 @@ class Elementwise(Primitive):
             return [chain_product(self.partials[i](*args), cotangent) for i in wanted]
         results = []
         n_batch = len(shape_of(cotangent)) - np.ndim(primal_value(out))
+        unit = _unit_cotangent(cotangent)
         for i in wanted:
-            c = chain_product(self.partials[i](*args), cotangent)
+            d = self.partials[i](*args)
+            if unit and _is_own_traced_partial(d, args, cotangent):
+                results.append(d)  # d * 1 is d: the same bits, without two passes
+                continue
+            if _sole_array(d, cotangent) and sys.getrefcount(d) == 2:  # no one else holds d
+                c = np.multiply(d, cotangent, out=d)
+            else:
+                c = chain_product(d, cotangent)
             x_shape = shape_of(primals[i])
             c_shape = shape_of(c)
             if c_shape[n_batch:] != x_shape or len(c_shape) < n_batch + len(x_shape):
                 c = shapes.unbroadcast(c, x_shape, n_batch)
             results.append(c)
         return results
+
+
+def _sole_array(d, direction) -> bool:
+    """Whether the chain rule's product ``d * direction`` may be written into ``d``: a plain
+    array of the product's shape and dtype that owns its memory and can be written.  The
+    caller also checks that its own name is the only reference to ``d`` (``sys.getrefcount``,
+    as NumPy's own elision of temporaries does), i.e. that the partial made it just now (``2 *
+    x`` for ``x ** 2``), not returned an input, the output or an array kept elsewhere.  The
+    same ``np.multiply`` with ``out=``: the same bits, one array allocated fewer.
+    """
+    return (
+        type(d) is np.ndarray
+        and type(direction) is np.ndarray
+        and d.shape == direction.shape
+        and d.dtype == direction.dtype
+        and d.base is None
+        and d.flags.writeable
+    )
+
+
+def _unit_cotangent(cotangent) -> bool:
+    """Whether ``cotangent`` is ones broadcast without memory (``sum``'s VJP of the seed 1)."""
+    return (
+        type(cotangent) is np.ndarray
+        and cotangent.ndim > 0
+        and cotangent.size > 0
+        and not any(cotangent.strides)
+        and cotangent.item(0) == 1.0
+    )
+
+
+def _is_own_traced_partial(d, args, ones) -> bool:
+    """Whether ``d * ones`` may be taken as ``d`` itself: a traced partial (forward over
+    reverse: the dual ``2 h`` of ``h ** 2``) that the partial made (not one of the inputs or
+    the output, which the user or the tape hold), of the cotangent's shape and dtype.
+
+    ``x * 1.0`` is ``x`` exactly in IEEE arithmetic (signed zeros, infinities and ``nan`` too),
+    for the primal and every tangent; the product would cost two array passes and two
+    allocations per level.  A plain array partial keeps the product: the sweep may hand the
+    cotangent to the user as the gradient, which must be an array of its own.
+    """
+    if not isinstance(d, Traced) or shape_of(d) != ones.shape or dtype_of(d) != ones.dtype:
+        return False
+    return all(d is not arg for arg in args)
 
 
 def _plus_product(total, owned, d, t):

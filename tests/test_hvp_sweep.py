@@ -1,0 +1,134 @@
+"""Forward over reverse on plain dual cotangents (issue 13): the sweep's shortcuts give the
+bits of the primitives' own rules.
+
+``ad.hvp`` runs the reverse sweep of ``grad f`` on dual numbers.  The sweep adds dual
+cotangents into buffers it owns in place, keeps indexing's cotangents sparse per part, takes
+``d * ones`` as ``d`` and writes the chain rule's product into a partial made for it.  Each
+result here is compared, to the last bit, with the same transform with those shortcuts
+switched off (every step then goes through the primitives, as before them).
+"""
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff.reverse import tape
+from autodiff.rules import elementwise
+
+
+def _rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def _scalar_loop(x):
+    total = 0.0
+    for i in range(len(x) - 1):
+        total = total + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return total
+
+
+def _matrix_entries(x):
+    m = np.reshape(x, (3, 4))
+    return m[0, 1] * m[2, 3] + np.sin(m[1, 2]) * m[0, 1] + np.sum(m[1] ** 3)
+
+
+def _slices_and_arrays(x):
+    picked = x[np.array([0, 3, 3, 5])]
+    return (np.sum(x[::2] * x[1::2]) + np.sum(np.exp(picked) * picked)
+            + np.sum(x[x > 0] ** 2) + np.prod(x[2:5]) - np.sum(x[::-1][:4] ** 3))
+
+
+def _repeated_reuse(x):
+    y = np.tanh(x)
+    return np.sum(y * y) + np.sum(x * y) + np.sum(np.log1p(x ** 2)) + np.sum(x)
+
+
+PROGRAMS = {
+    "rosenbrock": _rosenbrock,
+    "scalar-loop": _scalar_loop,
+    "matrix-entries": _matrix_entries,
+    "slices-and-integer-arrays": _slices_and_arrays,
+    "reuse": _repeated_reuse,
+}
+
+
+def _plain(monkeypatch):
+    """Switch the shortcuts off: every step through the primitives' rules."""
+    monkeypatch.setattr(tape, "_dual_sparse_vjp",
+                        lambda prim, g, node, wanted: prim.vjp(g, node.primals, node.out,
+                                                               wanted, **node.params))
+    monkeypatch.setattr(tape, "_add_duals", lambda current, value, owned: None)
+    monkeypatch.setattr(elementwise, "_unit_cotangent", lambda cotangent: False)
+    monkeypatch.setattr(elementwise, "_sole_array", lambda d, direction: False)
+
+
+def _transforms(f, x, v):
+    return {
+        "hvp": ad.hvp(f, x, v),
+        "hessian": ad.hessian(f)(x),
+        "grad": ad.grad(f)(x),
+        "jacrev(grad)": ad.jacrev(ad.grad(f))(x),
+        "jvp(grad)": ad.jvp(ad.grad(f), x, v),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_same_bits_as_the_primitives_rules(name, dtype, monkeypatch):
+    f = PROGRAMS[name]
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-0.9, 0.9, 12).astype(dtype)
+    v = rng.standard_normal(12).astype(dtype)
+    fast = _transforms(f, x, v)
+    with monkeypatch.context() as patch:
+        _plain(patch)
+        plain = _transforms(f, x, v)
+    for key in fast:
+        for got, want in zip(ad.pytree.flatten(fast[key])[0], ad.pytree.flatten(plain[key])[0]):
+            assert np.asarray(got).dtype == np.asarray(want).dtype, key
+            np.testing.assert_array_equal(got, want, err_msg=key)
+
+
+def test_sparse_dual_cotangents_are_added_in_place(monkeypatch):
+    """Vectorised Rosenbrock reads x three times through slices: the first slice's dual
+    cotangent becomes x's buffer, the other two are added into its parts in place."""
+    added = []
+    original = tape._DualSparse.add_into
+
+    def spy(self, buffer):
+        done = original(self, buffer)
+        added.append(done)
+        return done
+
+    monkeypatch.setattr(tape._DualSparse, "add_into", spy)
+    x = np.linspace(-1.0, 1.0, 7)
+    v = np.cos(np.arange(7.0))
+    hv = ad.hvp(_rosenbrock, x, v)
+    assert added == [True, True]
+    from scipy.optimize import rosen_hess_prod
+
+    np.testing.assert_allclose(hv, rosen_hess_prod(x, v), rtol=1e-13)
+
+
+def test_results_are_arrays_of_their_own():
+    """``d * 1`` taken as ``d`` never hands out an input: the product's tangent of
+    ``sum(x * c)`` with ``c`` an outer dual, and ``hvp`` outputs, are new writable arrays."""
+    x = np.array([0.5, -1.0, 2.0])
+    v = np.array([1.0, 2.0, 3.0])
+    hv = ad.hvp(lambda x: np.sum(x * x), x, v)
+    assert hv.base is None and hv.flags.writeable and not np.shares_memory(hv, v)
+    np.testing.assert_array_equal(hv, 2 * v)
+    c, tc = np.array([3.0, 4.0, 5.0]), np.array([1.0, 1.0, 1.0])
+    value, tangent = ad.jvp(lambda c: ad.grad(lambda x: np.sum(x * c))(x), c, tc)
+    np.testing.assert_array_equal(value, c)
+    np.testing.assert_array_equal(tangent, tc)
+    g = ad.grad(lambda x: np.sum(x * c))(x)
+    assert not np.shares_memory(g, c)
+
+
+def test_a_partial_held_elsewhere_is_not_overwritten():
+    """The chain rule writes into a partial only when nothing else holds it: ``exp``'s
+    partial is its output, which the tape and the user's next operation still read."""
+    x = np.array([0.1, 0.2, 0.3])
+    g = ad.grad(lambda x: np.sum(np.exp(x) * 2.0 + np.exp(x) ** 2))(x)
+    np.testing.assert_allclose(g, 2 * np.exp(x) + 2 * np.exp(2 * x), rtol=1e-14)
