@@ -173,6 +173,9 @@ _COMPARISONS = {"equal": "==", "not_equal": "!=", "less": "<", "less_equal": "<=
 _NUMBER_TYPES = (float, int)
 _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
           operator.pow: "**", operator.matmul: "@", operator.neg: "-"}
+#: Primitives whose implementation is NumPy's function of that name, and the keywords the
+#: ndarray method of that name takes as the function does
+_ARRAY_METHODS = {"transpose": {"axes"}, "sum": {"axis", "keepdims"}}
 _RESERVED = {"slice", "same", "RETRACE", "replay", "c", "seen"}
 
 
@@ -339,6 +342,15 @@ def _call_source(step, namer) -> str:
     prim = step.prim
     args = step.args
     name = prim.name if prim is not None else None
+    if (name in _ARRAY_METHODS and len(args) == 1 and type(args[0]) is Ref and not step.nested
+            and step.arg_types[0] is np.ndarray and set(step.kwargs) <= _ARRAY_METHODS[name]):
+        # np.transpose(x, axes) and np.sum(x, axis, keepdims) of an array call its method
+        # (NumPy's wrappers dispatch to the same ndarray method and reduction: the same bits)
+        if name == "transpose":  # ndarray.transpose takes the axes by position only
+            parts = [namer.expr(v) for v in step.kwargs.values()]
+        else:
+            parts = [f"{k}={namer.expr(v)}" for k, v in step.kwargs.items()]
+        return f"{namer.expr(args[0])}.{name}({', '.join(parts)})"
     if (name == "getitem" and len(args) == 1 and type(args[0]) is Ref and not step.nested
             and step.arg_types[0] is np.ndarray and step.out_type is np.ndarray
             and len(step.kwargs) == 1):

@@ -63,22 +63,34 @@ _FLOATS = {float}
 def _plain_key(args):
     """The signature of positional arguments that are all float arrays, floats or tuples and
     lists of them (``hvp_operator`` passes its point as a tuple; scalar code takes a list of
-    floats), or ``None``."""
-    key = ["plain"]
+    floats), or ``None``.
+
+    Its first entry says whether an argument is a tuple or a list (whose leaves
+    :func:`_plain_data` lists); an array adds its shape and its dtype as two flat entries
+    (unambiguous: a shape holds ints, the other entries are types or ``(type, ...)`` pairs),
+    so the key is built and hashed with few tuples on every call.
+    """
+    key = [False]
+    append = key.append
     for arg in args:
         kind = type(arg)
-        if kind is np.ndarray and arg.dtype.kind in "fiub":
-            key.append((arg.shape, arg.dtype.str))
+        if kind is np.ndarray:
+            dtype = arg.dtype
+            if dtype.kind not in "fiub":
+                return None
+            append(arg.shape)
+            append(dtype)
         elif kind is float:
-            key.append(float)
+            append(float)
         elif kind is tuple or kind is list:
+            key[0] = True
             if set(map(type, arg)) == _FLOATS:  # the common list of floats, keyed at C speed
-                key.append((kind, len(arg)))
+                append((kind, len(arg)))
                 continue
             inner = _plain_key(arg)
             if inner is None:
                 return None
-            key.append((kind, inner))
+            append((kind, inner))
         else:
             return None
     return tuple(key)
@@ -93,10 +105,6 @@ def _plain_data(args):
         else:
             data.append(arg)
     return data
-
-
-def _nested(args) -> bool:
-    return any(type(arg) is tuple or type(arg) is list for arg in args)
 
 
 def _signature(leaves, treedef):
@@ -131,7 +139,7 @@ class Trace:
     """
 
     __slots__ = ("program", "source", "replay", "out_tree", "copied", "n_steps", "compiled",
-                 "_interpreter", "buffers", "_pool", "_pool_lock")
+                 "_interpreter", "buffers", "_pool", "_pool_lock", "build")
 
     def __init__(self, program, out_template, out_tree, contiguous=True):
         program, out_template = shared_subexpressions(program, out_template)
@@ -150,9 +158,15 @@ class Trace:
         self.n_steps = source.count("\n") - 1
         self.compiled = self.n_steps <= codegen.MAX_COMPILED_STEPS  # lines of the live steps
         self._interpreter = (out_template, output_slots, None)
+        self.build = None
         if self.compiled:
+            tree = _tree_source(out_tree, iter(range(len(out_template))))
+            if tree is not None and out_tree.kind != "leaf":
+                # the output structure, built by one expression (pytree.unflatten walks it)
+                source = self.source = f"{source}\n\ndef build(f):\n    return {tree}\n"
             exec(compile(source, "<ad.jit replay>", "exec"), namespace)  # noqa: S102
             self.replay = namespace["replay"]
+            self.build = namespace.get("build")
         else:
             self.replay = self.interpreted()
 
@@ -190,7 +204,27 @@ class Trace:
             flat[i] = flat[i].copy()
         if self.out_tree.kind == "leaf":
             return flat[0]
+        if self.build is not None:
+            return self.build(flat)
         return unflatten(self.out_tree, flat)
+
+
+def _tree_source(treedef, positions):
+    """An expression building the tree ``treedef`` around the flat outputs ``f`` (``((f[0],
+    f[1]), [f[2]])``), or ``None`` for trees of other nodes (named tuples, dicts)."""
+    kind = treedef.kind
+    if kind == "leaf":
+        return f"f[{next(positions)}]"
+    if kind == "none":
+        return "None"
+    if kind not in ("tuple", "list") or treedef.cls is not None:
+        return None
+    parts = [_tree_source(child, positions) for child in treedef.children]
+    if any(part is None for part in parts):
+        return None
+    if kind == "list":
+        return f"[{', '.join(parts)}]"
+    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
 
 
 def _contiguous(data) -> bool:
@@ -229,7 +263,7 @@ class Jitted:
             if traces:
                 trace = traces[0]
                 try:
-                    result = trace.run(_plain_data(args) if _nested(args) else args)
+                    result = trace.run(_plain_data(args) if key[0] else args)
                 except Exception:  # noqa: BLE001 - a failing guard, or an error: the full path
                     pass
                 else:

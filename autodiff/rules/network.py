@@ -52,11 +52,13 @@ __all__ = ["linear", "relu", "leaky_relu", "cross_entropy", "softmax_cross_entro
 
 
 def _linear_impl(x, weight, bias=None):
-    out = np.matmul(x, np.transpose(weight))
+    out = np.matmul(x, weight.T if type(weight) is np.ndarray else np.transpose(weight))
     if bias is None:
         return out
-    if isinstance(out, np.ndarray) and out.dtype == np.result_type(out, bias):
-        out += bias  # the fresh product is ours: add in place
+    if type(out) is np.ndarray and (
+            out.dtype == bias.dtype if type(bias) is np.ndarray
+            else out.dtype == np.result_type(out, bias)):
+        out += bias  # the fresh product is ours, and keeps its dtype: add in place
         return out
     return out + bias
 
@@ -272,8 +274,19 @@ def checked_labels(labels, logits_shape) -> np.ndarray:
 
 
 def _outside_classes(labels, n_classes) -> bool:
-    """Whether a label lies outside ``0 .. n_classes - 1``."""
+    """Whether a label lies outside ``0 .. n_classes - 1``.
+
+    Signed labels are read as the unsigned integers of their width (a view): a negative label
+    then reads as at least ``2**(bits - 1)``, so one comparison with ``n_classes`` (when it is
+    at most that) of their maximum finds both kinds of outsider (the training step's guard,
+    on every batch).
+    """
+    if labels.dtype.kind == "i" and n_classes <= 2 ** (8 * labels.dtype.itemsize - 1):
+        return bool(labels.view(_UNSIGNED[labels.dtype.itemsize]).max() >= n_classes)
     return bool(((labels < 0) | (labels >= n_classes)).any())
+
+
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _label_index(labels):
@@ -284,11 +297,23 @@ def _label_index(labels):
 
 
 def _logsumexp_last(x):
-    """Stable ``log sum exp`` over the last axis of an array (keeps the axis)."""
+    """Stable ``log sum exp`` over the last axis of an array (keeps the axis):
+    ``m + log sum_j exp(x_j - m)`` with ``m`` the row's maximum.
+
+    With every maximum finite, each row's sum holds ``exp(0) = 1``, so the logarithm never
+    meets 0 and the exponentials and the logarithm are taken in place (the same operations,
+    bit for bit, without temporaries).
+    """
     shift = x.max(axis=-1, keepdims=True)
     finite = np.isfinite(shift)
-    if not finite.all():  # a row of -inf (or an inf): no shift there
-        shift = np.where(finite, shift, 0)
+    if finite.all() and shift.dtype.kind == "f":
+        shifted = x - shift
+        np.exp(shifted, out=shifted)
+        total = shifted.sum(axis=-1, keepdims=True)
+        np.log(total, out=total)
+        total += shift
+        return total
+    shift = np.where(finite, shift, 0)  # a row of -inf (or an inf): no shift there
     with np.errstate(divide="ignore"):
         return np.log(np.exp(x - shift).sum(axis=-1, keepdims=True)) + shift
 
@@ -301,7 +326,7 @@ def _cross_entropy_impl(logits, labels, reduction, log_normalisers=None):
         losses = log_normalisers[..., 0] - logits[_label_index(labels)]
     if reduction == "none":
         return losses[()]
-    total = np.sum(losses)
+    total = losses.sum()  # (np.sum's reduction, without its wrapper)
     return (total / losses.size if reduction == "mean" else total)[()]
 
 
