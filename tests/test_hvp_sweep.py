@@ -3,7 +3,8 @@ bits of the primitives' own rules.
 
 ``ad.hvp`` runs the reverse sweep of ``grad f`` on dual numbers.  The sweep adds dual
 cotangents into buffers it owns in place, keeps indexing's cotangents sparse per part, takes
-``d * ones`` as ``d`` and writes the chain rule's product into a partial made for it.  Each
+``d * ones`` as ``d`` and writes the chain rule's product into a partial made for it (a
+plain array or a dual's parts).  Each
 result here is compared, to the last bit, with the same transform with those shortcuts
 switched off (every step then goes through the primitives, as before them).
 """
@@ -60,6 +61,7 @@ def _plain(monkeypatch):
     monkeypatch.setattr(tape, "_add_duals", lambda current, value, owned: None)
     monkeypatch.setattr(elementwise, "_unit_cotangent", lambda cotangent: False)
     monkeypatch.setattr(elementwise, "_sole_array", lambda d, direction: False)
+    monkeypatch.setattr(elementwise, "_into_dual", lambda d, g: False)
 
 
 def _transforms(f, x, v):

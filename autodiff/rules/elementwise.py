@@ -172,11 +172,20 @@ class Elementwise(Primitive):
             return self._scalar_jvp(args, tangents)
         total = None
         owned = False  # whether total is a plain array made here (free to overwrite)
-        out_ndim = ndim_of(out)
+        out_shape = out.shape if type(out) is np.ndarray else shape_of(out)
+        out_ndim = len(out_shape)
+        aligned = True  # every tangent an array of the output's shape: no batch, no broadcast
         for i, t in enumerate(tangents):
             if t is None:
                 continue
-            t = _align_tangent(t, ndim_of(primals[i]), out_ndim)
+            p = primals[i]
+            if not (
+                type(t) is np.ndarray
+                and t.shape == out_shape
+                and (p.shape if type(p) is np.ndarray else shape_of(p)) == out_shape
+            ):
+                aligned = False
+                t = _align_tangent(t, ndim_of(p), out_ndim)
             d = self.partials[i](*args)
             if total is None:
                 if _sole_array(d, t) and sys.getrefcount(d) == 2:  # no one else holds d
@@ -186,9 +195,8 @@ class Elementwise(Primitive):
                 owned = d is not ONE and type(total) is np.ndarray
             else:
                 total, owned = _plus_product(total, owned, d, t)
-        if total is None:
-            return None
-        out_shape = shape_of(out)
+        if total is None or aligned:  # sum_i d_i t_i has the output's shape: d_i broadcast to it
+            return total
         total_shape = shape_of(total)
         n_batch = len(total_shape) - out_ndim
         if n_batch < 0 or total_shape[n_batch:] != out_shape:
@@ -203,7 +211,9 @@ class Elementwise(Primitive):
         if type(out) is float:
             return [chain_product(self.partials[i](*args), cotangent) for i in wanted]
         results = []
-        n_batch = len(shape_of(cotangent)) - np.ndim(primal_value(out))
+        out_shape = out.shape if type(out) is np.ndarray else shape_of(out)
+        g_shape = cotangent.shape if type(cotangent) is np.ndarray else shape_of(cotangent)
+        n_batch = len(g_shape) - len(out_shape)
         unit = _unit_cotangent(cotangent)
         for i in wanted:
             d = self.partials[i](*args)
@@ -212,9 +222,15 @@ class Elementwise(Primitive):
                 continue
             if _sole_array(d, cotangent) and sys.getrefcount(d) == 2:  # no one else holds d
                 c = np.multiply(d, cotangent, out=d)
+            elif isinstance(d, Traced) and sys.getrefcount(d) == 2 and _into_dual(d, cotangent):
+                c = d  # d * g into a dual partial nobody else holds, as its rules compute it
             else:
                 c = chain_product(d, cotangent)
-            x_shape = shape_of(primals[i])
+            p = primals[i]
+            x_shape = p.shape if type(p) is np.ndarray else shape_of(p)
+            if x_shape == g_shape:  # d * g has g's shape (d broadcasts to the output's)
+                results.append(c)
+                continue
             c_shape = shape_of(c)
             if c_shape[n_batch:] != x_shape or len(c_shape) < n_batch + len(x_shape):
                 c = shapes.unbroadcast(c, x_shape, n_batch)
@@ -238,6 +254,42 @@ def _sole_array(d, direction) -> bool:
         and d.base is None
         and d.flags.writeable
     )
+
+
+def _into_dual(d, g) -> bool:
+    """Forward over reverse: write ``d * g`` into the parts of the dual partial ``d`` (which
+    the caller alone holds) if they are plain arrays nobody else holds, of ``g``'s shape and
+    dtype; whether it did.  ``g`` is a plain array or a dual of ``d``'s level with such parts.
+
+    The same NumPy calls, in the same order, as the ``multiply`` primitive's rules on the dual
+    level: primal ``d.p * g``, tangent ``g * d.t`` (a plain ``g``), or primal ``d.p * g.p`` and
+    tangent ``g.p * d.t + d.p * g.t``; the tangent first, since it reads ``d.p``.  Two
+    allocations and the dual dispatch fewer per product.
+    """
+    from ..forward.dual import Dual  # the forward level is built on this module
+
+    if type(d) is not Dual or d._n_batch or not d._level.active:
+        return False
+    dp, dt = d._primal_, d.tangent
+    if not (_sole_array(dp, dt) and sys.getrefcount(dp) == 3 and _sole_array(dt, dp)
+            and sys.getrefcount(dt) == 3):  # held by d and the name here alone
+        return False
+    if type(g) is np.ndarray:
+        if g.shape != dp.shape or g.dtype != dp.dtype:
+            return False
+        np.multiply(dp, g, out=dp)
+        np.multiply(g, dt, out=dt)
+        return True
+    if type(g) is not Dual or g._level is not d._level or g._n_batch:
+        return False
+    gp, gt = g._primal_, g.tangent
+    if not (type(gp) is np.ndarray and type(gt) is np.ndarray and gp.shape == gt.shape == dp.shape
+            and gp.dtype == gt.dtype == dp.dtype):
+        return False
+    np.multiply(gp, dt, out=dt)
+    np.add(dt, np.multiply(dp, gt), out=dt)
+    np.multiply(dp, gp, out=dp)
+    return True
 
 
 def _unit_cotangent(cotangent) -> bool:
