@@ -537,6 +537,8 @@ def plan_buffers(emitted, reads, root, keep, last_use, rewrites):
             form = _elementwise_ufunc(step)
             if form is not None:
                 forms[step.out] = form
+    if not forms:  # no ufunc step to give a buffer (a network's step of fused rules)
+        return {}, [], forms
     never = len(emitted)
     end: dict = {}
     for index, step in enumerate(emitted):
