@@ -314,6 +314,30 @@ def test_scalar_loop_keeps_one_cotangent_array_per_base():
     assert calls == [(50,)]
 
 
+def test_scalar_index_fast_path_keeps_the_checks_of_the_general_path():
+    """x[i] of a float64 vector takes Var.__getitem__'s own node and the sweep's inline add;
+    escaped values, released tapes, no_grad, bounds and negative indices behave as on the
+    general path."""
+    leaked = []
+    ad.grad(lambda x: (leaked.append(x), x[0] * 2.0)[1])(np.ones(3))
+    with pytest.raises(ad.EscapedTracerError):
+        leaked[0][1]
+
+    v = ad.Var(np.array([1.0, 2.0, 3.0]))
+    read = v[-1]
+    y = read * v[1]
+    y.backward()
+    np.testing.assert_array_equal(v.grad, [0.0, 3.0, 2.0])
+    with pytest.raises(RuntimeError, match="backward through a released tape: the 'getitem'"):
+        (read * 4.0).backward()
+    with ad.no_grad():
+        assert type(v[1]) is float and v[1] == 2.0
+    with pytest.raises(IndexError, match="index 3 is out of bounds for axis 0 with size 3"):
+        v[3]
+    with pytest.raises(IndexError, match="index -4 is out of bounds for axis 0 with size 3"):
+        ad.grad(lambda x: x[-4])(np.ones(3))
+
+
 def test_copyto_writes_into_a_traced_array_and_names_the_way_for_a_plain_one():
     def f(x):
         y = np.zeros_like(x)
