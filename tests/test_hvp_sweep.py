@@ -44,7 +44,14 @@ def _repeated_reuse(x):
     return np.sum(y * y) + np.sum(x * y) + np.sum(np.log1p(x ** 2)) + np.sum(x)
 
 
+def _scalar_broadcast(x):
+    # a scalar base against a vector of exponents: sum's cotangent of ones meets a partial
+    # of the output's shape whose input is a scalar (summed back to it)
+    return np.sum((x[2] + 2.0) ** np.linspace(x[0], x[1], 7)) + np.sum(np.sin(x[3]) * x[:5])
+
+
 PROGRAMS = {
+    "scalar-broadcast": _scalar_broadcast,
     "rosenbrock": _rosenbrock,
     "scalar-loop": _scalar_loop,
     "matrix-entries": _matrix_entries,
@@ -87,6 +94,7 @@ def test_same_bits_as_the_primitives_rules(name, dtype, monkeypatch):
         plain = _transforms(f, x, v)
     for key in fast:
         for got, want in zip(ad.pytree.flatten(fast[key])[0], ad.pytree.flatten(plain[key])[0]):
+            assert np.shape(got) == np.shape(want), key
             assert np.asarray(got).dtype == np.asarray(want).dtype, key
             np.testing.assert_array_equal(got, want, err_msg=key)
 

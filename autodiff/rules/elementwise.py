@@ -218,9 +218,8 @@ class Elementwise(Primitive):
         for i in wanted:
             d = self.partials[i](*args)
             if unit and _is_own_traced_partial(d, args, cotangent):
-                results.append(d)  # d * 1 is d: the same bits, without two passes
-                continue
-            if _sole_array(d, cotangent) and sys.getrefcount(d) == 2:  # no one else holds d
+                c = d  # d * 1 is d: the same bits, without two passes
+            elif _sole_array(d, cotangent) and sys.getrefcount(d) == 2:  # no one else holds d
                 c = np.multiply(d, cotangent, out=d)
             elif isinstance(d, Traced) and sys.getrefcount(d) == 2 and _into_dual(d, cotangent):
                 c = d  # d * g into a dual partial nobody else holds, as its rules compute it
