@@ -73,6 +73,71 @@ def test_batch_norm_statistics_come_from_primals_of_a_tape_value():
     assert type(bn.running_mean) is np.ndarray and x.grad.shape == (4, 2)
 
 
+def composed_batch_norm(x, weight, bias, eps=1e-5):
+    """Batch normalisation written with NumPy calls on traced values (the nine-node graph the
+    fused primitive replaces): an independent route to its value and derivatives."""
+    axes = (0,) + tuple(range(2, np.ndim(x)))
+    shape = (1, -1) + (1,) * (np.ndim(x) - 2)
+    centred = x - np.mean(x, axis=axes, keepdims=True)
+    scale = 1.0 / np.sqrt(np.mean(centred ** 2, axis=axes, keepdims=True) + eps)
+    return centred * scale * np.reshape(weight, shape) + np.reshape(bias, shape)
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 4, 5), (7, 3), (5, 3, 4)])
+@pytest.mark.parametrize("wanted", [(0, 1, 2), (0,), (1, 2)])
+def test_fused_batch_norm_gradients_equal_the_composed_graph(shape, wanted):
+    # ad.grad's cotangent is a plain array: the in-place VJP on arrays; jacrev pulls a batch of
+    # cotangents: the rule written with primitives.  Both against the composed graph's.
+    from autodiff.rules.normalization import batch_norm
+    x = RNG.normal(3.0, 2.0, size=shape)
+    weight, bias = RNG.normal(size=3), RNG.normal(size=3)
+    probe = RNG.normal(size=shape)
+
+    def loss(fn):
+        return lambda *args: np.sum(np.tanh(fn(*args)) * probe)
+
+    fused = ad.grad(loss(batch_norm), argnums=wanted)(x, weight, bias)
+    composed = ad.grad(loss(composed_batch_norm), argnums=wanted)(x, weight, bias)
+    for ours, reference in zip(fused, composed):
+        np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-12)
+    jac = ad.jacrev(batch_norm, argnums=wanted)(x, weight, bias)
+    jac_composed = ad.jacrev(composed_batch_norm, argnums=wanted)(x, weight, bias)
+    for ours, reference in zip(jac, jac_composed):
+        np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_batch_norm_second_order_and_float32():
+    from autodiff.rules.normalization import batch_norm
+    x, weight, bias = RNG.normal(size=(5, 2, 3)), RNG.normal(size=2), RNG.normal(size=2)
+    v = RNG.normal(size=x.shape)
+    f = lambda z: np.sum(batch_norm(z, weight, bias) ** 3)  # noqa: E731
+    g = lambda z: np.sum(composed_batch_norm(z, weight, bias) ** 3)  # noqa: E731
+    np.testing.assert_allclose(ad.hvp(f, x, v), ad.hvp(g, x, v), rtol=1e-9, atol=1e-10)
+    x32 = x.astype(np.float32)
+    y = batch_norm(x32, weight.astype(np.float32), bias.astype(np.float32))
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, composed_batch_norm(x, weight, bias), atol=1e-5)
+    grads = ad.grad(lambda z: np.sum(batch_norm(z) * v.astype(np.float32)))(x32)
+    assert grads.dtype == np.float32
+
+
+def test_batch_norm_layer_hands_its_statistics_to_the_primitive():
+    # the running update's statistics are the primitive's: the layer's output and gradients
+    # equal the functional form without running statistics, bit for bit
+    bn = ad.nn.BatchNorm2d(3)
+    bn.weight.value, bn.bias.value = RNG.normal(size=3), RNG.normal(size=3)
+    x = RNG.normal(1.0, 2.0, size=(4, 3, 3, 3))
+    probe = RNG.normal(size=x.shape)
+    xv = ad.Var(x)
+    np.sum(bn(xv) * probe).backward()
+    expected = ad.grad(lambda z, w, b: np.sum(ad.nn.functional.batch_norm(
+        z, weight=w, bias=b, training=True) * probe), argnums=(0, 1, 2))(
+        x, bn.weight.value, bn.bias.value)
+    for ours, reference in zip((xv.grad, bn.weight.grad, bn.bias.grad), expected):
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-14)
+    assert int(bn.num_batches_tracked) == 1
+
+
 @pytest.mark.parametrize("make, shape", [
     (lambda: ad.nn.BatchNorm2d(2), (3, 2, 2, 2)),
     (lambda: ad.nn.BatchNorm1d(3), (4, 3)),

@@ -38,7 +38,8 @@ import numpy as np
 from .. import numpy_api as api
 from ..levels import held_module_state
 from ..rules import elementwise as ew
-from ..rules.primitive import Traced, primal_value, shape_of
+from ..rules import normalization
+from ..rules.primitive import Traced, dtype_of, on_data, primal_value, shape_of
 from ..validation import flag, nonnegative, positive_float, positive_int, probability
 from ..values import as_float_value
 from .module import Module, Parameter
@@ -73,27 +74,38 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     """Batch normalisation of ``x`` (``(N, C)`` or ``(N, C, ...)``), as ``torch.nn.functional``.
 
     With ``training=True`` the batch's mean and biased variance over every axis but the channel
-    axis (1) normalise ``x``, and ``running_mean``/``running_var`` (plain arrays, if given) are
-    updated *in place* from the primal statistics: ``(1 - momentum) r + momentum s``, with the
-    unbiased variance.  With ``training=False`` the running statistics normalise ``x``.
+    axis (1) normalise ``x`` (the ``batch_norm`` primitive of :mod:`autodiff.rules.normalization`:
+    one node, Ioffe and Szegedy's closed-form derivatives), and ``running_mean``/``running_var``
+    (plain arrays, if given) are updated *in place* from the primal statistics: ``(1 - momentum)
+    r + momentum s``, with the unbiased variance.  With ``training=False`` the running statistics
+    normalise ``x``.
     """
     x = _input(x, "batch_norm input")
     shape = shape_of(x)
-    axes = (0,) + tuple(range(2, len(shape)))
     broadcast = (1, shape[1]) + (1,) * (len(shape) - 2)
     if training:
-        y, mean, var = _standardize(x, axes, eps)
-        if running_mean is not None:
-            count = int(np.prod([shape[a] for a in axes]))
-            unbiased = primal_value(var).reshape(-1) * (count / (count - 1))
-            running_mean *= 1.0 - momentum
-            running_mean += momentum * primal_value(mean).reshape(-1)
-            running_var *= 1.0 - momentum
-            running_var += momentum * unbiased
-    else:
-        mean, var = np.reshape(running_mean, broadcast), np.reshape(running_var, broadcast)
-        y = ew.divide(ew.subtract(x, mean), ew.sqrt(ew.add(var, eps)))
+        affine = () if weight is None and bias is None else (
+            _or_constant(weight, shape[1], 1.0, x), _or_constant(bias, shape[1], 0.0, x))
+        if running_mean is None:
+            return normalization.batch_norm(x, *affine, eps=eps)
+        # the statistics of the primal values (a recorded step under ad.jit), read by the
+        # running averages and handed to the primitive, whose value and VJP reuse them
+        statistics = on_data(normalization.batch_statistics, x)
+        mean, var = primal_value(statistics)
+        count = int(np.prod(shape, dtype=np.int64)) // shape[1]
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * mean
+        running_var *= 1.0 - momentum
+        running_var += momentum * var * (count / (count - 1))
+        return normalization.batch_norm(x, *affine, eps=eps, statistics=statistics)
+    mean, var = np.reshape(running_mean, broadcast), np.reshape(running_var, broadcast)
+    y = ew.divide(ew.subtract(x, mean), ew.sqrt(ew.add(var, eps)))
     return _affine(y, weight, bias, broadcast)
+
+
+def _or_constant(parameter, channels, fill, like):
+    """``parameter``, or the constant ``fill`` per channel in ``like``'s dtype when ``None``."""
+    return np.full(channels, fill, dtype=dtype_of(like)) if parameter is None else parameter
 
 
 class _BatchNorm(Module):

@@ -17,6 +17,7 @@ NumPy callables it answers for, and its test domain (see :mod:`.primitive`).
 * :mod:`.decompositions` -- Cholesky, eigh, SVD, QR (factors packed into one output);
 * :mod:`.contractions` -- einsum;
 * :mod:`.network`     -- the dense layer, ReLU, leaky ReLU, fused cross-entropy;
+* :mod:`.normalization` -- batch normalisation in training mode (one node, closed-form rules);
 * :mod:`.convolution` -- sliding windows (im2col) and their transpose, for convolution and pooling;
 * :mod:`.series`      -- Taylor-series algebra used by the Taylor rules.
 """
@@ -31,6 +32,7 @@ from . import (
     indexing,
     linalg,
     network,
+    normalization,
     ordering,
     reductions,
     series,
@@ -55,6 +57,7 @@ __all__ = [
     "indexing",
     "linalg",
     "network",
+    "normalization",
     "ordering",
     "reductions",
     "series",
