@@ -16,7 +16,7 @@ import numpy as np
 
 from ..levels import Level, manual_level
 from ..rules.elementwise import chain_product
-from ..rules.primitive import Traced, bind, shape_of
+from ..rules.primitive import RECORDING, Traced, bind, shape_of
 from ..tracer import ArrayLike
 from ..values import as_float_value
 
@@ -35,18 +35,26 @@ class JvpLevel(Level):
         primals = []
         tangents = []
         n_batch = None
+        # every primal a number or a real array (no level, no object array to lift, nothing
+        # complex): bind would call impl with them, so it is called directly
+        plain = not RECORDING[0]
         for arg in args:
             if type(arg) is Dual and arg._level is self:
-                primals.append(arg._primal_)
+                primal = arg._primal_
                 tangents.append(arg.tangent)
                 if n_batch != arg._n_batch:
                     if n_batch is not None:
                         raise _mixed_batch_error(prim)
                     n_batch = arg._n_batch
             else:
-                primals.append(arg)
+                primal = arg
                 tangents.append(None)
-        out = bind(prim, *primals, **params)
+            primals.append(primal)
+            if plain and type(primal) not in _NUMBER and not (
+                type(primal) is np.ndarray and primal.dtype.kind in "fiub"
+            ):
+                plain = False
+        out = prim.impl(*primals, **params) if plain else bind(prim, *primals, **params)
         jvp = prim.jvp
         if jvp is None:
             raise TypeError(f"primitive {prim.name!r} has no forward-mode (JVP) rule")

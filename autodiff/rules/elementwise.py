@@ -108,10 +108,18 @@ def chain_product(d, direction):
     """
     if d is ONE:
         return direction
-    if type(d) is float and type(direction) is float:
-        return d * direction
+    if type(direction) is float:
+        if type(d) is float:
+            return d * direction
+        if d is MINUS_ONE:
+            return -direction
+    elif type(direction) is np.ndarray:  # what the primitives run on plain values
+        if type(d) is float or type(d) is np.ndarray:
+            return multiply.impl(d, direction)
+        if d is MINUS_ONE:
+            return negative.impl(direction)
     if d is MINUS_ONE:
-        return -direction if type(direction) is float else negative(direction)
+        return negative(direction)
     return multiply(d, direction)
 
 

@@ -127,8 +127,8 @@ class SparseCotangent:
         """``buffer[index] += values``, repeated positions summed as the dense scatter sums
         them (``zeros``: ``buffer`` is known to hold zeros)."""
         index, values, n_batch = self.index, self.values, self.n_batch
-        if type(index) is int:
-            buffer[index] += values
+        if type(index) is int or (type(index) is slice and not n_batch):
+            buffer[index] += values  # a basic index: no position repeats
             return
         if n_batch:
             batch_axes = tuple(range(n_batch))
@@ -163,6 +163,9 @@ def _getitem_sparse_vjp(g, primals, out, wanted, index):
     (x,) = primals
     if type(g) is float and type(index) is int:  # x[i] of a float64 array
         return [SparseCotangent(index, g, x.shape, 0)]
+    if type(index) is slice and type(g) is np.ndarray and g.ndim == len(shape_of(out)):
+        # x[a:b] with no batch axes (a slice is a basic index: nothing recorded, no mask)
+        return [SparseCotangent(index, g, shape_of(x), 0)]
     if not _sparse_index(index) or holds_recorded(index):
         # bool masks; positions recorded by ad.jit, which the dense scatter (a recorded step)
         # reads from their slot on every replay

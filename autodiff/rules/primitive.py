@@ -432,9 +432,6 @@ def primal_value(x):
     return x
 
 
-_peel = primal_value
-
-
 def data_value(x):
     """Peel the differentiation levels off ``x``, stopping at a compiled-replay recording's value.
 
@@ -500,19 +497,36 @@ def holds_recorded(value) -> bool:
     return bool(RECORDING[0]) and _staged_level((value,)) is not None
 
 
+# shape_of, ndim_of and dtype_of run several times per rule application: the primal is peeled
+# inline and a float answers without NumPy's dispatch (np.shape(1.0) is (), np.ndim(1.0) is 0,
+# np.result_type(1.0) is float64)
+
+
 def shape_of(x) -> tuple:
-    x = _peel(x)
-    return x.shape if isinstance(x, np.ndarray) else np.shape(x)
+    while isinstance(x, Traced):
+        x = x._primal_
+    if isinstance(x, np.ndarray):
+        return x.shape
+    return () if type(x) is float else np.shape(x)
 
 
 def ndim_of(x) -> int:
-    x = _peel(x)
-    return x.ndim if isinstance(x, np.ndarray) else np.ndim(x)
+    while isinstance(x, Traced):
+        x = x._primal_
+    if isinstance(x, np.ndarray):
+        return x.ndim
+    return 0 if type(x) is float else np.ndim(x)
+
+
+_FLOAT64 = np.dtype(np.float64)
 
 
 def dtype_of(x):
-    value = _peel(x)
-    return value.dtype if isinstance(value, np.ndarray) else np.result_type(value)
+    while isinstance(x, Traced):
+        x = x._primal_
+    if isinstance(x, np.ndarray):
+        return x.dtype
+    return _FLOAT64 if type(x) is float else np.result_type(x)
 
 
 _SHAPE_ONLY: dict = {}

@@ -55,6 +55,8 @@ def _restore_reduced(g, x, out, axes, keepdims):
 
 
 def _sum_impl(x, axis=None, keepdims=False):
+    if type(x) is np.ndarray:  # the reduction np.sum reaches, without its Python wrappers
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
@@ -67,9 +69,21 @@ def _sum_jvp(primals, tangents, out, axis=None, keepdims=False):
 
 def _sum_vjp(g, primals, out, wanted, axis=None, keepdims=False):
     (x,) = primals
+    if axis is None and not keepdims and type(g) is float:
+        # a full sum's seed (grad's 1.0): the float broadcast to x's shape, as reshape and
+        # broadcast_to below make it (read-only, zero strides), without their two dispatches
+        return [_broadcast_float(g, shape_of(x))]
     axes = normalize_axes(axis, ndim_of(x))
     g, n_batch = _restore_reduced(g, x, out, axes, keepdims)
     return [shapes.broadcast_to(g, shape_of(g)[:n_batch] + shape_of(x))]
+
+
+def _broadcast_float(value: float, shape: tuple):
+    """``np.broadcast_to(value, shape)``: a read-only float64 view of one element with zero
+    strides (NumPy's broadcast_to builds it through an iterator, 2.5 us against 1 us here)."""
+    element = np.array(value)
+    element.flags.writeable = False
+    return np.ndarray(shape, element.dtype, element, 0, (0,) * len(shape))
 
 
 reduce_sum = Primitive(
