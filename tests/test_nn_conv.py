@@ -245,6 +245,22 @@ def test_float32_stays_float32_through_conv_and_pool():
     assert all(g.dtype == np.float32 for g in ad.grad(loss, argnums=(0, 1, 2))(x, w, b))
 
 
+@pytest.mark.parametrize("settings", [
+    dict(kernel_size=2), dict(kernel_size=(2, 3), stride=(3, 2)), dict(kernel_size=(1, 3)),
+    dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, stride=1, dilation=2),
+], ids=["tiled", "tiled-ragged", "tiled-rectangular", "overlapping-padded", "dilated"])
+def test_max_pool_gradient_on_arrays_equals_the_weights_rule(settings):
+    # ad.grad's plain cotangent takes the in-place VJP (per-offset hits, g / count written or
+    # added back); jacrev's batched cotangents take the rule with the tie weights.  Ties drawn
+    # on purpose (integer values), a layout with channels outside (a convolution's output).
+    x = RNG.integers(0, 3, size=(3, 2, 7, 6)).astype(float).transpose(1, 0, 2, 3)
+    probe = RNG.normal(size=F.max_pool2d(x, **settings).shape)
+    fast = ad.grad(lambda v: np.sum(F.max_pool2d(v, **settings) * probe))(x)
+    jacobian = ad.jacrev(lambda v: F.max_pool2d(v, **settings))(x)
+    rule = np.tensordot(probe, jacobian, axes=probe.ndim)
+    np.testing.assert_allclose(fast, rule, rtol=1e-14, atol=1e-15)
+
+
 def test_max_pool_overlap_collects_from_each_window():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     g = ad.grad(lambda v: np.sum(F.max_pool2d(v, 2, stride=1)))(x)

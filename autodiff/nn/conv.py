@@ -33,7 +33,7 @@ import numbers
 import numpy as np
 
 from .. import numpy_api as api
-from ..rules.convolution import im2col, window_output_shape
+from ..rules.convolution import columns_product, im2col, window_output_shape
 from ..rules.elementwise import add
 from ..rules.primitive import Traced, shape_of
 from ..validation import choice, flag, positive_int
@@ -162,9 +162,8 @@ def _convolve(x, weight, bias, stride, padding, dilation, groups, padding_mode, 
             api.transpose(columns, (1,) + kernel_axes + (0,) + position_axes),
             (group_channels * n_taps, n * n_positions)))
         matrix = api.reshape(weight, (out_channels, group_channels * n_taps))
-        y = api.matmul(matrix, columns)
-        if bias is not None:
-            y = add(y, api.reshape(bias, (out_channels, 1)))
+        # W U + b: one node, the bias added into the product in place
+        y = columns_product(matrix, columns, *(() if bias is None else (bias,)))
         y = api.transpose(api.reshape(y, (out_channels, n) + positions),
                           (1, 0) + tuple(range(2, d + 2)))
     else:

@@ -42,12 +42,23 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import elementwise as ew
-from . import shapes
-from .primitive import Case, ParametrizedPrimitive, call_with, on_data, primal_value, shape_of
+from . import linalg, shapes
+from .primitive import (
+    Case,
+    ParametrizedPrimitive,
+    Primitive,
+    batch_ndim,
+    Traced,
+    call_with,
+    dtype_of,
+    on_data,
+    primal_value,
+    shape_of,
+)
 from .reductions import reduce_sum
-from .series import FIRST_ORDER
+from .series import FIRST_ORDER, FROM_JVP
 
-__all__ = ["im2col", "col2im", "window_max", "window_output_shape"]
+__all__ = ["im2col", "col2im", "window_max", "columns_product", "window_output_shape"]
 
 
 def window_output_shape(spatial, kernel, stride, dilation, padding) -> tuple:
@@ -87,6 +98,12 @@ def _zeros_in_memory_order(shape, lead_strides, dtype):
     return out.transpose(tuple(np.argsort(order)) + tuple(range(n_lead, len(shape))))
 
 
+def _window_targets(offset, dilation, stride, positions):
+    """The slices of the padded input that kernel offset ``offset`` reads, one per window."""
+    return tuple(slice(o * r, o * r + s * (p - 1) + 1, s)
+                 for o, r, s, p in zip(offset, dilation, stride, positions))
+
+
 def _col2im_impl(columns, spatial, kernel, stride, dilation, padding):
     """Add each window's entries back at their positions: ``lead + P + K -> lead + S``, one
     strided add of a ``lead + P`` block per kernel offset (``prod K`` adds, not one per pixel),
@@ -99,10 +116,7 @@ def _col2im_impl(columns, spatial, kernel, stride, dilation, padding):
     out = _zeros_in_memory_order(lead + padded, columns.strides[:len(lead)], columns.dtype)
     everything = (slice(None),) * len(lead)
     for offset in itertools.product(*(range(k) for k in kernel)):
-        target = tuple(
-            slice(o * r, o * r + s * (p - 1) + 1, s)
-            for o, r, s, p in zip(offset, dilation, stride, positions)
-        )
+        target = _window_targets(offset, dilation, stride, positions)
         out[everything + target] += columns[everything + (slice(None),) * d + offset]
     crop = tuple(slice(lo, lo + size) for size, (lo, _) in zip(spatial, padding))
     return out[everything + crop]
@@ -164,7 +178,53 @@ def _window_max_jvp(primals, tangents, out, kernel, stride, dilation, padding):
     return reduce_sum(ew.multiply(windows, weights), axis=tuple(range(-d, 0)))
 
 
+def _window_max_vjp_arrays(g, x, out, kernel, stride, dilation, padding):
+    """``col2im(w * g)`` on plain arrays, without the ``lead + P + K`` weights: per kernel
+    offset, the hits ``x_k = out``, their count per window, then ``g / count`` written (tiled
+    windows: disjoint, covering the input) or added at each offset's hits.  The result keeps
+    ``x``'s memory order."""
+    columns = _im2col_impl(x, kernel, stride, dilation, padding, -np.inf)
+    offsets = list(itertools.product(*(range(k) for k in kernel)))
+    d = len(kernel)
+    hits = [np.equal(columns[(Ellipsis,) + offset], out) for offset in offsets]
+    share = hits[0].astype(g.dtype)
+    for hit in hits[1:]:
+        share += hit
+    with np.errstate(divide="ignore", invalid="ignore"):  # a nan window: no hit, as _tie_weights
+        np.divide(g, share, out=share)
+    lead = x.shape[:x.ndim - d]
+    positions = out.shape[x.ndim - d:]
+    everything = (slice(None),) * len(lead)
+    tiled = not any(lo or hi for lo, hi in padding) and all(
+        r == 1 and s == k and p * s == size
+        for r, s, k, p, size in zip(dilation, stride, kernel, positions, x.shape[x.ndim - d:]))
+    if tiled:  # every input entry lies in exactly one window
+        grad = np.empty_like(x, dtype=g.dtype)
+        for offset, hit in zip(offsets, hits):
+            np.multiply(share, hit, out=grad[everything + _window_targets(
+                offset, dilation, stride, positions)])
+        return grad
+    padded = tuple(size + lo + hi for size, (lo, hi) in zip(x.shape[x.ndim - d:], padding))
+    grad = _zeros_in_memory_order(lead + padded, x.strides[:len(lead)], g.dtype)
+    for offset, hit in zip(offsets, hits):
+        grad[everything + _window_targets(offset, dilation, stride, positions)] += share * hit
+    crop = tuple(slice(lo, lo + size) for size, (lo, _) in zip(x.shape[x.ndim - d:], padding))
+    return grad[everything + crop]
+
+
+def _plain_arrays(*values) -> bool:
+    """Whether every value is a plain ndarray or a compiled-replay recording's (no transform
+    differentiates what is computed from them)."""
+    return all(type(primal_value(v)) is np.ndarray and (
+        not isinstance(v, Traced) or v._staged) for v in values)
+
+
 def _window_max_vjp(g, primals, out, wanted, kernel, stride, dilation, padding):
+    if _plain_arrays(g, primals[0], out) and shape_of(g) == shape_of(out) and \
+            dtype_of(g) == dtype_of(primals[0]):
+        # nothing differentiates the result (one ad.jit step): no lead + P + K weights
+        return [on_data(_window_max_vjp_arrays, g, primals[0], out, kernel, stride, dilation,
+                        padding)]
     weights = on_data(_tie_weights, primals[0], out, kernel, stride, dilation, padding)
     spread = ew.multiply(shapes.reshape(g, shape_of(g) + (1,) * len(kernel)), weights)
     spatial = shape_of(primals[0])[-len(kernel):]
@@ -222,5 +282,70 @@ window_max = ParametrizedPrimitive(
                                                       dilation=(2, 1), padding=((0, 1), (1, 0)))),
         Case("2d-tiled", ((2, 2, 4, 6),), call_with(kernel=(2, 2), stride=(2, 2),
                                                     dilation=(1, 1), padding=((0, 0), (0, 0)))),
+    ),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# the convolution's matrix product with its bias
+# ----------------------------------------------------------------------------------------------
+# For the weight matrix W (out, C K), the unfolded input U (C K, N P) and the bias b (out,):
+#   Y = W U + b 1^T,   so   W_bar = G U^T,   U_bar = W^T G,   b_bar = G 1 (row sums of G),
+# and dY = dW U + W dU + db 1^T.  One node instead of matmul + reshape + add: the bias is added
+# into the fresh product in place (as a hand-written im2col convolution does), not into a second
+# (out, N P) array.
+
+
+def _columns_product_impl(weight, columns, bias=None):
+    out = np.matmul(weight, columns)
+    if bias is None:
+        return out
+    bias = np.reshape(bias, (-1, 1))
+    if type(out) is np.ndarray and out.dtype == np.result_type(out, bias):
+        out += bias  # the fresh product is ours, and keeps its dtype
+        return out
+    return out + bias
+
+
+def _columns_product_jvp(primals, tangents, out):
+    weight, columns = primals[0], primals[1]
+    live = next((t, p) for t, p in zip(tangents, primals) if t is not None)
+    batch = shape_of(live[0])[: batch_ndim(live[0], live[1])]
+    total = None
+    if tangents[0] is not None:
+        total = linalg.matmul(tangents[0], columns)
+    if tangents[1] is not None:
+        term = linalg.matmul(weight, tangents[1])
+        total = term if total is None else ew.add(total, term)
+    if len(tangents) > 2 and tangents[2] is not None:
+        term = shapes.reshape(tangents[2], batch + (shape_of(weight)[0], 1))
+        if total is None:
+            return shapes.broadcast_to(term, batch + shape_of(out))
+        total = ew.add(total, term)
+    return total
+
+
+def _columns_product_vjp(g, primals, out, wanted):
+    weight, columns = primals[0], primals[1]
+    results = []
+    for i in wanted:
+        if i == 0:
+            results.append(linalg.matmul(g, shapes.transpose(columns, (1, 0))))
+        elif i == 1:
+            results.append(linalg.matmul(shapes.transpose(weight, (1, 0)), g))
+        else:
+            results.append(reduce_sum(g, axis=-1))
+    return results
+
+
+columns_product = Primitive(
+    "columns_product",
+    _columns_product_impl,
+    _columns_product_jvp,
+    _columns_product_vjp,
+    taylor=FROM_JVP,
+    cases=(
+        Case("bias", ((3, 4), (4, 5), (3,)), call_with()),
+        Case("no-bias", ((3, 4), (4, 5)), call_with()),
     ),
 )
