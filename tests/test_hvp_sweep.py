@@ -103,14 +103,14 @@ def test_sparse_dual_cotangents_are_added_in_place(monkeypatch):
     """Vectorised Rosenbrock reads x three times through slices: the first slice's dual
     cotangent becomes x's buffer, the other two are added into its parts in place."""
     added = []
-    original = tape._DualSparse.add_into
+    original = tape._DualSparse.add_to
 
     def spy(self, buffer):
         done = original(self, buffer)
         added.append(done)
         return done
 
-    monkeypatch.setattr(tape._DualSparse, "add_into", spy)
+    monkeypatch.setattr(tape._DualSparse, "add_to", spy)
     x = np.linspace(-1.0, 1.0, 7)
     v = np.cos(np.arange(7.0))
     hv = ad.hvp(_rosenbrock, x, v)

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..forward.dual import Dual
 from ..rules import elementwise as ew
-from ..rules.indexing import SparseCotangent, getitem
+from ..rules.indexing import SparseCotangent, accumulate_sparse, getitem
 from ..rules.elementwise import chain_product
 from ..rules.primitive import Traced
 
@@ -371,29 +371,18 @@ def _released_error(node) -> RuntimeError:
 def _accumulate(store, owned, key, value):
     """store[key] += value, in place when the buffer is ours and nothing is traced.
 
-    An index-and-values cotangent (``x[i]``'s) is added into the buffer in place, or becomes
-    the buffer (one dense array per base per sweep).  So are the cotangents of a reverse sweep
-    run on dual numbers (forward over reverse, ``hvp``) whose parts are plain arrays: a sum of
-    two such duals made here is a buffer of ours, and further terms go into its parts in place
-    (:func:`_add_duals`, :class:`_DualSparse`)."""
+    An index-and-values cotangent (``x[i]``'s, or :class:`_DualSparse`) is added into the
+    buffer in place, or becomes the buffer: one dense array per base per sweep
+    (:func:`~autodiff.rules.indexing.accumulate_sparse`).  So are the cotangents of a reverse
+    sweep run on dual numbers (forward over reverse, ``hvp``) whose parts are plain arrays: a
+    sum of two such duals made here is a buffer of ours, and further terms go into its parts in
+    place (:func:`_add_duals`)."""
+    if type(value) is SparseCotangent or type(value) is _DualSparse:
+        made = accumulate_sparse(store, owned, key, value)
+        if made is not None:
+            return made
+        value = value.dense()
     current = store.get(key)
-    if type(value) is _DualSparse:
-        if current is None:
-            store[key] = value.dense()
-            owned.add(key)
-            return True
-        if key in owned and value.add_into(current):
-            return False
-        value = value.dense()
-    if type(value) is SparseCotangent:
-        if current is None:
-            store[key] = value.dense()
-            owned.add(key)
-            return True
-        if key in owned and type(current) is np.ndarray and value.fits(current):
-            value.add_into(current)
-            return False
-        value = value.dense()
     if current is None:
         store[key] = value
         return True
@@ -468,40 +457,39 @@ def _add_duals(current, value, owned: bool):
 
 class _DualSparse:
     """The cotangent of ``x[index]`` for a dual cotangent: one index-and-values cotangent
-    (:class:`~autodiff.rules.indexing.SparseCotangent`) per part.  The sweep adds it into the
-    parts of the dual buffer it owns for ``x`` in place, or makes that buffer from it; the
-    scatter of each part is what the ``scatter_add`` primitive's rules would compute on the
-    dual level (the VJP of indexing is linear and reads no values, so the tangent of the
-    scattered cotangent is the scattered tangent)."""
+    (:class:`~autodiff.rules.indexing.SparseCotangent`) per part, ``parts = (primal's,
+    tangent's)``, and the dual cotangent ``like`` they came from (its level and batch).  The
+    sweep adds it into the parts of the dual buffer it owns for ``x`` in place, or makes that
+    buffer from it (:func:`~autodiff.rules.indexing.accumulate_sparse`); the scatter of each
+    part is what the ``scatter_add`` primitive's rules would compute on the dual level (the
+    VJP of indexing is linear and reads no values, so the tangent of the scattered cotangent
+    is the scattered tangent)."""
 
-    __slots__ = ("primal", "tangent", "level", "n_batch")
+    __slots__ = ("parts", "like")
 
-    def __init__(self, primal, tangent, level, n_batch):
-        self.primal = primal
-        self.tangent = tangent
-        self.level = level
-        self.n_batch = n_batch
+    def __init__(self, parts, like):
+        self.parts = parts
+        self.like = like
 
     def dense(self):
-        return Dual._make(self.primal.dense(), self.tangent.dense(), self.level, self.n_batch)
+        primal, tangent = self.parts
+        return Dual._make(primal.dense(), tangent.dense(), self.like._level, self.like._n_batch)
 
-    def add_into(self, buffer) -> bool:
+    def add_to(self, buffer) -> bool:
         """Add into ``buffer``'s parts in place if it is a dual of this level with array
         parts of the cotangent's shapes and value dtypes; whether it did."""
-        if type(buffer) is not Dual or buffer._level is not self.level or (
-            buffer._n_batch != self.n_batch
+        like = self.like
+        if type(buffer) is not Dual or buffer._level is not like._level or (
+            buffer._n_batch != like._n_batch
         ):
             return False
-        bp, bt = buffer._primal_, buffer.tangent
-        sp, st = self.primal, self.tangent
-        if not (
-            type(bp) is np.ndarray and type(bt) is np.ndarray
-            and bp.shape == sp.shape and bt.shape == st.shape
-            and bp.dtype == np.result_type(sp.values) and bt.dtype == np.result_type(st.values)
-        ):
-            return False
-        sp.add_into(bp)
-        st.add_into(bt)
+        buffers = (buffer._primal_, buffer.tangent)
+        for part, into in zip(self.parts, buffers):
+            if not (type(into) is np.ndarray and into.shape == part.shape
+                    and into.dtype == np.result_type(part.values)):
+                return False
+        for part, into in zip(self.parts, buffers):
+            part.add_into(into)
         return True
 
 
@@ -523,7 +511,7 @@ def _dual_sparse_vjp(prim, g, node, wanted):
     for cp, ct in zip(prim.sparse_vjp(primal, primals, out, wanted, **params),
                       prim.sparse_vjp(tangent, primals, out, wanted, **params)):
         if type(cp) is SparseCotangent and type(ct) is SparseCotangent:
-            results.append(_DualSparse(cp, ct, g._level, g._n_batch))
+            results.append(_DualSparse((cp, ct), g))
         else:
             cp = cp.dense() if type(cp) is SparseCotangent else cp
             ct = ct.dense() if type(ct) is SparseCotangent else ct
@@ -635,10 +623,7 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
                 parent = version_before(parent, seq, cursors)
             key = parent._seq
             (c,) = prim.sparse_vjp(g, node.primals, node.out, _FIRST, **node.params)
-            current = cotangents.get(key)
-            if type(current) is np.ndarray and key in owned and c.fits(current):
-                c.add_into(current)
-            elif _accumulate(cotangents, owned, key, c):
+            if _accumulate(cotangents, owned, key, c):
                 vars_by_seq[key] = parent
                 heappush(heap, -key)
             continue

@@ -25,7 +25,8 @@ from .primitive import (
 )
 from .series import FIRST_ORDER
 
-__all__ = ["getitem", "scatter_add", "where", "index_update", "SparseCotangent", "bool_mask"]
+__all__ = ["getitem", "scatter_add", "where", "index_update", "SparseCotangent", "bool_mask",
+           "accumulate_sparse"]
 
 # test masks and conditions for (3, 4) inputs
 _MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
@@ -123,6 +124,14 @@ class SparseCotangent:
             np.result_type(self.values), buffer.dtype, casting="same_kind"
         )
 
+    def add_to(self, buffer) -> bool:
+        """Add into ``buffer`` in place if it is an array this cotangent :meth:`fits`;
+        whether it did (see :func:`accumulate_sparse`)."""
+        if type(buffer) is np.ndarray and self.fits(buffer):
+            self.add_into(buffer)
+            return True
+        return False
+
     def add_into(self, buffer, zeros=False):
         """``buffer[index] += values``, repeated positions summed as the dense scatter sums
         them (``zeros``: ``buffer`` is known to hold zeros)."""
@@ -151,6 +160,28 @@ class SparseCotangent:
         sums = np.zeros((unique.size,) + buffer.shape[len(items):], dtype=flat_values.dtype)
         np.add.at(sums, inverse, flat_values)
         buffer[np.unravel_index(unique, lead)] += sums
+
+
+def accumulate_sparse(store: dict, owned: set, key, sparse):
+    """``store[key] += sparse`` for an index-and-values cotangent, without a dense temporary
+    where possible: the one accumulation of sparse cotangents in a reverse sweep.
+
+    With no buffer at ``key`` yet, the dense cotangent becomes it (``store[key] =
+    sparse.dense()``, a buffer the sweep owns: ``owned`` gets ``key``) and the result is
+    ``True``; a buffer the sweep owns takes the values in place when ``sparse.add_to(buffer)``
+    accepts it (``False``).  Otherwise ``None``: the caller adds ``sparse.dense()`` as any
+    other cotangent (a buffer someone else may hold, or of another kind).  ``sparse`` is a
+    :class:`SparseCotangent` or has its ``dense`` and ``add_to`` (the sweep's pair of them
+    for the parts of a dual cotangent, in forward over reverse).
+    """
+    current = store.get(key)
+    if current is None:
+        store[key] = sparse.dense()
+        owned.add(key)
+        return True
+    if key in owned and sparse.add_to(current):
+        return False
+    return None
 
 
 def _sparse_index(index) -> bool:
