@@ -47,8 +47,25 @@ def flatten(tree) -> tuple[list, TreeDef]:
     """Return ``(leaves, treedef)``: the leaves in visiting order and the structure around them."""
     if tree is not None and not isinstance(tree, (dict, tuple, list)):
         return [tree], LEAF  # one leaf, the common case of transform inputs and outputs
+    if type(tree) is tuple and not any(
+        leaf is None or isinstance(leaf, (dict, tuple, list)) for leaf in tree
+    ):  # a plain tuple of leaves (a transform's positional arguments)
+        return list(tree), _tuple_of_leaves(len(tree))
     pairs, treedef = flatten_with_paths(tree)
     return [leaf for _, leaf in pairs], treedef
+
+
+_TUPLES_OF_LEAVES: dict = {}
+
+
+def _tuple_of_leaves(n: int) -> TreeDef:
+    """The treedef of a plain tuple of ``n`` leaves (one per length: treedefs are immutable)."""
+    treedef = _TUPLES_OF_LEAVES.get(n)
+    if treedef is None:
+        treedef = TreeDef("tuple", (LEAF,) * n)
+        if n <= 64:
+            _TUPLES_OF_LEAVES[n] = treedef
+    return treedef
 
 
 def flatten_with_paths(tree) -> tuple[list[tuple[tuple, object]], TreeDef]:

@@ -401,6 +401,8 @@ def _scalar_seed(value):
             f"grad needs a scalar output, but the function returned a {type(value).__name__}; "
             "if it returns (value, aux), pass has_aux=True"
         )
+    if type(primal_value(value)) is float:  # a float output: scalar and floating
+        return 1.0
     if shape_of(value) != ():
         raise TypeError(
             f"grad needs a scalar output, got shape {shape_of(value)}; use jacrev or vjp for "

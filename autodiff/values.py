@@ -28,6 +28,10 @@ def as_float_value(value, what: str, dtype=None):
     """
     if type(value) is float and (dtype is None or dtype == np.float64):
         return value
+    if type(value) is np.ndarray and value.dtype.kind == "f" and (
+        dtype is None or value.dtype == dtype
+    ):
+        return value  # what np.asarray below returns for it
     if isinstance(value, bool):
         raise TypeError(f"{what} is a bool; pass a float")
     if isinstance(value, (int, float, np.float64)) and not isinstance(value, np.integer):
