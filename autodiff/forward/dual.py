@@ -54,14 +54,22 @@ class JvpLevel(Level):
                 type(primal) is np.ndarray and primal.dtype.kind in "fiub"
             ):
                 plain = False
-        out = prim.impl(*primals, **params) if plain else bind(prim, *primals, **params)
+        if params:
+            out = prim.impl(*primals, **params) if plain else bind(prim, *primals, **params)
+        else:  # elementwise primitives: no keywords to pass on
+            out = prim.impl(*primals) if plain else bind(prim, *primals)
         jvp = prim.jvp
         if jvp is None:
             raise TypeError(f"primitive {prim.name!r} has no forward-mode (JVP) rule")
-        tangent = jvp(primals, tangents, out, **params)
+        tangent = jvp(primals, tangents, out, **params) if params else jvp(primals, tangents, out)
         if tangent is None:
             return out
-        return Dual._make(out, tangent, self, n_batch)
+        dual = _new_object(Dual)  # Dual._make, inlined
+        dual._primal_ = out
+        dual.tangent = tangent
+        dual._n_batch = n_batch
+        dual._level = self
+        return dual
 
 
 _new_object = object.__new__

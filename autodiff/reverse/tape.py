@@ -526,6 +526,7 @@ def backward_pass(outputs, seeds, retain_graph: bool = False, on_node=None) -> d
 
 
 _FIRST = [0]  # the one input of a single-input node
+_BOTH = [0, 1]  # both inputs of a two-input node (rules read ``wanted``, never change it)
 
 
 def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
@@ -627,7 +628,12 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
                 vars_by_seq[key] = parent
                 heappush(heap, -key)
             continue
-        wanted = [i for i, p in enumerate(parents) if p is not None]
+        if len(parents) == 1 and parents[0] is not None:
+            wanted = _FIRST
+        elif len(parents) == 2 and parents[0] is not None and parents[1] is not None:
+            wanted = _BOTH
+        else:
+            wanted = [i for i, p in enumerate(parents) if p is not None]
         if prim.sparse_vjp is None or on_node:
             results = prim.vjp(g, node.primals, node.out, wanted, **node.params)
         elif type(g) is Dual:

@@ -181,8 +181,8 @@ class Elementwise(Primitive):
         total = None
         owned = False  # whether total is a plain array made here (free to overwrite)
         out_shape = out.shape if type(out) is np.ndarray else shape_of(out)
-        out_ndim = len(out_shape)
         aligned = True  # every tangent an array of the output's shape: no batch, no broadcast
+        partials = self.partials
         for i, t in enumerate(tangents):
             if t is None:
                 continue
@@ -193,11 +193,12 @@ class Elementwise(Primitive):
                 and (p.shape if type(p) is np.ndarray else shape_of(p)) == out_shape
             ):
                 aligned = False
-                t = _align_tangent(t, ndim_of(p), out_ndim)
-            d = self.partials[i](*args)
+                t = _align_tangent(t, ndim_of(p), len(out_shape))
+            d = partials[i](*args)
             if total is None:
-                if _sole_array(d, t) and sys.getrefcount(d) == 2:  # no one else holds d
-                    total = np.multiply(d, t, out=d)
+                # (type first: most partials are numbers or traced, and skip the call)
+                if type(d) is np.ndarray and _sole_array(d, t) and sys.getrefcount(d) == 2:
+                    total = np.multiply(d, t, out=d)  # no one else holds d
                 else:
                     total = chain_product(d, t)
                 owned = d is not ONE and type(total) is np.ndarray
@@ -206,7 +207,7 @@ class Elementwise(Primitive):
         if total is None or aligned:  # sum_i d_i t_i has the output's shape: d_i broadcast to it
             return total
         total_shape = shape_of(total)
-        n_batch = len(total_shape) - out_ndim
+        n_batch = len(total_shape) - len(out_shape)
         if n_batch < 0 or total_shape[n_batch:] != out_shape:
             batch = tangent_batch(tangents, primals)
             total = shapes.broadcast_to(total, batch + out_shape)
@@ -223,9 +224,12 @@ class Elementwise(Primitive):
         g_shape = cotangent.shape if type(cotangent) is np.ndarray else shape_of(cotangent)
         n_batch = len(g_shape) - len(out_shape)
         unit = _unit_cotangent(cotangent)
+        partials = self.partials
         for i in wanted:
-            d = self.partials[i](*args)
-            if unit and _is_own_traced_partial(d, args, cotangent):
+            d = partials[i](*args)
+            if not isinstance(d, (np.ndarray, Traced)):  # a number or ONE / MINUS_ONE
+                c = chain_product(d, cotangent)
+            elif unit and _is_own_traced_partial(d, args, cotangent):
                 c = d  # d * 1 is d: the same bits, without two passes
             elif _sole_array(d, cotangent) and sys.getrefcount(d) == 2:  # no one else holds d
                 c = np.multiply(d, cotangent, out=d)
@@ -263,6 +267,19 @@ def _sole_array(d, direction) -> bool:
     )
 
 
+_DUAL_CLASS: list = []
+
+
+def _dual_class():
+    """:class:`~autodiff.forward.dual.Dual`, imported on first use (the forward level is built
+    on this module; an import statement per call costs more than the check it serves)."""
+    if not _DUAL_CLASS:
+        from ..forward.dual import Dual
+
+        _DUAL_CLASS.append(Dual)
+    return _DUAL_CLASS[0]
+
+
 def _into_dual(d, g) -> bool:
     """Forward over reverse: write ``d * g`` into the parts of the dual partial ``d`` (which
     the caller alone holds) if they are plain arrays nobody else holds, of ``g``'s shape and
@@ -273,8 +290,7 @@ def _into_dual(d, g) -> bool:
     tangent ``g.p * d.t + d.p * g.t``; the tangent first, since it reads ``d.p``.  Two
     allocations and the dual dispatch fewer per product.
     """
-    from ..forward.dual import Dual  # the forward level is built on this module
-
+    Dual = _dual_class()
     if type(d) is not Dual or d._n_batch or not d._level.active:
         return False
     dp, dt = d._primal_, d.tangent

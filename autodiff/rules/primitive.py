@@ -116,6 +116,8 @@ def bind(prim: "Primitive", *args, **params):
             candidate = arg._level
             if level is None or candidate.id > level.id:
                 level = candidate
+        elif type(arg) is float:  # the common constant: nothing to lift, not complex
+            continue
         elif type(arg) is np.ndarray:
             kind = arg.dtype.kind
             if kind == "O" and holds_traced(arg):
