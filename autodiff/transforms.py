@@ -106,6 +106,11 @@ def _cast_direction(direction, like, batch, what):
     """A tangent / cotangent for ``like``: checked shape ``batch + like.shape``, like's dtype."""
     if type(direction) is float and type(like) is float and not batch:
         return direction
+    if type(direction) is np.ndarray and not batch:  # already a floating array of like's kind
+        value = primal_value(like)
+        if (type(value) is np.ndarray and direction.dtype == value.dtype
+                and direction.shape == value.shape and value.dtype.kind == "f"):
+            return direction
     dtype = dtype_of(like)
     if not isinstance(direction, Traced):
         direction = as_float_value(direction, what, dtype)
@@ -128,7 +133,7 @@ def make_jvp(f, primals, tangents, batch: tuple = ()):
     """
     primal_leaves, treedef = _input_leaves(primals, "jvp input")
     tangent_leaves, tangent_def = flatten(tangents)
-    if tangent_def != treedef:
+    if tangent_def is not treedef and tangent_def != treedef:  # (treedefs are shared)
         raise ValueError(f"tangent structure {tangent_def!r} differs from primal {treedef!r}")
     level = JvpLevel()
     try:
@@ -163,7 +168,7 @@ class _Pullback:
 
     def __call__(self, cotangent, batch: tuple = (), retain_graph: bool = True):
         leaves, treedef = flatten(cotangent)
-        if treedef != self._out_def:
+        if treedef is not self._out_def and treedef != self._out_def:
             raise ValueError(
                 f"cotangent structure {treedef!r} differs from the output's {self._out_def!r}"
             )
@@ -401,7 +406,7 @@ def _scalar_seed(value):
             f"grad needs a scalar output, but the function returned a {type(value).__name__}; "
             "if it returns (value, aux), pass has_aux=True"
         )
-    if type(primal_value(value)) is float:  # a float output: scalar and floating
+    if isinstance(primal_value(value), float):  # a float (or np.float64) output: scalar, real
         return 1.0
     if shape_of(value) != ():
         raise TypeError(

@@ -64,7 +64,9 @@ def _sum_jvp(primals, tangents, out, axis=None, keepdims=False):
     (t,) = tangents
     n_batch = batch_ndim(t, primals[0])
     axes = normalize_axes(axis, ndim_of(primals[0]))
-    return reduce_sum(t, axis=tuple(a + n_batch for a in axes), keepdims=keepdims)
+    if n_batch:
+        axes = tuple(a + n_batch for a in axes)
+    return reduce_sum(t, axis=axes, keepdims=keepdims)
 
 
 def _sum_vjp(g, primals, out, wanted, axis=None, keepdims=False):
