@@ -98,9 +98,16 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
         running_var *= 1.0 - momentum
         running_var += momentum * var * (count / (count - 1))
         return normalization.batch_norm(x, *affine, eps=eps, statistics=statistics)
-    mean, var = np.reshape(running_mean, broadcast), np.reshape(running_var, broadcast)
-    y = ew.divide(ew.subtract(x, mean), ew.sqrt(ew.add(var, eps)))
-    return _affine(y, weight, bias, broadcast)
+    # an affine map per channel, y = x a + c with a = gamma / sqrt(var + eps) and
+    # c = beta - mean a: the statistics are constants, so the per-channel vectors are formed
+    # first (traced only through gamma and beta) and x meets two operations, not four
+    scale = 1.0 / np.sqrt(np.asarray(running_var) + eps)
+    if weight is not None:
+        scale = ew.multiply(weight, scale.astype(dtype_of(weight), copy=False))
+    shift = ew.negative(ew.multiply(np.asarray(running_mean), scale))
+    if bias is not None:
+        shift = ew.add(bias, shift)
+    return ew.add(ew.multiply(x, api.reshape(scale, broadcast)), api.reshape(shift, broadcast))
 
 
 def _or_constant(parameter, channels, fill, like):
