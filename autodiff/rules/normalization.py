@@ -188,10 +188,11 @@ def _batch_norm_vjp_arrays(g, x, weight, statistics, eps, wanted):
     results = {1: gamma_bar, 2: beta_bar}
     if 0 in wanted:
         gain = scale if weight is None else scale * weight
-        # x_bar = gain (g - <g> - x_hat <g x_hat>), built in x_hat's buffer
-        x_hat *= (-gain * (gamma_bar / count)).reshape(shape)
-        x_hat += g * gain.reshape(shape)
-        x_hat -= (gain * (beta_bar / count)).reshape(shape)
+        # x_bar = gain (g - <g> - x_hat <g x_hat>), built in x_hat's buffer (no temporary)
+        x_hat *= (-gamma_bar / count).reshape(shape)
+        x_hat += g
+        x_hat -= (beta_bar / count).reshape(shape)
+        x_hat *= gain.reshape(shape)
         results[0] = x_hat
     return tuple(results[i] for i in wanted)
 
