@@ -526,7 +526,10 @@ def backward_pass(outputs, seeds, retain_graph: bool = False, on_node=None) -> d
 
 
 _FIRST = [0]  # the one input of a single-input node
-_BOTH = [0, 1]  # both inputs of a two-input node (rules read ``wanted``, never change it)
+# the inputs that need a cotangent, for a two-input node by which of them are traced (shared:
+# rules read ``wanted``, never change it)
+_WANTED_OF_TWO = {(True, True): [0, 1], (True, False): _FIRST, (False, True): [1],
+                  (False, False): []}
 
 
 def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
@@ -628,10 +631,10 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
                 vars_by_seq[key] = parent
                 heappush(heap, -key)
             continue
-        if len(parents) == 1 and parents[0] is not None:
+        if len(parents) == 2:
+            wanted = _WANTED_OF_TWO[parents[0] is not None, parents[1] is not None]
+        elif len(parents) == 1 and parents[0] is not None:
             wanted = _FIRST
-        elif len(parents) == 2 and parents[0] is not None and parents[1] is not None:
-            wanted = _BOTH
         else:
             wanted = [i for i, p in enumerate(parents) if p is not None]
         if prim.sparse_vjp is None or on_node:
