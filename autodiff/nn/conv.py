@@ -6,10 +6,12 @@ A convolution layer (in deep learning: a cross-correlation, as torch computes it
     y[n, o, p] = b[o] + sum_(c in group(o)) sum_k W[o, c, k] x_pad[n, c, p * stride + k * dilation]
 
 (Goodfellow, Bengio and Courville, *Deep Learning*, 2016, eq. 9.6 and section 9.5 for stride,
-padding and groups).  It is computed as one matrix product of the weight matrix ``(out, in / groups * prod K)``
-with the unfolded input (:func:`autodiff.rules.convolution.im2col`, Chellapilla et al. 2006)
-laid out as ``(in * prod K, N * prod P)``, a batched product for ``groups > 1``.  Its derivatives come from
-the primitives it is made of: with respect to the input, ``col2im`` of a product with the weight
+padding and groups).  It is computed as one matrix product of the weight matrix
+``(out, in / groups * prod K)`` with the unfolded input
+(:func:`autodiff.rules.convolution.im2col`, Chellapilla et al. 2006) laid out as
+``(in * prod K, N * prod P)``, the bias added into the product in place (one primitive,
+:func:`~autodiff.rules.convolution.columns_product`); a batched product for ``groups > 1``.
+Its derivatives come from the primitives it is made of: with respect to the input, ``col2im`` of a product with the weight
 (the transposed convolution); with respect to the weight, the product of the output cotangent
 with the unfolded input (a correlation); both differentiate again.
 

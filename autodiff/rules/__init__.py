@@ -18,7 +18,8 @@ NumPy callables it answers for, and its test domain (see :mod:`.primitive`).
 * :mod:`.contractions` -- einsum;
 * :mod:`.network`     -- the dense layer, ReLU, leaky ReLU, fused cross-entropy;
 * :mod:`.normalization` -- batch normalisation in training mode (one node, closed-form rules);
-* :mod:`.convolution` -- sliding windows (im2col) and their transpose, for convolution and pooling;
+* :mod:`.convolution` -- sliding windows (im2col) and their transpose, max pooling
+  (window_max), and the convolution's product with its bias (columns_product);
 * :mod:`.series`      -- Taylor-series algebra used by the Taylor rules.
 """
 
