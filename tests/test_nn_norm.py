@@ -138,6 +138,21 @@ def test_batch_norm_layer_hands_its_statistics_to_the_primitive():
     assert int(bn.num_batches_tracked) == 1
 
 
+def test_eval_batch_norm_differentiates_through_traced_running_statistics():
+    # functional_call may hand the buffers in as traced values (a state_dict under a
+    # transform): eval mode's affine map is written with primitives on them
+    bn = ad.nn.BatchNorm2d(3).eval()
+    bn.weight.value, bn.bias.value = RNG.normal(size=3), RNG.normal(size=3)
+    mean, var = RNG.normal(size=3), RNG.uniform(0.5, 2.0, 3)
+    x = RNG.normal(size=(2, 3, 2, 2))
+    check_grads(lambda m, v: ad.nn.functional_call(bn, {"running_mean": m, "running_var": v}, x),
+                (mean, var), order=2)
+    y = ad.nn.functional_call(bn, {"running_mean": mean, "running_var": var}, x)
+    expected = ((x - mean.reshape(1, 3, 1, 1)) / np.sqrt(var.reshape(1, 3, 1, 1) + 1e-5)
+                * bn.weight.value.reshape(1, 3, 1, 1) + bn.bias.value.reshape(1, 3, 1, 1))
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("make, shape", [
     (lambda: ad.nn.BatchNorm2d(2), (3, 2, 2, 2)),
     (lambda: ad.nn.BatchNorm1d(3), (4, 3)),

@@ -101,10 +101,12 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     # an affine map per channel, y = x a + c with a = gamma / sqrt(var + eps) and
     # c = beta - mean a: the statistics are constants, so the per-channel vectors are formed
     # first (traced only through gamma and beta) and x meets two operations, not four
-    scale = 1.0 / np.sqrt(np.asarray(running_var) + eps)
+    # (primitives throughout: the statistics may be traced, e.g. state_dict() entries handed to
+    # functional_call under a transform)
+    scale = ew.reciprocal(ew.sqrt(ew.add(running_var, eps)))
     if weight is not None:
-        scale = ew.multiply(weight, scale.astype(dtype_of(weight), copy=False))
-    shift = ew.negative(ew.multiply(np.asarray(running_mean), scale))
+        scale = ew.multiply(weight, scale)
+    shift = ew.negative(ew.multiply(running_mean, scale))
     if bias is not None:
         shift = ew.add(bias, shift)
     return ew.add(ew.multiply(x, api.reshape(scale, broadcast)), api.reshape(shift, broadcast))
