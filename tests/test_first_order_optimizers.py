@@ -479,6 +479,123 @@ def test_adam_moments_are_updated_in_place_but_saved_copies_stay():
     assert param.value is not value  # the parameter gets a new array
 
 
+# ---------------------------------------------------------------------------------------------
+# Adam's small parameters share flat moment arrays (one NumPy call per operation for them all)
+# ---------------------------------------------------------------------------------------------
+
+# shapes below and above first_order.FLAT_MAX_SIZE (2**14 elements), a 0-d one among them
+MANY_SHAPES = [(3, 4), (4,), (2, 3, 2), (), (5,), (130, 130)]
+
+ADAM_CASES = [
+    (Adam, dict(lr=0.05)),
+    (Adam, dict(lr=0.05, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.1, amsgrad=True)),
+    (Adam, dict(lr=0.05, maximize=True)),
+    (AdamW, dict(lr=0.05)),
+    (AdamW, dict(lr=0.05, betas=(0.5, 0.6), weight_decay=0.1, amsgrad=True, maximize=True)),
+]
+
+
+def _many_gradients(values, step):
+    """Gradients of a nonconvex sum, one of them Fortran-ordered, one missing in steps 2-3."""
+    grads = [np.cos(value) * 3 + 0.5 * value + step for value in values]
+    grads[0] = np.asfortranarray(grads[0])
+    if step in (2, 3):
+        grads[1] = None
+    return grads
+
+
+@pytest.mark.parametrize("optimizer_class, hyper", ADAM_CASES,
+                         ids=[f"{c.__name__}-{i}" for i, (c, _) in enumerate(ADAM_CASES)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_steps_many_parameters_as_each_alone_bit_for_bit(optimizer_class, hyper, dtype):
+    """One optimizer over parameters of many sizes takes, for each, the steps an optimizer of
+    that parameter alone takes: the flat moments change nothing but the number of NumPy calls,
+    also when a parameter skips steps (its step count then differs: no flat update for it) and
+    across a state_dict round trip in the middle."""
+    assert np.prod(MANY_SHAPES[-1]) > first_order.FLAT_MAX_SIZE >= np.prod(MANY_SHAPES[0])
+    rng = np.random.default_rng(3)
+    values = [rng.normal(size=shape).astype(dtype) for shape in MANY_SHAPES]
+    together = [Param(value) for value in values]
+    optimizer = optimizer_class(together, **hyper)
+    alone = [Param(value) for value in values]
+    singles = [optimizer_class([param], **hyper) for param in alone]
+    for step in range(7):
+        if step == 4:
+            saved = optimizer.state_dict()
+            optimizer = optimizer_class(together, **hyper)
+            optimizer.load_state_dict(saved)
+        for param, grad in zip(together, _many_gradients([p.value for p in together], step)):
+            param.grad = grad
+        optimizer.step()
+        for param, single, grad in zip(alone, singles,
+                                       _many_gradients([p.value for p in alone], step)):
+            param.grad = grad
+            single.step()
+        for mine, reference in zip(together, alone):
+            assert mine.value.dtype == dtype and mine.value.shape == reference.value.shape
+            np.testing.assert_array_equal(mine.value, reference.value, err_msg=f"step {step}")
+    for index, single in enumerate(singles):
+        for key, item in single.state_dict()["state"][0].items():
+            np.testing.assert_array_equal(optimizer.state_dict()["state"][index][key], item)
+
+
+def test_adam_step_is_its_documented_expressions_bit_for_bit():
+    """Adam's update is ``m <- beta1 m + (1 - beta1) g``, ``v <- beta2 v + (g g)(1 - beta2)``,
+    ``w <- w - lr / (1 - beta1^t) (m / (sqrt(v) / sqrt(1 - beta2^t) + eps))`` evaluated in this
+    order (the bits of these NumPy expressions), for one parameter and for flat moments."""
+    rng = np.random.default_rng(5)
+    lr, beta1, beta2, eps = 0.01, 0.9, 0.99, 1e-6
+    values = [rng.normal(size=shape) for shape in [(6, 5), (5,), (3,)]]
+    for params in ([Param(values[0])], [Param(value) for value in values]):
+        optimizer = Adam(params, lr=lr, betas=(beta1, beta2), eps=eps)
+        w = [p.value for p in params]
+        m = [np.zeros_like(x) for x in w]
+        v = [np.zeros_like(x) for x in w]
+        for t in range(1, 5):
+            grads = [np.sin(3 * x) + x for x in w]
+            for param, g in zip(params, grads):
+                param.grad = g
+            optimizer.step()
+            for i, g in enumerate(grads):
+                m[i] = beta1 * m[i] + (1 - beta1) * g
+                v[i] = beta2 * v[i] + (g * g) * (1 - beta2)
+                w[i] = w[i] - lr / (1 - beta1**t) * (
+                    m[i] / (np.sqrt(v[i]) / math.sqrt(1 - beta2**t) + eps))
+                np.testing.assert_array_equal(params[i].value, w[i])
+
+
+def test_adam_steps_a_zero_dimensional_parameter():
+    """A 0-d parameter (NumPy returns scalars from its arithmetic) steps as a 1-element one."""
+    scalar, vector = Param(np.array(-2.0)), Param(np.array([-2.0]))
+    optimizers = [Adam([scalar], lr=0.1, amsgrad=True), Adam([vector], lr=0.1, amsgrad=True)]
+    for _ in range(3):
+        scalar.grad = 2.0 * float(scalar.value)  # a float gradient, as a 0-d one may come
+        vector.grad = 2.0 * vector.value
+        for optimizer in optimizers:
+            optimizer.step()
+        assert scalar.value.shape == () and scalar.value == vector.value[0]
+    assert float(scalar.value) > -2.0
+
+
+def test_adam_flat_moments_stay_the_states_arrays_and_saved_copies_stay():
+    params = [Param(np.ones((2, 3))), Param(np.ones(3))]
+    optimizer = Adam(params, lr=0.1)
+    for param in params:
+        param.grad = np.full(param.value.shape, 2.0)
+    optimizer.step()
+    moments = [optimizer.state[id(param)]["exp_avg"] for param in params]
+    saved = optimizer.state_dict()
+    for param in params:
+        param.grad = np.full(param.value.shape, -1.0)
+    optimizer.step()
+    first = 0.9 * 0.0 + (1 - 0.9) * 2.0
+    second = 0.9 * first + (1 - 0.9) * -1.0
+    for param, moment, copy in zip(params, moments, saved["state"].values()):
+        assert optimizer.state[id(param)]["exp_avg"] is moment  # updated in place
+        np.testing.assert_array_equal(moment, np.full(param.value.shape, second))
+        np.testing.assert_array_equal(copy["exp_avg"], np.full(param.value.shape, first))
+
+
 def _adam_state_dict():
     param = Param(W0)
     optimizer = Adam([param], lr=0.1)
