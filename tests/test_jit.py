@@ -185,6 +185,29 @@ def test_shape_and_dtype_changes_record_again():
     assert compiled.stats["records"] == 3 and compiled.stats["replays"] == 1
 
 
+def test_traces_with_the_same_source_share_the_compiled_code():
+    """A batch of another size records again, but its program text is the first one's: the
+    code is compiled once (per function: another ad.jit compiles its own)."""
+    def loss(w, X):
+        return np.sum(np.tanh(X @ w) ** 2)
+
+    compiled = ad.jit(ad.grad(loss))
+    w = RNG.normal(size=3)
+    for rows in (8, 5, 8, 5):
+        X = RNG.normal(size=(rows, 3))
+        assert_identical(compiled(w, X), ad.grad(loss)(w, X))
+    assert compiled.stats["records"] == 2 and compiled.stats["replays"] == 2
+    first, second = [traces[0] for traces in compiled._cache.values()]
+    assert first.source == second.source and first.replay is not second.replay
+    assert first.replay.__code__ is second.replay.__code__
+    other = ad.jit(ad.grad(loss))
+    other(w, X)
+    assert other._last.replay.__code__ is not first.replay.__code__
+    compiled.clear()
+    compiled(w, X)
+    assert compiled._last.replay.__code__ is not first.replay.__code__
+
+
 def test_non_array_arguments_key_the_signature():
     compiled = ad.jit(lambda x, power: np.sum(x**power))
     x = np.arange(3.0)

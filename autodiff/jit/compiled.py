@@ -3,7 +3,7 @@
 The first call for a signature (pytree structure, shapes and dtypes of the array leaves, the
 values of the other leaves) runs the function under a recording level
 (:mod:`autodiff.jit.recording`); its steps become Python source (:mod:`autodiff.jit.codegen`)
-compiled once.  Later calls run that code, checking the guards as they go; a failing guard
+compiled once (a trace of another signature with the same source reuses the code).  Later calls run that code, checking the guards as they go; a failing guard
 records again (a few traces are kept per signature, most recently used first).
 """
 
@@ -119,6 +119,11 @@ def _signature(leaves, treedef):
     return tuple(key)
 
 
+#: Compiled replay sources a :class:`Jitted` keeps (``compile`` of a 25-line replay takes 0.4
+#: ms, as long as recording it): traces of other shapes with the same program text (a
+#: training step's last, smaller batch) reuse the code.
+MAX_CODES = 16
+
 #: Bytes of reused buffers (``out=``) a trace keeps between calls; a trace needing more
 #: allocates its buffers on each call.
 MAX_POOL_BYTES = 64 * 2**20
@@ -141,7 +146,7 @@ class Trace:
     __slots__ = ("program", "source", "replay", "out_tree", "copied", "n_steps", "compiled",
                  "_interpreter", "buffers", "_pool", "_pool_lock", "build")
 
-    def __init__(self, program, out_template, out_tree, contiguous=True):
+    def __init__(self, program, out_template, out_tree, contiguous=True, codes=None):
         program, out_template = shared_subexpressions(program, out_template)
         output_slots = [t.slot for t in out_template if type(t) is Ref]
         self.program = program
@@ -164,7 +169,14 @@ class Trace:
             if tree is not None and out_tree.kind != "leaf":
                 # the output structure, built by one expression (pytree.unflatten walks it)
                 source = self.source = f"{source}\n\ndef build(f):\n    return {tree}\n"
-            exec(compile(source, "<ad.jit replay>", "exec"), namespace)  # noqa: S102
+            code = None if codes is None else codes.get(source)
+            if code is None:
+                code = compile(source, "<ad.jit replay>", "exec")
+                if codes is not None:
+                    if len(codes) >= MAX_CODES:
+                        codes.clear()
+                    codes[source] = code
+            exec(code, namespace)  # noqa: S102
             self.replay = namespace["replay"]
             self.build = namespace.get("build")
         else:
@@ -249,6 +261,7 @@ class Jitted:
         self.max_traces = max_traces
         self.max_signatures = max_signatures
         self._cache: OrderedDict = OrderedDict()
+        self._codes: dict = {}  # source -> compiled code of this function's traces
         self._last = None
         self._lock = threading.Lock()
         self.stats = {"records": 0, "replays": 0, "retraces": 0, "eager": 0}
@@ -307,6 +320,7 @@ class Jitted:
         """Forget every trace (after rebinding a global or a captured array, say)."""
         with self._lock:
             self._cache.clear()
+            self._codes.clear()
             self._last = None
 
     def __get__(self, instance, owner=None):
@@ -397,7 +411,7 @@ class Jitted:
                 template.append(leaf)
                 concrete.append(leaf)
         trace = Trace(level.program, template, out_tree,
-                      _contiguous(value._primal_ for value, _ in inputs))
+                      _contiguous(value._primal_ for value, _ in inputs), self._codes)
         self.stats["records"] += 1
         with self._lock:
             traces = self._cache.setdefault(key, [])
