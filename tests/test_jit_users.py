@@ -310,7 +310,7 @@ def test_the_compiled_step_computes_the_softmax_once():
     X, y = blobs()
     model = ad.nn.Sequential(*mlp())
     step = ad.nn.training._TrainingStep(model, ad.nn.functional.cross_entropy, jit=True)
-    loss, _ = step(X[:20], y[:20])
+    loss, _, correct = step(X[:20], y[:20])
     grads = [parameter.grad for parameter in step.parameters]
     source = step.compiled.compiled.source()
     # the value and the VJP share one recorded logsumexp; the VJPs of cross_entropy and relu
@@ -325,8 +325,14 @@ def test_the_compiled_step_computes_the_softmax_once():
     eager = ad.nn.functional.cross_entropy(model(X[:20]), y[:20])
     eager.backward()
     assert float(loss) == float(eager.value)
+    # the training accuracy's count is a step of the replay, on the logits it made
+    assert calls.count("correct") == 1 and type(correct) is int
+    assert correct == np.count_nonzero(np.argmax(model(X[:20]).value, -1) == y[:20]) > 0
     for parameter, grad in zip(step.parameters, grads):
         np.testing.assert_array_equal(parameter.grad, grad)  # the same bits as the tape
+    _, _, correct = step(X[20:40], y[20:40])  # a replay
+    assert step.compiled.compiled.stats["replays"] == 1
+    assert correct == np.count_nonzero(np.argmax(model(X[20:40]).value, -1) == y[20:40])
 
 
 def test_nested_transforms_of_cross_entropy_under_jit_keep_their_rules():

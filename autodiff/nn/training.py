@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from ..jit.fallback import CompiledOrEager
 from ..levels import no_grad
-from ..rules.primitive import Traced, primal_value, shape_of
+from ..rules.primitive import Traced, dtype_of, on_data, primal_value, shape_of
 from ..transforms import value_and_grad
 from ..validation import positive_int
 from . import functional as F
@@ -94,6 +94,13 @@ def accuracy(logits, labels) -> float:
     if labels.size == 0:
         raise ValueError("accuracy of an empty set of samples is undefined")
     return float(np.mean(np.argmax(scores, axis=-1) == labels))
+
+
+def _correct(outputs, labels) -> int:
+    """How many rows of ``outputs`` have their largest entry at their label (the training
+    accuracy's count; ``ndarray.argmax`` directly, as every batch pays for it)."""
+    scores = outputs if type(outputs) is np.ndarray else np.asarray(primal_value(outputs))
+    return int(np.count_nonzero(scores.argmax(-1) == labels))
 
 
 def _check_scalar(shape, what: str) -> None:
@@ -193,9 +200,11 @@ class _TrainingStep:
     """One batch's loss, outputs and gradients: compiled, or eagerly on the tape.
 
     ``step(X, y)`` sets every parameter's ``.grad`` (as ``loss.backward()`` does) and returns
-    ``(loss, outputs)``.  Compiled, the recorded function is
-    ``(X, y, *theta) -> ((loss, outputs), grads)``: the parameter values are its inputs, so a
-    replay after an optimizer step computes with the new ones.
+    ``(loss, outputs, correct)``.  Compiled, the recorded function is
+    ``(X, y, *theta) -> ((loss, (outputs, correct)), grads)``: the parameter values are its
+    inputs, so a replay after an optimizer step computes with the new ones.  ``correct`` is the
+    count of :func:`_correct` for integer labels, a step of the replay (on the logits it has
+    just made), else ``None``: fit counts it itself, as on the eager path.
     """
 
     def __init__(self, model, loss_fn, jit: bool):
@@ -210,7 +219,9 @@ class _TrainingStep:
 
             def loss_and_outputs(X, y, *values):
                 outputs = functional_call(model, dict(zip(self.names, values)), X)
-                return _checked_loss(loss_fn(outputs, y)), outputs
+                loss = _checked_loss(loss_fn(outputs, y))
+                correct = on_data(_correct, outputs, y) if dtype_of(y).kind in "iu" else None
+                return loss, (outputs, correct)
 
             gradient = value_and_grad(loss_and_outputs, argnums, has_aux=True)
             self.compiled = CompiledOrEager(gradient, "fit's training step", self._eager)
@@ -220,7 +231,7 @@ class _TrainingStep:
         outputs = self.model(X)
         loss = _checked_loss(self.loss_fn(outputs, y))
         loss.backward()
-        return (loss, outputs), None
+        return (loss, (outputs, None)), None
 
     def check_state(self) -> None:
         """Refuse compiling (one warning) when the model holds state a replay cannot pass."""
@@ -231,18 +242,17 @@ class _TrainingStep:
 
     def __call__(self, X, y):
         if self.compiled is None:
-            (loss, outputs), _ = self._eager(X, y)
-            return loss, outputs
-        values = [parameter.value for parameter in self.parameters]
-        jitted = self.compiled.compiled
-        records = jitted.stats["records"]
+            (loss, (outputs, correct)), _ = self._eager(X, y)
+            return loss, outputs, correct
+        parameters, stats = self.parameters, self.compiled.compiled.stats
+        records = stats["records"]
         states = [generator.bit_generator.state for _, _, generator in self.generators]
-        (loss, outputs), grads = self.compiled(X, y, *values)
+        (loss, (outputs, correct)), grads = self.compiled(X, y, *[p.value for p in parameters])
         if grads is not None:
-            for parameter, grad in zip(self.parameters, grads):
+            for parameter, grad in zip(parameters, grads):
                 parameter.grad = grad
-        if jitted.stats["records"] != records:  # this call recorded: did it draw?
-            retraces, replays = jitted.stats["retraces"], jitted.stats["replays"]
+        if stats["records"] != records:  # this call recorded: did it draw?
+            retraces, replays = stats["retraces"], stats["replays"]
             if retraces >= RETRACE_LIMIT and retraces > replays:
                 self.compiled.refuse(
                     f"the step recorded again on {retraces} batches and replayed {replays} "
@@ -255,7 +265,7 @@ class _TrainingStep:
                         f"module {name or type(self.model).__name__!r} draws from its random "
                         f"generator ({attribute!r}) while it runs, which a replay would repeat",
                         stacklevel=4)
-        return loss, outputs
+        return loss, outputs, correct
 
 
 def _optimizer_step(optimizer, loss, model, loss_fn, X_batch, y_batch):
@@ -331,9 +341,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
                 optimizer.zero_grad()
                 if closure_driven:
                     outputs = model(X_batch)
-                    loss = _checked_loss(loss_fn(outputs, y_batch))
+                    loss, correct_count = _checked_loss(loss_fn(outputs, y_batch)), None
                 else:
-                    loss, outputs = step(X_batch, y_batch)
+                    loss, outputs, correct_count = step(X_batch, y_batch)
                 value = _scalar(loss, "the loss")
                 if not math.isfinite(value):
                     raise FloatingPointError(
@@ -349,7 +359,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
                 loss_sum += value * count
                 if _is_class_labels(y_batch):
                     classified += count
-                    correct += np.count_nonzero(np.argmax(primal_value(outputs), -1) == y_batch)
+                    correct += (_correct(outputs, y_batch) if correct_count is None
+                                else correct_count)
             if seen == 0:
                 raise ValueError("train_loader produced no batches")
             history.train_loss.append(loss_sum / seen)
