@@ -357,10 +357,12 @@ def fit(model, loss_fn, optimizer, train_loader, val_data=None, epochs=10,
                 count = len(y_batch)
                 seen += count
                 loss_sum += value * count
-                if _is_class_labels(y_batch):
+                if correct_count is not None:  # counted by the compiled step (integer labels)
                     classified += count
-                    correct += (_correct(outputs, y_batch) if correct_count is None
-                                else correct_count)
+                    correct += correct_count
+                elif _is_class_labels(y_batch):
+                    classified += count
+                    correct += _correct(outputs, y_batch)
             if seen == 0:
                 raise ValueError("train_loader produced no batches")
             history.train_loss.append(loss_sum / seen)
