@@ -104,6 +104,11 @@ def _flatten(tree, path, pairs) -> TreeDef:
 
 
 def unflatten(treedef: TreeDef, leaves):
+    if type(leaves) is list:  # one leaf, or a plain tuple of that many (as _unflatten builds)
+        if treedef is LEAF and len(leaves) == 1:
+            return leaves[0]
+        if treedef is _TUPLES_OF_LEAVES.get(len(leaves)):
+            return tuple(leaves)
     iterator = iter(leaves)
     tree = _unflatten(treedef, iterator)
     if next(iterator, _END) is not _END:
