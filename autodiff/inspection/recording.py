@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..pytree import TreeDef, flatten, unflatten
-from ..reverse.var import Var, VjpLevel
+from ..reverse.var import InspectedVjpLevel, Var, VjpLevel
 from ..rules.primitive import Traced, primal_value
 from ..values import as_float_value, check_float_input
 
@@ -73,7 +73,7 @@ def record(f, args: tuple, what: str = "input") -> Recording:
         if isinstance(leaf, (bool, int, np.integer, np.bool_)):
             check_float_input(np.asarray(leaf), what)
     values = [as_float_value(leaf, what) for leaf in leaves]
-    level = VjpLevel()
+    level = InspectedVjpLevel()  # nodes keep every operand: the tools print them all
     try:
         inputs = tuple(Var._make(value, None, level) for value in values)
         out = f(*unflatten(input_def, list(inputs)))

@@ -23,10 +23,23 @@ __all__ = ["Var", "VjpLevel"]
 
 
 class VjpLevel(Level):
-    """Reverse-mode interpretation: compute the primal below, record a node on this tape."""
+    """Reverse-mode interpretation: compute the primal below, record a node on this tape.
+
+    A node keeps what its VJP reads and no more.  For a primitive that declares it
+    (``vjp_reads``; elementwise ones per input that needs a cotangent), the values the VJP
+    never reads are kept as shapes (:func:`shape_only`), and the node refers to its operands
+    through their *places* in the sweep (:func:`_place`: sequence number and node, not the
+    value), so a forward value that no rule reads dies as soon as the user's code drops it
+    instead of living until the sweep.  Vectorised Rosenbrock at ``n = 1e5``: the tape of
+    ``ad.hvp`` holds 4 arrays of ``n`` after the forward pass instead of 14 (the dual values
+    of ``x[1:] - x[:-1]**2`` and ``1 - x[:-1]``, which ``**2`` reads).
+    """
 
     kind = "reverse"
     __slots__ = ()
+    #: Whether nodes keep every operand's value and ``Var`` (the inspection tools read the
+    #: values of every recorded operation through the parents).
+    keeps_values = False
 
     def process(self, prim, args, params):
         if not self.active:
@@ -48,6 +61,11 @@ class VjpLevel(Level):
             raise TypeError(f"primitive {prim.name!r} has no reverse-mode (VJP) rule")
         parents = tuple(parents)
         reads = prim.vjp_reads
+        if reads is not None and type(reads) is not tuple:
+            # decided per call (elementwise: by the inputs that need a cotangent)
+            reads = None if self.keeps_values else reads(primals, parents)
+            if reads is not None:
+                return self._record_read(prim, primals, params, parents, reads)
         if reads is None:
             primals = [kept_for_backward(p) if type(p) is np.ndarray else p for p in primals]
             out = bind(prim, *primals, **params)
@@ -59,6 +77,56 @@ class VjpLevel(Level):
                  enumerate(primals)]
         node = Node(prim, saved, shape_only(out), params, parents, made=out)
         return Var._make(out, node, self)
+
+    def _record_read(self, prim, primals, params, parents, reads):
+        """Record ``prim`` keeping the values at the positions ``reads`` (of the inputs, and
+        ``len(primals)`` for the output) and the others' shapes; parents by their places."""
+        saved = []
+        for i, p in enumerate(primals):
+            if i not in reads:
+                saved.append(shape_only(_data(p)))
+                continue
+            if type(p) is np.ndarray:
+                p = primals[i] = kept_for_backward(p)
+            saved.append(p)
+        out = bind(prim, *primals, **params)
+        node = Node(prim, saved, out if len(saved) in reads else shape_only(_data(out)), params,
+                    tuple([None if p is None else _place(p) for p in parents]), made=out)
+        return Var._make(out, node, self)
+
+
+class InspectedVjpLevel(VjpLevel):
+    """A tape whose nodes keep every operand and its ``Var`` (:mod:`autodiff.inspection`
+    prints the values of every recorded operation)."""
+
+    __slots__ = ()
+    keeps_values = True
+
+
+def _data(value):
+    """``value`` with every level peeled off (what :func:`shape_only` reads the shape and
+    dtype of), in one loop."""
+    while isinstance(value, Traced):
+        value = value._primal_
+    return value
+
+
+def _place(var):
+    """What a node keeps of an operand ``var``: ``var`` itself if it is a leaf (the sweep
+    returns leaves' cotangents keyed by them), else a ``Var`` holding only its place in the
+    sweep -- the node that made it, its sequence number and level, not its value -- as a
+    write's earlier versions are kept (:mod:`autodiff.numpy_api.writing`).  The place is the
+    version the node read, so a later write into ``var`` needs no walk back."""
+    if var._node is None:
+        return var
+    place = _new_var(Var)
+    place._node = var._node
+    place._seq = var._seq
+    place._level = var._level
+    return place
+
+
+_new_var = object.__new__
 
 
 _NUMBER = (float, int)

@@ -22,9 +22,11 @@ NumPy's ``nan`` and so is the derivative (``log'(-1)`` is ``nan``, not ``1/x = -
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import operator
 import sys
+import threading
 
 import numpy as np
 
@@ -132,6 +134,11 @@ def _align_tangent(t, x_ndim: int, out_ndim: int):
     return shapes.reshape(t, batch + (1,) * (out_ndim - x_ndim) + t_shape[len(batch):])
 
 
+#: The size from which a recorded elementwise operation keeps only what its VJP reads
+#: (NumPy elides temporaries from the same size on, 256 kB: ``NPY_MIN_ELIDE_BYTES``).
+LARGE_BYTES = 256 * 1024
+
+
 class Elementwise(Primitive):
     """An elementwise primitive whose rules derive from ``partials``.
 
@@ -139,16 +146,58 @@ class Elementwise(Primitive):
     derivative is zero wherever it exists (``sign``, ``floor``, ...).
     """
 
-    __slots__ = ("partials", "arity", "domain")
+    __slots__ = ("partials", "arity", "domain", "reads", "_kept")
 
-    def __init__(self, name, impl, partials, arity, *, taylor, domain, numpy=(), cases=()):
+    def __init__(self, name, impl, partials, arity, *, taylor, domain, numpy=(), cases=(),
+                 reads=None):
+        """``reads``, optional: for each partial, the positions in ``(*inputs, out)`` whose
+        values it reads: a tuple, or a function of the inputs returning them (for input 0 of
+        a binary primitive, with position 1 among them: the tape keeps a constant second
+        input anyway); the tape then keeps only those values of a recorded call
+        (:meth:`vjp_reads_of`)."""
         super().__init__(
             name, impl, self._jvp, self._vjp, taylor=taylor, numpy=numpy, cases=cases
         )
         self.partials = partials
         self.arity = arity
         self.domain = domain
+        self.reads = reads
+        self._kept = None
+        if reads is not None:
+            # (input 0 constant, input 1 constant) -> the positions kept, None if computed
+            self._kept = {
+                constants: None if any(callable(reads[i]) for i in range(arity)
+                                       if not constants[i])
+                else frozenset(i for i in range(arity) if constants[i]).union(
+                    *(reads[i] for i in range(arity) if not constants[i]))
+                for constants in itertools.product((False, True), repeat=arity)
+            }
+            self.vjp_reads = self.vjp_reads_of
         ELEMENTWISE[name] = self
+
+    def vjp_reads_of(self, primals, parents):
+        """The positions (inputs, then ``len(primals)`` for the output) whose values the VJP
+        of this call reads: what the partials of the inputs that need a cotangent read, and
+        every constant input (kept as it is).  ``None`` (keep everything) when no input is
+        an array of at least :data:`LARGE_BYTES`: little memory to free, and the bookkeeping
+        would cost more than it saves."""
+        for p in primals:
+            while isinstance(p, Traced):
+                p = p._primal_
+            if type(p) is np.ndarray and p.nbytes >= LARGE_BYTES:
+                break
+        else:
+            return None
+        constants = (False,) if self.arity == 1 else (parents[0] is None, parents[1] is None)
+        kept = self._kept[constants]
+        if kept is None and constants == (False, True):  # x ** c: what d/dx reads, with c
+            kept = self.reads[0](primals)
+        if kept is None:  # a partial's positions depend on the inputs (power's exponent)
+            kept = set()
+            for i, constant in enumerate(constants):
+                read = (i,) if constant else self.reads[i]
+                kept.update(read(primals) if callable(read) else read)
+        return kept
 
     def __call__(self, *args):
         for arg in args:
@@ -228,12 +277,17 @@ class Elementwise(Primitive):
         for i in wanted:
             d = partials[i](*args)
             if not isinstance(d, (np.ndarray, Traced)):  # a number or ONE / MINUS_ONE
-                c = chain_product(d, cotangent)
+                if d is MINUS_ONE and len(wanted) == 1 and cotangent is OVERWRITABLE.value:
+                    c = _negate_in_place(cotangent)  # -g into g, which the sweep alone holds
+                else:
+                    c = chain_product(d, cotangent)
             elif unit and _is_own_traced_partial(d, args, cotangent):
                 c = d  # d * 1 is d: the same bits, without two passes
             elif _sole_array(d, cotangent) and sys.getrefcount(d) == 2:  # no one else holds d
                 c = np.multiply(d, cotangent, out=d)
-            elif isinstance(d, Traced) and sys.getrefcount(d) == 2 and _into_dual(d, cotangent):
+            elif isinstance(d, Traced) and sys.getrefcount(d) == 2 and _into_dual(
+                d, cotangent, len(wanted) == 1 and cotangent is OVERWRITABLE.value
+            ):
                 c = d  # d * g into a dual partial nobody else holds, as its rules compute it
             else:
                 c = chain_product(d, cotangent)
@@ -280,7 +334,27 @@ def _dual_class():
     return _DUAL_CLASS[0]
 
 
-def _into_dual(d, g) -> bool:
+class _Overwritable(threading.local):
+    """Per thread: the dual cotangent the running reverse sweep holds alone and lets the rule
+    of a node with one input to send a cotangent to overwrite (``value``), or ``None``; set
+    around that one rule call by the sweep (:func:`autodiff.reverse.tape.overwritable`)."""
+
+    value = None
+
+
+OVERWRITABLE = _Overwritable()
+
+
+def _negate_in_place(g):
+    """``-g`` written into the parts of the dual ``g`` (the sweep's own, plain array parts):
+    ``np.negative`` of each part, as the ``negative`` primitive's rules on the dual level
+    compute them (primal ``-g.p``, tangent ``-g.t``); no new arrays."""
+    np.negative(g._primal_, out=g._primal_)
+    np.negative(g.tangent, out=g.tangent)
+    return g
+
+
+def _into_dual(d, g, overwrite_g: bool = False) -> bool:
     """Forward over reverse: write ``d * g`` into the parts of the dual partial ``d`` (which
     the caller alone holds) if they are plain arrays nobody else holds, of ``g``'s shape and
     dtype; whether it did.  ``g`` is a plain array or a dual of ``d``'s level with such parts.
@@ -288,7 +362,9 @@ def _into_dual(d, g) -> bool:
     The same NumPy calls, in the same order, as the ``multiply`` primitive's rules on the dual
     level: primal ``d.p * g``, tangent ``g * d.t`` (a plain ``g``), or primal ``d.p * g.p`` and
     tangent ``g.p * d.t + d.p * g.t``; the tangent first, since it reads ``d.p``.  Two
-    allocations and the dual dispatch fewer per product.
+    allocations and the dual dispatch fewer per product; with ``overwrite_g`` (the sweep
+    holds the dual ``g`` alone and reads it no more) ``d.p * g.t`` goes into ``g.t``, one
+    temporary fewer.
     """
     Dual = _dual_class()
     if type(d) is not Dual or d._n_batch or not d._level.active:
@@ -310,7 +386,7 @@ def _into_dual(d, g) -> bool:
             and gp.dtype == gt.dtype == dp.dtype):
         return False
     np.multiply(gp, dt, out=dt)
-    np.add(dt, np.multiply(dp, gt), out=dt)
+    np.add(dt, np.multiply(dp, gt, out=gt) if overwrite_g else np.multiply(dp, gt), out=dt)
     np.multiply(dp, gp, out=dp)
     return True
 
@@ -390,7 +466,7 @@ def _impl(math_fn, numpy_fn, arity):
     return _scalar_first(math_fn, numpy_fn, arity)
 
 
-def _unary(name, math_fn, numpy_fn, partial, *, taylor, domain, numpy=None):
+def _unary(name, math_fn, numpy_fn, partial, *, taylor, domain, numpy=None, reads=None):
     """A unary primitive: ``numpy_fn`` on arrays (``math_fn`` on floats where given); it
     answers for ``numpy_fn`` when that is a ufunc, or for the callables in ``numpy``."""
     return Elementwise(
@@ -401,11 +477,12 @@ def _unary(name, math_fn, numpy_fn, partial, *, taylor, domain, numpy=None):
         taylor=taylor,
         domain=domain,
         numpy=_answers(numpy_fn, numpy),
+        reads=None if reads is None else (reads,),
     )
 
 
 def _binary(name, math_fn, numpy_fn, partial_a, partial_b, *, taylor, domain, numpy=None,
-            cases=()):
+            cases=(), reads=None):
     return Elementwise(
         name,
         _impl(math_fn, numpy_fn, 2),
@@ -415,6 +492,7 @@ def _binary(name, math_fn, numpy_fn, partial_a, partial_b, *, taylor, domain, nu
         domain=domain,
         numpy=_answers(numpy_fn, numpy),
         cases=cases,
+        reads=reads,
     )
 
 
@@ -445,14 +523,17 @@ _AWAY_FROM_ZERO = both_signs(0.1, 10.0)
 add = _binary(
     "add", operator.add, np.add, lambda a, b, y: ONE, lambda a, b, y: ONE,
     taylor=series.FIRST_ORDER, domain=Domain("a, b -> a + b", (_WIDE, _WIDE)),
+    reads=((), ()),
 )
 subtract = _binary(
     "subtract", operator.sub, np.subtract, lambda a, b, y: ONE, lambda a, b, y: MINUS_ONE,
     taylor=series.FIRST_ORDER, domain=Domain("a, b -> a - b", (_WIDE, _WIDE)),
+    reads=((), ()),
 )
 multiply = _binary(
     "multiply", operator.mul, np.multiply, lambda a, b, y: b, lambda a, b, y: a,
     taylor=series.multiply, domain=Domain("a, b -> a * b", (_WIDE, _WIDE)),
+    reads=((1,), (0,)),
 )
 # d(a/b)/db = -a/b**2 = -y/b: computed from the quotient itself, never as a * (1/b).
 divide = _binary(
@@ -463,6 +544,7 @@ divide = _binary(
     lambda a, b, y: negative(divide(y, b)),
     taylor=series.divide,
     domain=Domain("a, b -> a / b", (_WIDE, _AWAY_FROM_ZERO)),
+    reads=((1,), (1, 2)),
 )
 
 
@@ -563,6 +645,19 @@ def _power_impl(a, b):
 _power_d_base_guarded = _nan_outside_domain(_power_d_base)
 
 
+def _power_d_base_reads(primals) -> tuple:
+    """What ``d(a**b)/da`` reads (:func:`_power_d_base_outside_domain`): ``a`` and ``b``,
+    and the value ``a**b`` unless ``b`` is a constant integral number other than 1."""
+    b = primals[1]
+    if (type(b) is int or type(b) is float) and b != 1 and float(b).is_integer():
+        return _BASE_AND_EXPONENT
+    return _BASE_EXPONENT_AND_VALUE
+
+
+_BASE_AND_EXPONENT = frozenset((0, 1))
+_BASE_EXPONENT_AND_VALUE = frozenset((0, 1, 2))
+
+
 @functools.wraps(_power_d_base)  # the coverage table reads the kink convention there
 def _power_d_base_outside_domain(a, b, y):
     # nan where the value is (_nan_outside_domain); a constant integral exponent other than 1
@@ -580,10 +675,12 @@ power = _binary(
         "a, b -> a**b", (((0.1, 10.0),), ((-3.0, 3.0),)), outside=((-1.0, 0.5), (-8.0, 1 / 3))
     ),
     numpy=(np.power,),
+    reads=(_power_d_base_reads, (0, 2)),
 )
 negative = _unary(
     "negative", operator.neg, np.negative, lambda x, y: MINUS_ONE,
     taylor=series.FIRST_ORDER, domain=Domain("x -> -x", (_WIDE,)),
+    reads=(),
 )
 reciprocal = _unary(
     "reciprocal",
@@ -597,6 +694,7 @@ reciprocal = _unary(
 square = _unary(
     "square", lambda x: x * x, np.square, lambda x, y: multiply(2.0, x),
     taylor=series.square, domain=Domain("x -> x**2", (_WIDE,)),
+    reads=(0,),
 )
 absolute = _unary(
     "absolute", abs, np.absolute, lambda x, y: sign(x),
@@ -615,6 +713,7 @@ _LN10 = math.log(10.0)
 exp = _unary(
     "exp", math.exp, np.exp, lambda x, y: y,
     taylor=series.exp, domain=Domain("x -> exp(x)", (((-20.0, 20.0),),)),
+    reads=(1,),
 )
 # expm1' = expm1(x) + 1 (as JAX and PyTorch): for x << 0 the sum cancels, so x >= -5
 # (Expm1 and Log1p are the test suite's cancellation-free SymPy functions)
@@ -630,6 +729,7 @@ log = _unary(
     "log", math.log, np.log, _nan_outside_domain(lambda x, y: reciprocal(x)),
     taylor=series.log,
     domain=Domain("x -> log(x)", (((1e-3, 1e3),),), outside=((-1.0,), (-1e-3,))),
+    reads=(0, 1),
 )
 log1p = _unary(
     "log1p", math.log1p, np.log1p, _nan_outside_domain(lambda x, y: reciprocal(add(x, 1.0))),
@@ -652,6 +752,7 @@ log10 = _unary(
 sqrt = _unary(  # sqrt'(0) = inf, as the maths says
     "sqrt", math.sqrt, np.sqrt, lambda x, y: divide(0.5, y),
     taylor=series.sqrt, domain=Domain("x -> sqrt(x)", (((1e-3, 1e3),),), outside=((-1.0,),)),
+    reads=(1,),
 )
 cbrt = _unary(
     "cbrt", None, np.cbrt, lambda x, y: reciprocal(multiply(3.0, square(y))),
@@ -666,10 +767,12 @@ cbrt = _unary(
 sin = _unary(
     "sin", math.sin, np.sin, lambda x, y: cos(x),
     taylor=series.sin, domain=Domain("x -> sin(x)", (_WIDE,)),
+    reads=(0,),
 )
 cos = _unary(
     "cos", math.cos, np.cos, lambda x, y: negative(sin(x)),
     taylor=series.cos, domain=Domain("x -> cos(x)", (_WIDE,)),
+    reads=(0,),
 )
 tan = _unary(
     "tan", math.tan, np.tan, lambda x, y: add(1.0, square(y)),
@@ -707,6 +810,7 @@ cosh = _unary(
 tanh = _unary(
     "tanh", math.tanh, np.tanh, lambda x, y: subtract(1.0, square(y)),
     taylor=series.tanh, domain=Domain("x -> tanh(x)", (((-3.0, 3.0),),)),
+    reads=(1,),
 )
 arcsinh = _unary(
     "arcsinh",
