@@ -97,23 +97,24 @@ def _parameter_list(params):
     return params
 
 
-def _gradient(param):
-    """``param.grad`` as an array of ``param.value``'s dtype, after checking its type and shape."""
-    grad, value = param.grad, param.value
+def _gradient(param, value):
+    """``param.grad`` as an array of the dtype of ``value`` (``param.value``), after checking its
+    type and shape."""
+    grad = param.grad
     if type(grad) is np.ndarray and grad.dtype == value.dtype and grad.shape == value.shape:
         return grad  # what a backward pass or a compiled step sets: nothing to convert
     grad = np.asarray(grad)
     if not np.issubdtype(grad.dtype, np.floating):
         raise TypeError(
-            f"gradient of a parameter of shape {param.value.shape} has dtype {grad.dtype}; "
+            f"gradient of a parameter of shape {value.shape} has dtype {grad.dtype}; "
             "gradients must be real floating-point arrays"
         )
-    if grad.shape != param.value.shape:
+    if grad.shape != value.shape:
         raise ValueError(
-            f"gradient shape {grad.shape} does not match parameter shape {param.value.shape}; "
+            f"gradient shape {grad.shape} does not match parameter shape {value.shape}; "
             "the gradient must have exactly the parameter's shape"
         )
-    return grad.astype(param.value.dtype, copy=False)
+    return grad.astype(value.dtype, copy=False)
 
 
 def _assign(param, value):
@@ -202,28 +203,29 @@ class Optimizer:
         return loss
 
     def _prepared(self, group):
-        """``(param, grad, state)`` for every parameter of ``group`` that has a gradient: the
+        """``(param, value, grad, state)`` for every parameter of ``group`` that has a gradient: the
         gradient checked, cast to the parameter's dtype and negated under ``maximize``; the state
         made at the first step, its ``"step"`` counting this one."""
         states, maximize, entries = self.state, group["maximize"], []
         for param in group["params"]:
             if param.grad is None:
                 continue
-            grad = _gradient(param)
+            value = param.value
+            grad = _gradient(param, value)
             if maximize:
                 grad = -grad
             state = states.get(id(param))
             if state is None:
-                state = states[id(param)] = self._initial_state(param.value, group)
-            entries.append((param, grad, state))
-        for _, _, state in entries:  # every gradient passed its checks
-            state["step"] += 1
+                state = states[id(param)] = self._initial_state(value, group)
+            entries.append((param, value, grad, state))
+        for entry in entries:  # every gradient passed its checks
+            entry[3]["step"] += 1
         return entries
 
     def _step_group(self, group):
         """Update the parameters of one group, each by :meth:`_updated`."""
-        for param, grad, state in self._prepared(group):
-            _assign(param, self._updated(param.value, grad, state, group))
+        for param, value, grad, state in self._prepared(group):
+            _assign(param, self._updated(value, grad, state, group))
 
     def state_dict(self):
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``.
@@ -589,16 +591,16 @@ class Adam(Optimizer):
     def _step_group(self, group):
         """Update the group's parameters, the small ones together (:class:`_FlatMoments`)."""
         entries = self._prepared(group)
-        together = _alike([entry for entry in entries if entry[0].value.size <= FLAT_MAX_SIZE])
+        together = _alike([entry for entry in entries if entry[1].size <= FLAT_MAX_SIZE])
         if len(together) > 1:
             self._flat_moments(group, together).update(
                 together, group, self._decoupled_weight_decay)
             if len(together) == len(entries):
                 return
-            done = {id(param) for param, _, _ in together}
+            done = {id(entry[0]) for entry in together}
             entries = [entry for entry in entries if id(entry[0]) not in done]
-        for param, grad, state in entries:
-            _assign(param, self._updated(param.value, grad, state, group))
+        for param, value, grad, state in entries:
+            _assign(param, self._updated(value, grad, state, group))
 
     def _flat_moments(self, group, entries):
         """The group's :class:`_FlatMoments` for ``entries``: the one kept while their states
@@ -607,25 +609,25 @@ class Adam(Optimizer):
         if flat is None or not flat.holds(entries):
             live = {id(known) for known in self.param_groups}  # forget replaced groups
             self._flats = {key: kept for key, kept in self._flats.items() if key in live}
-            flat = self._flats[id(group)] = _FlatMoments(entries, entries[0][0].value.dtype)
+            flat = self._flats[id(group)] = _FlatMoments(entries, entries[0][1].dtype)
         return flat
 
 
 def _alike(entries):
-    """The largest set of ``(param, grad, state)`` entries whose parameters share a dtype and a
+    """The largest set of ``(param, value, grad, state)`` entries whose parameters share a dtype and a
     step count (so the same scalars update them): all of them, unless some parameter skipped a
     step (no gradient) or the group mixes dtypes."""
     if len(entries) < 2:
         return entries
-    dtype, step = entries[0][0].value.dtype, entries[0][2]["step"]
-    for param, _, state in entries:
-        if param.value.dtype != dtype or state["step"] != step:
+    dtype, step = entries[0][1].dtype, entries[0][3]["step"]
+    for _, value, _, state in entries:
+        if value.dtype != dtype or state["step"] != step:
             break
     else:
         return entries
     kinds = {}
     for entry in entries:
-        kinds.setdefault((entry[0].value.dtype, entry[2]["step"]), []).append(entry)
+        kinds.setdefault((entry[1].dtype, entry[3]["step"]), []).append(entry)
     return max(kinds.values(), key=len)
 
 
@@ -679,49 +681,48 @@ class _FlatMoments:
     """
 
     def __init__(self, entries, dtype):
-        keys = [key for key in entries[0][2] if key != "step"]
-        sizes = [param.value.size for param, _, _ in entries]
-        bounds = np.cumsum([0, *sizes]).tolist()
-        self.ids = [id(param) for param, _, _ in entries]
+        keys = [key for key in entries[0][3] if key != "step"]
+        bounds = np.cumsum([0, *[value.size for _, value, _, _ in entries]]).tolist()
+        self.ids = [id(param) for param, _, _, _ in entries]
         self.moments = {}
         for key in keys:  # the moments so far, concatenated; the states get views of them
             flat = self.moments[key] = np.concatenate(
-                [state[key] for _, _, state in entries], axis=None).astype(dtype, copy=False)
-            for (param, _, state), start, stop in zip(entries, bounds, bounds[1:]):
-                state[key] = flat[start:stop].reshape(param.value.shape)
-        self.views = [[state[key] for key in keys] for _, _, state in entries]
-        self.keys = keys
+                [state[key] for _, _, _, state in entries], axis=None).astype(dtype, copy=False)
+            for (_, value, _, state), start, stop in zip(entries, bounds, bounds[1:]):
+                state[key] = flat[start:stop].reshape(value.shape)
+        self.views = [[(key, state[key], flat) for key, flat in self.moments.items()]
+                      for _, _, _, state in entries]
         self.grad = np.empty(bounds[-1], dtype)
         self.work = np.empty(bounds[-1], dtype)
-        self.steps = [self.work[start:stop].reshape(param.value.shape)
-                      for (param, _, _), start, stop in zip(entries, bounds, bounds[1:])]
+        self.steps = [self.work[start:stop].reshape(value.shape)
+                      for (_, value, _, _), start, stop in zip(entries, bounds, bounds[1:])]
 
     def holds(self, entries) -> bool:
         """Whether ``entries`` are this layout's parameters, in order, their states its views."""
         if len(entries) != len(self.ids):
             return False
-        for (param, _, state), known, views in zip(entries, self.ids, self.views):
+        for (param, _, _, state), known, views in zip(entries, self.ids, self.views):
             if id(param) != known:
                 return False
-            for key, view in zip(self.keys, views):
-                if state.get(key) is not view or view.base is not self.moments[key]:
+            for key, view, flat in views:
+                if state.get(key) is not view or view.base is not flat:
                     return False  # a state loaded or copied since: concatenate it again
         return True
 
     def update(self, entries, group, decoupled):
         """One Adam step of every parameter in ``entries`` (:func:`_adam_step` on the flat
         arrays); each parameter gets a new array."""
-        np.concatenate([grad for _, grad, _ in entries], axis=None, out=self.grad)
+        np.concatenate([entry[2] for entry in entries], axis=None, out=self.grad)
         decay = group["weight_decay"]
         if decay != 0 and not decoupled:  # g + decay * w, as in Adam._updated
-            np.concatenate([param.value for param, _, _ in entries], axis=None, out=self.work)
+            np.concatenate([entry[1] for entry in entries], axis=None, out=self.work)
             self.work *= decay
             self.grad += self.work
-        _adam_step(self.grad, self.moments, group, entries[0][2]["step"], self.work)
-        for (param, _, _), step in zip(entries, self.steps):
-            value = param.value
-            if decay != 0 and decoupled:
-                value = value * (1 - group["lr"] * decay)
+        _adam_step(self.grad, self.moments, group, entries[0][3]["step"], self.work)
+        shrink = 1 - group["lr"] * decay if decay != 0 and decoupled else None
+        for (param, value, _, _), step in zip(entries, self.steps):
+            if shrink is not None:
+                value = value * shrink
             _assign(param, np.subtract(value, step))
 
 
