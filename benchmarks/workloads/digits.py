@@ -46,7 +46,7 @@ def _dataset(epochs, batch=BATCH):
     mean, scale = X_train.mean(axis=0), X_train.std(axis=0)
     scale[scale == 0] = 1.0
     rng = np.random.default_rng(0)
-    batches = [order[start:start + BATCH]
+    batches = [order[start:start + batch]
                for order in (rng.permutation(len(y_train)) for _ in range(epochs))
                for start in range(0, len(y_train), batch)]
     return (X_train - mean) / scale, y_train, (X_test - mean) / scale, y_test, batches
