@@ -23,7 +23,7 @@ import weakref
 
 import numpy as np
 
-from ..rules import indexing
+from ..rules import elementwise, indexing
 from ..rules import shapes as rules_shape
 from ..rules.primitive import Traced, lift, shape_of
 
@@ -109,6 +109,8 @@ def _writable_in_place(value) -> bool:
     copies of writeable arrays; a NumPy view holds its base), and every array must own its
     memory and be writeable (the tape marks the arrays it keeps read-only).
     """
+    if not elementwise.REFCOUNTS_EXACT:
+        return False
     for name in _state_slots(type(value)):
         held = getattr(value, name)
         if isinstance(held, np.ndarray):

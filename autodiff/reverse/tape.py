@@ -536,7 +536,8 @@ def overwritable(g, ours: bool) -> bool:
     ):
         return False
     return ours or (
-        sys.getrefcount(g) == 3 and sys.getrefcount(p) == 3 and sys.getrefcount(t) == 3
+        ew.REFCOUNTS_EXACT
+        and sys.getrefcount(g) == 3 and sys.getrefcount(p) == 3 and sys.getrefcount(t) == 3
     )
 
 

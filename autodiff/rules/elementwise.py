@@ -26,6 +26,7 @@ import itertools
 import math
 import operator
 import sys
+import sysconfig
 import threading
 
 import numpy as np
@@ -303,16 +304,27 @@ class Elementwise(Primitive):
         return results
 
 
+#: Whether ``sys.getrefcount`` counts every holder of an object, as the in-place shortcuts
+#: assume when they ask whether a name is an array's only holder (here, in the tape's sweep
+#: and in ``x[i] = v`` writes).  CPython 3.14 may load a local variable as a borrowed
+#: reference, so the count can be one below the holders, and free-threaded builds defer
+#: reference counts: there every such shortcut is off (the same results, more allocation),
+#: never a write into an array someone else still reads.
+REFCOUNTS_EXACT = sys.version_info < (3, 14) and not sysconfig.get_config_var("Py_GIL_DISABLED")
+
+
 def _sole_array(d, direction) -> bool:
     """Whether the chain rule's product ``d * direction`` may be written into ``d``: a plain
     array of the product's shape and dtype that owns its memory and can be written.  The
     caller also checks that its own name is the only reference to ``d`` (``sys.getrefcount``,
     as NumPy's own elision of temporaries does), i.e. that the partial made it just now (``2 *
     x`` for ``x ** 2``), not returned an input, the output or an array kept elsewhere.  The
-    same ``np.multiply`` with ``out=``: the same bits, one array allocated fewer.
+    same ``np.multiply`` with ``out=``: the same bits, one array allocated fewer.  Never where
+    reference counts may undercount (:data:`REFCOUNTS_EXACT`).
     """
     return (
-        type(d) is np.ndarray
+        REFCOUNTS_EXACT
+        and type(d) is np.ndarray
         and type(direction) is np.ndarray
         and d.shape == direction.shape
         and d.dtype == direction.dtype
