@@ -16,6 +16,13 @@ the anchors), each a function doing the same work.  For every side the harness
 4. takes the samples in rounds across all sides of the benchmark (one sample per side per round,
    the order rotated each round), so a slow drift of the machine hits every side alike.
 
+Each sample also counts the process's minor page faults per call (first touches of memory the
+kernel had to map, ``getrusage``'s ``ru_minflt``).  At n = 1e5 a call's time depends on them
+more than on its arithmetic: glibc returns the top of its heap to the kernel when a call frees
+more than its trim threshold, so the next call faults its peak back in (about 1.4 µs per 4 kB
+page on this machine); whether a sample does depends on the heap's history.  The report shows
+the median and range per side, so a bimodal timing can be read.
+
 Steps 1-3 and each sample run in a :class:`SideRunner`; :mod:`benchmarks.worker` gives every
 library its own runner process per workload (:mod:`benchmarks.side_process`), so what one
 library allocates, frees or spins up (glibc adapts its mmap threshold to the largest block
@@ -28,6 +35,10 @@ from __future__ import annotations
 
 import math
 import time
+try:
+    from resource import RUSAGE_SELF, getrusage
+except ImportError:  # not on Windows: faults are not counted there
+    getrusage = None
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -115,10 +126,21 @@ def describe_error(error: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _timed(call):
+def _page_faults() -> int | None:
+    """Minor page faults of this process so far, ``None`` where ``getrusage`` is missing."""
+    return None if getrusage is None else getrusage(RUSAGE_SELF).ru_minflt
+
+
+def _timed(call, number: int = 1):
+    """``(seconds per call, page faults per call, last result)`` of ``number`` calls."""
+    faults = _page_faults()
     start = time.perf_counter()
-    result = call()
-    return time.perf_counter() - start, result
+    for _ in range(number):
+        result = call()
+    seconds = (time.perf_counter() - start) / number
+    if faults is not None:
+        faults = (_page_faults() - faults) / number
+    return seconds, faults, result
 
 
 def _mismatch(results, side, bench) -> str:
@@ -157,7 +179,7 @@ class SideRunner:
         side = next(side for side in bench.sides if side.label == label)
         settings = self._settings
         out = {"status": "ok", "detail": "", "number": 1, "repeats": 0, "samples": [],
-               "info": {}, "per_call": None}
+               "faults": [], "info": {}, "per_call": None}
         try:
             call = side.build()
         except Unavailable as missing:
@@ -166,13 +188,14 @@ class SideRunner:
             return out | {"status": "error", "detail": describe_error(error)}
         try:
             results = [call()]  # warm-up: imports, JIT compilation, caches
-            per_call, result = _timed(call)
+            per_call, faults, result = _timed(call)
             results.append(result)
         except Exception as error:
             return out | {"status": "error", "detail": describe_error(error)}
         out["per_call"] = per_call
         if per_call >= settings.heavy:
             out["samples"], out["repeats"] = [per_call], settings.heavy_repeats
+            out["faults"] = [faults]
         else:
             out["number"] = max(1, math.ceil(settings.min_sample / max(per_call, 1e-9)))
             wanted = round(settings.budget / (out["number"] * per_call))
@@ -186,13 +209,10 @@ class SideRunner:
         self._calls[bench_name, label] = call
         return out
 
-    def sample(self, bench_name: str, label: str, number: int) -> float:
-        """Seconds per call, over ``number`` calls."""
-        call = self._calls[bench_name, label]
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        return (time.perf_counter() - start) / number
+    def sample(self, bench_name: str, label: str, number: int) -> tuple[float, float | None]:
+        """Seconds and page faults per call, over ``number`` calls."""
+        seconds, faults, _ = _timed(self._calls[bench_name, label], number)
+        return seconds, faults
 
     def release(self, bench_name: str) -> None:
         """Drop the state of a finished benchmark's sides."""
@@ -223,6 +243,7 @@ class _Run:
     number: int = 1
     repeats: int = 0
     samples: list = field(default_factory=list)
+    faults: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
 
     @property
@@ -245,6 +266,7 @@ def _prepared(side, bench, runner_for, libraries, include_slow, log) -> _Run:
     run.status, run.detail, run.info = prepared["status"], prepared["detail"], prepared["info"]
     run.number, run.repeats = prepared["number"], prepared["repeats"]
     run.samples = list(prepared["samples"])
+    run.faults = list(prepared["faults"])
     if prepared["per_call"] is not None:
         log(f"    {side.label}: {prepared['per_call'] * 1e3:.3g} ms per call, {run.repeats} "
             f"samples x {run.number} calls")
@@ -255,6 +277,10 @@ def _summary(run) -> dict:
     record = {"label": run.side.label, "library": run.side.library, "status": run.status,
               "detail": run.detail, "note": run.side.note, "info": run.info,
               "number": run.number, "samples": run.samples}
+    faults = [count for count in run.faults if count is not None]
+    if faults:
+        record["faults"] = {"median": float(np.median(faults)), "min": min(faults),
+                            "max": max(faults)}
     if run.samples:
         q1, median, q3 = np.percentile(run.samples, [25, 50, 75])
         record.update(median=float(median), q1=float(q1), q3=float(q3), n=len(run.samples))
@@ -294,7 +320,9 @@ def run_benchmark(bench: Benchmark, runner_for: Callable, libraries=None, includ
         shift = rounds % len(active)
         for run in active[shift:] + active[:shift]:
             try:
-                run.samples.append(run.runner.sample(bench.name, run.side.label, run.number))
+                seconds, faults = run.runner.sample(bench.name, run.side.label, run.number)
+                run.samples.append(seconds)
+                run.faults.append(faults)
             except Exception as error:
                 run.status, run.detail = "error", describe_error(error)
         rounds += 1

@@ -2,7 +2,9 @@
 
 The table has one row per side of every benchmark and, for each allocator pass, the median time
 per call, the interquartile range (IQR = q3 - q1), the number of samples (times calls per
-sample) and the ratio to the benchmark's limit (its baseline side, e.g. hand-written NumPy).
+sample) and the ratio to the benchmark's limit (its baseline side, e.g. hand-written NumPy);
+its notes give each side's minor page faults per call (median and range over the samples) where
+there were any.
 A second table lists every target ratio an issue names beside the measured one.
 """
 
@@ -90,6 +92,12 @@ def _notes(side, labels) -> str:
             parts.append(f"{label}: **{other['status']}** {other['detail']}".rstrip())
     if first["info"]:
         parts.append(_info(first["info"]))
+    for label in labels:
+        faults = side["passes"].get(label, {}).get("faults")
+        if faults and faults["max"] >= 1:
+            where = f" ({label})" if len(labels) > 1 else ""
+            parts.append(f"page faults/call{where}: median {faults['median']:.0f}, "
+                         f"{faults['min']:.0f}–{faults['max']:.0f}")
     if side["note"]:
         parts.append(side["note"])
     return "; ".join(parts).replace("|", "\\|")

@@ -70,7 +70,7 @@ class SideProcess:
     def prepare(self, bench_name: str, label: str) -> dict:
         return self._ask("prepare", bench_name, label)
 
-    def sample(self, bench_name: str, label: str, number: int) -> float:
+    def sample(self, bench_name: str, label: str, number: int) -> tuple[float, float | None]:
         return self._ask("sample", bench_name, label, number)
 
     def release(self, bench_name: str) -> None:
