@@ -57,6 +57,8 @@ def _leaf_dtype(leaf, path, what):
     """The floating dtype ``leaf`` has in the flat layout; ``TypeError`` naming anything else."""
     if isinstance(leaf, Traced):
         return dtype_of(leaf)
+    if type(leaf) is np.ndarray and leaf.dtype.kind == "f":  # the common leaf, checked first
+        return leaf.dtype
     where = describe_path(what, path)
     if isinstance(leaf, (bool, np.bool_)):
         raise TypeError(f"{where} is a bool; a pytree of real numbers is needed here.")
@@ -95,13 +97,13 @@ class FlatSpec:
     def __init__(self, treedef, leaves, dtypes, what):
         self.treedef = treedef
         self.what = what
-        self.shapes = tuple(shape_of(leaf) for leaf in leaves)
+        self.shapes = tuple([shape_of(leaf) for leaf in leaves])
         self.dtypes = tuple(dtypes)
-        self.sizes = tuple(math.prod(shape) for shape in self.shapes)
+        self.sizes = tuple([math.prod(shape) for shape in self.shapes])
         self.size = sum(self.sizes)
         self.dtype = np.result_type(*self.dtypes) if self.dtypes else np.dtype(np.float64)
-        self._python_float = tuple(type(leaf) is float for leaf in leaves)
-        self._numpy_scalar = tuple(isinstance(leaf, np.generic) for leaf in leaves)
+        self._python_float = tuple([type(leaf) is float for leaf in leaves])
+        self._numpy_scalar = tuple([isinstance(leaf, np.generic) for leaf in leaves])
 
     @functools.cached_property
     def _skeleton(self) -> TreeDef:

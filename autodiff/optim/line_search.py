@@ -26,7 +26,9 @@ which is exact for quadratic ``φ`` (this is the idea behind Hager & Zhang's app
 conditions): gradients keep their relative accuracy where values lose theirs.
 """
 
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,8 +51,7 @@ class LineSearchResult:
     wolfe: bool
 
 
-@dataclass(frozen=True)
-class _Trial:
+class _Trial(NamedTuple):  # a tuple: built several times per search, cheaply
     step: float
     x: np.ndarray
     fun: float
@@ -60,7 +61,10 @@ class _Trial:
 
     @property
     def finite(self):
-        return np.isfinite(self.fun) and np.isfinite(self.slope)
+        return math.isfinite(self.fun) and math.isfinite(self.slope)
+
+
+_EPS = np.finfo(float).eps
 
 
 def _cubic_minimiser(a, b):
@@ -134,8 +138,8 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
         raise LineSearchFailure(f"the search direction is not a descent direction "
                                 f"(∇fᵀp = {slope0:.3g})")
     origin = _Trial(0.0, x, fun, grad, slope0, 0.0)
-    resolution = 1e3 * np.finfo(float).eps * abs(fun)
-    scale = max(np.max(np.abs(x)), 1.0) / np.max(np.abs(direction))
+    resolution = 1e3 * _EPS * abs(fun)
+    scale = max(np.abs(x).max(), 1.0) / np.abs(direction).max()
     evaluations = 0
 
     def evaluate(step):
@@ -145,7 +149,7 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
         value, gradient = objective.value_and_grad(point)
         slope = float(gradient @ direction)
         change = value - fun
-        if abs(change) <= resolution and np.isfinite(slope):
+        if abs(change) <= resolution and math.isfinite(slope):
             change = 0.5 * step * (slope0 + slope)
         return _Trial(step, point, value, gradient, slope, change)
 
@@ -160,7 +164,7 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
 
     def zoom(lo, hi):
         while evaluations < max_evaluations:
-            if abs(hi.step - lo.step) <= np.finfo(float).eps * scale:
+            if abs(hi.step - lo.step) <= _EPS * scale:
                 break  # the trial points no longer differ in float64
             trial = evaluate(_interpolate(lo, hi))
             if not sufficient_decrease(trial) or trial.change >= lo.change:

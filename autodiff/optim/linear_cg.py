@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..flat import flat_spec, is_number_list
+from ..second_order import HvpOperator
 
 __all__ = ["CGInfo", "conjugate_gradient"]
 
@@ -78,7 +79,9 @@ class _FlatLayout:
     def linear_map(self, operator, name):
         """``v -> operator v`` on flat vectors, for a callable, a ``.matvec`` or an array."""
         n = self.n
-        if callable(operator):
+        if isinstance(operator, HvpOperator):
+            apply = operator.matvec  # where its __call__ sends a flat vector
+        elif callable(operator):
             apply = operator
         elif hasattr(operator, "matvec"):
             apply = operator.matvec
@@ -152,11 +155,11 @@ def _layout(b):
 
 def _check_inputs(layout, b, x0, tol, maxiter):
     b = layout.flatten(b, "b")
-    if not np.all(np.isfinite(b)):
+    if not np.isfinite(b).all():
         raise ValueError("b has non-finite entries (nan or inf)")
     if x0 is not None:
         x0 = layout.flatten(x0, "x0")
-        if not np.all(np.isfinite(x0)):
+        if not np.isfinite(x0).all():
             raise ValueError("x0 has non-finite entries (nan or inf)")
     if not (np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0, got {tol}")
@@ -240,10 +243,11 @@ def _solve(apply_a, b, x0, tol, maxiter, apply_m):
     p = z.copy()
     for k in range(maxiter):
         ap = apply_a(p)
-        if not np.isfinite(ap).all():
+        curvature = float(p @ ap)
+        # a nan or inf in A p makes pᵀA p nan or inf: the full test only runs then
+        if not math.isfinite(curvature) and not np.isfinite(ap).all():
             return finish(x, k, r_norm, "non-finite",
                           f"matvec returned non-finite values at iteration {k}")
-        curvature = float(p @ ap)
         if curvature <= 0.0:
             return finish(x, k, r_norm, "negative curvature",
                           f"non-positive curvature pᵀA p = {curvature:.3g} at iteration {k}",

@@ -238,7 +238,7 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
     nit = 0
     try:
         while True:
-            gradient_norm = float(np.max(np.abs(current.grad)))
+            gradient_norm = float(np.abs(current.grad).max())
             if gradient_norm <= tol:
                 success, message = True, f"converged: ‖∇f‖∞ = {gradient_norm:.2e} <= tol"
                 break

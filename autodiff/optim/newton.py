@@ -11,6 +11,8 @@ whose minimiser for positive definite ``H = ∇²f(x)`` is the Newton step ``p =
 tried first, so convergence is quadratic near a strong minimum).
 """
 
+import math
+
 import numpy as np
 
 from .line_search import LineSearchFailure, strong_wolfe
@@ -56,7 +58,7 @@ def newton_cg(objective, start, *, cg_maxiter=None):
     x, f, g = start
     cg_maxiter = 20 * x.size if cg_maxiter is None else positive_int(cg_maxiter, "cg_maxiter")
     while True:
-        forcing = min(0.5, np.sqrt(np.linalg.norm(g)))
+        forcing = min(0.5, math.sqrt(math.sqrt(float(g.dot(g)))))  # √‖∇f‖, as np.linalg.norm
         hessian = objective.hvp_operator(x)
         p, info = conjugate_gradient(hessian, -g, tol=forcing, maxiter=cg_maxiter)
         if info.status == "non-finite":
