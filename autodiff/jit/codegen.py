@@ -430,6 +430,16 @@ def _is_scatter(step) -> bool:
                 step.arg_types[0] is float and step.out_dtype == np.float64)))
 
 
+def _array_scatter_subscript(step):
+    """The subscript source of a scatter of an array at a basic index (:func:`_is_scatter`),
+    emitted as ``zeros(shape, dtype)`` and ``[index] = g``, as the implementation computes it;
+    else ``None``."""
+    if not (_is_scatter(step) and step.arg_types[0] is np.ndarray and not step.nested
+            and set(step.kwargs) == {"index", "shape"}):
+        return None
+    return _subscript(step.kwargs["index"])
+
+
 def _plan(steps, program, uses, guards):
     """The peephole rewrites: ``{slot: (kind, data)}`` and the steps to skip.
 
@@ -700,11 +710,22 @@ def generate(program, outputs_template, output_slots):
                     namer.names[step.out] = namer.names[other.slot]
                     continue
                 buffer = assign.get(step.out)
+                subscript = _array_scatter_subscript(step)
                 if buffer is not None:
                     ufunc, operands = forms[step.out]
                     fn = namer.constant(ufunc, ufunc.__name__)
                     source = (f"{fn}({', '.join(namer.expr(a) for a in operands)}, "
                               f"out=pool{buffer})")
+                elif subscript is not None:
+                    # the implementation's zeros and assignment, without its call and its
+                    # test of the index
+                    target = namer.result(step)
+                    zeros = namer.constant(np.zeros, "zeros")
+                    dtype = namer.constant(step.out_dtype, "dtype")
+                    lines.append(f"    {target} = {zeros}({step.kwargs['shape']!r}, {dtype})")
+                    lines.append(f"    {target}[{subscript}] = {namer.expr(step.args[0])}"
+                                 f"  # {step.name}")
+                    source = None
                 else:
                     source = _call_source(step, namer)
                 guard = guards.get(step.out)
@@ -716,8 +737,9 @@ def generate(program, outputs_template, output_slots):
                     test = f"not ({source})" if guard.expected else source
                     lines.append(f"    if {test}: raise RETRACE  # guard: {guard.reason}")
                     continue
-            target = namer.result(step)
-            lines.append(f"    {target} = {source}")
+            if source is not None:
+                target = namer.result(step)
+                lines.append(f"    {target} = {source}")
         if step.out in guards:
             lines.append("    " + _guard_source(guards[step.out], namer.names[step.out], namer))
         ending = dying.get(index)
