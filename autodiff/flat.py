@@ -83,6 +83,8 @@ def _leaf_dtype(leaf, path, what):
 
 def _skeleton(treedef: TreeDef) -> TreeDef:
     """The container skeleton without container classes (a namedtuple matches a tuple)."""
+    if treedef.cls is None and not treedef.children:  # a leaf, None, an empty container
+        return treedef
     return replace(treedef, cls=None, children=tuple(_skeleton(c) for c in treedef.children))
 
 

@@ -139,7 +139,6 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
                                 f"(∇fᵀp = {slope0:.3g})")
     origin = _Trial(0.0, x, fun, grad, slope0, 0.0)
     resolution = 1e3 * _EPS * abs(fun)
-    scale = max(np.abs(x).max(), 1.0) / np.abs(direction).max()
     evaluations = 0
 
     def evaluate(step):
@@ -163,6 +162,7 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
         return LineSearchResult(trial.step, trial.x, trial.fun, trial.grad, wolfe)
 
     def zoom(lo, hi):
+        scale = max(np.abs(x).max(), 1.0) / np.abs(direction).max()  # of the steps, in x
         while evaluations < max_evaluations:
             if abs(hi.step - lo.step) <= _EPS * scale:
                 break  # the trial points no longer differ in float64

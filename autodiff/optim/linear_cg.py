@@ -155,7 +155,8 @@ def _layout(b):
 
 def _check_inputs(layout, b, x0, tol, maxiter):
     b = layout.flatten(b, "b")
-    if not np.isfinite(b).all():
+    b_norm = np.linalg.norm(b)  # nan or inf when an entry of b is (or when ‖b‖ overflows)
+    if not math.isfinite(b_norm) and not np.isfinite(b).all():
         raise ValueError("b has non-finite entries (nan or inf)")
     if x0 is not None:
         x0 = layout.flatten(x0, "x0")
@@ -167,7 +168,7 @@ def _check_inputs(layout, b, x0, tol, maxiter):
         maxiter = 10 * b.size
     elif isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
-    return b, x0, float(tol), int(maxiter)
+    return b, b_norm, x0, float(tol), int(maxiter)
 
 
 def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
@@ -202,16 +203,18 @@ def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
     (2, True)
     """
     layout = _layout(b)
-    b, x0, tol, maxiter = _check_inputs(layout, b, x0, tol, maxiter)
+    b, b_norm, x0, tol, maxiter = _check_inputs(layout, b, x0, tol, maxiter)
     apply_m = None if M is None else layout.linear_map(M, "M")
-    x, info = _solve(layout.linear_map(matvec, "matvec"), b, x0, tol, maxiter, apply_m)
+    x, info = _solve(layout.linear_map(matvec, "matvec"), b, b_norm, x0, tol, maxiter,
+                     apply_m)
     if info.direction is not None:
         info = replace(info, direction=layout.restore(info.direction))
     return layout.restore(x), info
 
 
-def _solve(apply_a, b, x0, tol, maxiter, apply_m):
-    """Nocedal & Wright's alg. 5.3 on flat float64 vectors (see the module docstring)."""
+def _solve(apply_a, b, b_norm, x0, tol, maxiter, apply_m):
+    """Nocedal & Wright's alg. 5.3 on flat float64 vectors (see the module docstring);
+    ``b_norm`` is ``np.linalg.norm(b)``."""
     n = b.size
 
     def finish(x, iterations, residual_norm, status, message, direction=None, curvature=None):
@@ -221,18 +224,17 @@ def _solve(apply_a, b, x0, tol, maxiter, apply_m):
                       message=message)
         return x, info
 
-    b_norm = np.linalg.norm(b)
     if b_norm == 0.0:
         return finish(np.zeros(n), 0, 0.0, "converged", "b = 0, so x = 0")
     threshold = tol * b_norm
     if x0 is None:
-        x, r = np.zeros(n), b.copy()
+        x, r, r_norm = np.zeros(n), b.copy(), b_norm
     else:
         x = x0.copy()
         r = b - apply_a(x)
         if not np.all(np.isfinite(r)):
             return finish(x, 0, np.inf, "non-finite", "matvec returned non-finite values at x0")
-    r_norm = np.linalg.norm(r)
+        r_norm = np.linalg.norm(r)
     if r_norm <= threshold:
         return finish(x, 0, r_norm, "converged", "x0 already meets the tolerance")
 
