@@ -32,7 +32,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .pytree import TreeDef, flatten, flatten_with_paths, unflatten
+from .pytree import LEAF, TreeDef, flatten, flatten_with_paths, unflatten
 from .rules.primitive import Traced, dtype_of, primal_value, shape_of
 
 __all__ = ["FlatSpec", "describe_path", "flat_spec", "is_number_list", "ravel", "ravel_pytree"]
@@ -181,11 +181,20 @@ def flat_spec(tree, what: str = "x", dtype=None) -> FlatSpec:
 
     Bool, complex and non-numeric leaves raise ``TypeError`` naming the leaf (``x0['w'][0]``).
     """
+    if type(tree) is np.ndarray and tree.dtype.kind == "f" and dtype is None:
+        return _array_spec(tree.shape, tree.dtype, what)
     pairs, treedef = flatten_with_paths(tree)
     dtypes = [_leaf_dtype(leaf, path, what) for path, leaf in pairs]
     if dtype is not None:
         dtypes = [np.dtype(dtype)] * len(dtypes)
     return FlatSpec(treedef, [leaf for _, leaf in pairs], dtypes, what)
+
+
+@functools.lru_cache(maxsize=64)
+def _array_spec(shape, dtype, what) -> FlatSpec:
+    """The spec of one float array: one per shape, dtype and name (a spec is never changed, so
+    every array of that layout shares it; a solver asks for one per iteration)."""
+    return FlatSpec(LEAF, [np.broadcast_to(np.zeros((), dtype), shape)], [dtype], what)
 
 
 def ravel_pytree(tree, what: str = "x", dtype=None):

@@ -140,17 +140,18 @@ class HvpOperator:
         """``H v`` on a flat vector of shape ``(n,)`` or ``(n, 1)`` (the result has the same)."""
         v = np.asarray(v)
         n = self.shape[0]
-        if v.shape not in ((n,), (n, 1)):
+        column = v.shape != (n,)
+        if column and v.shape != (n, 1):
             raise ValueError(
                 f"matvec expects a flat vector of shape ({n},) or ({n}, 1), got {v.shape}; "
                 "call the operator itself for a vector shaped like x"
             )
         self._counted(1)
         if self._vector_product is not None and v.dtype == self.dtype:
-            product = self._vector_product(v.reshape(n))
+            product = self._vector_product(v.reshape(n) if column else v)
             if type(product) is np.ndarray and product.shape == (n,) \
                     and product.dtype == self.dtype:
-                return product.reshape(v.shape)
+                return product.reshape(v.shape) if column else product
         else:
             product = self._product(self.spec.unravel(v.reshape(n)))
         return self.spec.ravel(product, "H v").reshape(v.shape)
