@@ -334,6 +334,30 @@ def test_source_is_readable_python():
     compile(source, "replay", "exec")
 
 
+def test_sign_flips_and_float_operands_replay_the_same_bits():
+    """-(2 (-v)) of the (1 - x)² terms replays as 2 v, shared with the other terms' 2 v, and
+    a Python float operand of a float64 ufunc is a 0-d float64 array: the same bits as the
+    eager hvp, signed zeros, infinities and the sign of nan included; a float32 buffer keeps
+    the float literal (a float64 constant would promote it)."""
+    compiled = ad.jit(lambda x, v: ad.hvp(rosen, x, v))
+    x = np.linspace(-1.0, 1.0, 9)
+    v = np.array([1.5, -0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1e308, -3.0])
+    with np.errstate(all="ignore"):
+        compiled(x, v)
+        got = compiled(x, v)
+        want = ad.hvp(rosen, x, v)
+    assert got.tobytes() == want.tobytes()
+    source = compiled.source()
+    assert source.count("negative(") == 2 and "f64_2_0" in source  # was 4 negations
+    assert compiled.stats["replays"] == 1
+
+    compiled32 = ad.jit(lambda x, v: ad.hvp(rosen, x, v))
+    x32, v32 = x.astype(np.float32), np.abs(x[::-1]).astype(np.float32)
+    compiled32(x32, v32)
+    assert compiled32(x32, v32).tobytes() == ad.hvp(rosen, x32, v32).tobytes()
+    assert "f64_" not in compiled32.source()
+
+
 def test_math_errors_replay_through_the_implementations():
     f = ad.jit(lambda x: 1.0 / x[0] + np.exp(x[1]))
     x = np.array([2.0, 1.0])

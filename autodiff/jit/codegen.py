@@ -2,7 +2,8 @@
 Python source, one line per step, compiled once.
 
 * Dead steps (whose results reach neither an output nor a guard) are dropped, and repeated
-  ones (the same function of the same operands) computed once.
+  ones (the same function of the same operands) computed once; ``-(c (-a))`` of float arrays
+  is computed as ``c a`` (the same bits, :func:`_sign_folded`).
 * A step whose operands were Python floats while recording, of ``add`` / ``subtract`` /
   ``multiply`` / ``negative``, is written with Python's operator (correctly rounded, the
   same bits as the primitive's implementation, which uses the operator too); ``divide``
@@ -29,7 +30,7 @@ import re
 import numpy as np
 
 from ..rules.elementwise import _power_impl
-from .recording import Ref
+from .recording import Ref, Step
 
 __all__ = ["Retrace", "RETRACE", "live_steps", "shared_subexpressions", "generate",
            "interpreter", "same_value", "plan_buffers", "MAX_COMPILED_STEPS"]
@@ -105,11 +106,12 @@ def shared_subexpressions(program, outputs_template):
     code (Aho, Lam, Sethi and Ullman, "Compilers: Principles, Techniques, and Tools", 2nd ed.,
     section 8.5.2), a step's key its function and its operands' numbers or constants.
     """
-    from .recording import Guard, Program, Step  # noqa: PLC0415 - a sibling module
+    from .recording import Guard, Program  # noqa: PLC0415 - a sibling module
 
     output_slots = [t.slot for t in outputs_template if type(t) is Ref]
     alias: dict = {}
     seen: dict = {}
+    produced: dict = {}  # slot -> the kept step computing it
     steps = []
     for step in live_steps(program, output_slots):
         args = step.args
@@ -124,6 +126,10 @@ def shared_subexpressions(program, outputs_template):
                            else a for a in args]
                 if any(a is not b for a, b in zip(renamed, args)):
                     args = tuple(renamed)
+            folded = _sign_folded(step, args, produced)
+            if folded is not None:
+                step = folded
+                args, kwargs = step.args, step.kwargs
             key = (id(step.fn), tuple(a.slot if type(a) is Ref else _constant_key(a)
                                       for a in args),
                    _constant_key(kwargs) if kwargs else None)
@@ -139,6 +145,7 @@ def shared_subexpressions(program, outputs_template):
             copy.out_layout = step.out_layout
             step = copy
         steps.append(step)
+        produced[step.out] = step
     simplified = Program()
     simplified.n_slots = program.n_slots
     simplified.inputs = list(program.inputs)
@@ -151,6 +158,48 @@ def shared_subexpressions(program, outputs_template):
     if not alias:
         return simplified, list(outputs_template)
     return simplified, [_renamed(t, alias) for t in outputs_template]
+
+
+def _float_array_step(step, name) -> bool:
+    """Whether ``step`` is the primitive ``name`` (positional operands only) making a real
+    floating array."""
+    return (step.name == name and step.prim is not None and not step.kwargs and not step.nested
+            and step.out_type is np.ndarray and step.out_dtype is not None
+            and step.out_dtype.kind == "f")
+
+
+def _sign_folded(step, args, produced):
+    """``negative(multiply(c, negative(a)))`` of float arrays, ``c`` a Python float (not nan),
+    as the step ``multiply(c, a)``; else ``None``.
+
+    ``-(c (-a)) = c a`` entry by entry, bit for bit: IEEE 754 multiplication rounds the exact
+    product, whose magnitude does not depend on the operands' signs and whose sign (a nan
+    operand's sign included) each negation flips, so the two negations cancel.  The
+    forward-over-reverse product of Rosenbrock's ``(1 - x)²`` terms computes ``2 v`` this way;
+    folded, it is the ``2 v`` the other terms compute, and the value numbering shares it.
+    """
+    if not _float_array_step(step, "negative") or len(args) != 1 or type(args[0]) is not Ref:
+        return None
+    product = produced.get(args[0].slot)
+    if product is None or not _float_array_step(product, "multiply") or len(product.args) != 2:
+        return None
+    for position, scale in enumerate(product.args):
+        other = product.args[1 - position]
+        if type(scale) is not float or scale != scale or type(other) is not Ref:
+            continue
+        inner = produced.get(other.slot)
+        if (inner is None or not _float_array_step(inner, "negative") or len(inner.args) != 1
+                or type(inner.args[0]) is not Ref or inner.arg_types[0] is not np.ndarray
+                or not inner.out_dtype == product.out_dtype == step.out_dtype):
+            continue
+        operands = list(product.args)
+        operands[1 - position] = inner.args[0]
+        folded = Step(product.fn, tuple(operands), product.kwargs, step.out, product.name,
+                      product.prim, product.arg_types, step.out_type, False)
+        folded.out_dtype = step.out_dtype
+        folded.out_layout = step.out_layout
+        return folded
+    return None
 
 
 def live_steps(program, output_slots):
