@@ -181,7 +181,8 @@ def flat_spec(tree, what: str = "x", dtype=None) -> FlatSpec:
 
     Bool, complex and non-numeric leaves raise ``TypeError`` naming the leaf (``x0['w'][0]``).
     """
-    if type(tree) is np.ndarray and tree.dtype.kind == "f" and dtype is None:
+    if type(tree) is np.ndarray and tree.dtype.kind == "f" and (dtype is None
+                                                                or tree.dtype == dtype):
         return _array_spec(tree.shape, tree.dtype, what)
     pairs, treedef = flatten_with_paths(tree)
     dtypes = [_leaf_dtype(leaf, path, what) for path, leaf in pairs]

@@ -119,8 +119,8 @@ def _start(objective, x0):
     f0, g0 = objective.value_and_grad(x0)
     if not np.isfinite(f0):
         raise ValueError(f"f(x0) = {f0} is not finite; start from a point where f is defined")
-    bad = np.flatnonzero(~np.isfinite(g0))
-    if bad.size:
+    if not np.isfinite(g0).all():
+        bad = np.flatnonzero(~np.isfinite(g0))
         raise ValueError(
             f"the gradient of f at x0 has {bad.size} non-finite entries (the first at flat "
             f"index {bad[0]}: {g0[bad[0]]}); start from a point where f is differentiable"
@@ -253,7 +253,8 @@ def minimize(f, x0, method="newton-cg", tol=1e-5, maxiter=None, callback=None, *
                     f"{gradient_norm:.2e} > tol"
                 break
             nit += 1
-            unchanged = np.array_equal(following.x, current.x)
+            unchanged = following.x.shape == current.x.shape and bool(
+                (following.x == current.x).all())  # np.array_equal, without its conversions
             current = following
             if bar is not None:
                 bar.set_postfix(f=f"{current.fun:.6g}",
