@@ -133,7 +133,7 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
         best step with sufficient decrease found so far is returned with ``wolfe=False``; when
         there is none, :class:`LineSearchFailure` is raised.
     """
-    slope0 = float(grad @ direction)
+    slope0 = float(grad.dot(direction))
     if not slope0 < 0.0:
         raise LineSearchFailure(f"the search direction is not a descent direction "
                                 f"(∇fᵀp = {slope0:.3g})")
@@ -146,7 +146,7 @@ def strong_wolfe(objective, x, fun, grad, direction, initial_step=1.0, c1=1e-4, 
         evaluations += 1
         point = x + step * direction
         value, gradient = objective.value_and_grad(point)
-        slope = float(gradient @ direction)
+        slope = float(gradient.dot(direction))
         change = value - fun
         if abs(change) <= resolution and math.isfinite(slope):
             change = 0.5 * step * (slope0 + slope)

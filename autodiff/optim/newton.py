@@ -64,10 +64,10 @@ def newton_cg(objective, start, *, cg_maxiter=None):
         if info.status == "non-finite":
             return "a Hessian-vector product returned non-finite values"
         if info.negative_curvature:
-            d = info.direction if g @ info.direction <= 0.0 else -info.direction
+            d = info.direction if g.dot(info.direction) <= 0.0 else -info.direction
             d_norm = np.linalg.norm(d)
             p = p + (abs(info.curvature) / d_norm ** 2) * (d / d_norm)
-        if not g @ p < 0.0:
+        if not g.dot(p) < 0.0:
             p = -g
         try:
             step = strong_wolfe(objective, x, f, g, p, initial_step=1.0, c2=0.9)
