@@ -80,6 +80,8 @@ class _FlatLayout:
         """``v -> operator v`` on flat vectors, for a callable, a ``.matvec`` or an array."""
         n = self.n
         if isinstance(operator, HvpOperator):
+            if operator.dtype == np.float64 and operator.shape == (n, n):
+                return operator.matvec  # its products are float64 (n,): nothing to check
             apply = operator.matvec  # where its __call__ sends a flat vector
         elif callable(operator):
             apply = operator
