@@ -258,7 +258,9 @@ def _solve(apply_a, b, b_norm, x0, tol, maxiter, apply_m):
             return finish(x, k, r_norm, "negative curvature",
                           f"non-positive curvature pᵀA p = {curvature:.3g} at iteration {k}",
                           direction=p, curvature=curvature)
-        alpha = rz / curvature
+        # the step as a 0-d float64 array: NumPy converts a Python float on every product
+        # (0.5 vs 0.36 us at n = 1000), and both multiply float64 by float64, the same bits
+        alpha = np.array(rz / curvature)
         x = x + alpha * p
         r = r - alpha * ap
         rr = float(r.dot(r))
@@ -274,7 +276,7 @@ def _solve(apply_a, b, b_norm, x0, tol, maxiter, apply_m):
                 raise ValueError(
                     f"the preconditioner M is not positive definite (rᵀM r = {rz_next:.3g})"
                 )
-        p = (rz_next / rz) * p
+        p = np.array(rz_next / rz) * p
         p += z  # z + β p, in the new array
         rz = rz_next
     return finish(x, maxiter, r_norm, "maxiter",
