@@ -37,6 +37,7 @@ from .primitive import (
     ONE,
     Case,
     Domain,
+    RECORDING,
     Primitive,
     Traced,
     bind,
@@ -403,6 +404,70 @@ def _into_dual(d, g, overwrite_g: bool = False) -> bool:
     return True
 
 
+def into_operand(prim, primals, i):
+    """Forward over reverse, recording: ``prim(*primals)`` for ``add``, ``subtract`` or
+    ``multiply`` on the dual level, written into the parts of the dual ``primals[i]``, a
+    temporary of the user's expression that nothing else holds (NumPy's elision of temporaries,
+    ``a + b`` into ``a``'s buffer when ``a``'s reference count says no one else holds it, one
+    level up); the dual result, or ``None`` (the caller binds the primitive as usual).
+
+    The caller (the reverse level, :meth:`~autodiff.reverse.var.VjpLevel.process`) has checked
+    that the ``Var`` holding the dual is a temporary whose new node does not keep its value;
+    here the dual must be held by that ``Var`` and the names on the operator's path alone, its
+    parts by the dual alone, plain C-contiguous arrays of one shape and dtype, unbatched, of an
+    active level (no level below it traces them).  The other operand is a Python number, a
+    plain C-contiguous array of the same shape and dtype, or (``add`` and ``subtract``) a dual
+    of the same level with such parts.  The same NumPy calls as the primitive's rules on the
+    dual level -- the primal ``np.add(a, b)``; the tangent ``a' + b'``, ``a' - b'``, ``-b'``
+    (``c - b``), ``c * b'``, or the operand's tangent itself (``a + c``) -- with ``out=``:
+    the same bits, and two arrays of the operand's size fewer allocated, while the result's
+    arrays take the place of the dead operand's.
+    """
+    if RECORDING[0] or not REFCOUNTS_EXACT:
+        return None
+    Dual = _dual_class()
+    d = primals[i]
+    # held by the Var, the recording level's list of operands, the operator's path
+    # (reverse.var._record_scalar_binary's name for the operand's value), the name here and
+    # getrefcount's argument
+    if type(d) is not Dual or d._n_batch or not d._level.active or sys.getrefcount(d) != 5:
+        return None
+    dp, dt = d._primal_, d.tangent
+    if not (_sole_array(dp, dt) and sys.getrefcount(dp) == 3 and _sole_array(dt, dp)
+            and sys.getrefcount(dt) == 3 and dp.flags.c_contiguous and dt.flags.c_contiguous):
+        return None  # (held by d and the name here alone)
+    other = primals[1 - i]
+    ufunc = INTO_OPERAND.get(prim)
+    if ufunc is None:
+        return None
+    if type(other) is Dual:
+        if prim is multiply or other._level is not d._level or other._n_batch:
+            return None
+        op, ot = other._primal_, other.tangent
+        if not (_same_layout(op, dp) and _same_layout(ot, dp)):
+            return None
+        tangent = (dt, ot) if i == 0 else (ot, dt)
+        ufunc(*tangent, out=dt)
+    elif type(other) is float or type(other) is int or _same_layout(other, dp):
+        if np.result_type(dp, other) != dp.dtype:
+            return None
+        if prim is multiply:
+            np.multiply(other, dt, out=dt)
+        elif prim is subtract and i == 1:
+            np.negative(dt, out=dt)
+        op = other
+    else:
+        return None
+    ufunc(*((dp, op) if i == 0 else (op, dp)), out=dp)
+    return Dual._make(dp, dt, d._level, 0)
+
+
+def _same_layout(value, like) -> bool:
+    """Whether ``value`` is a plain C-contiguous array of ``like``'s shape and dtype."""
+    return (type(value) is np.ndarray and value.shape == like.shape
+            and value.dtype == like.dtype and value.flags.c_contiguous)
+
+
 def _unit_cotangent(cotangent) -> bool:
     """Whether ``cotangent`` is ones broadcast without memory (``sum``'s VJP of the seed 1)."""
     return (
@@ -558,6 +623,8 @@ divide = _binary(
     domain=Domain("a, b -> a / b", (_WIDE, _AWAY_FROM_ZERO)),
     reads=((1,), (1, 2)),
 )
+#: The primitives :func:`into_operand` computes into a dead operand's buffers, by their ufunc.
+INTO_OPERAND = {add: np.add, subtract: np.subtract, multiply: np.multiply}
 
 
 def _any_nan(value) -> bool:
