@@ -218,7 +218,7 @@ def _temporary_operand(a, b):
     Its value then dies with this operation unless the new node keeps it, and the result may
     take its buffers (:meth:`VjpLevel.process`).  In ``100 * (y - x ** 2) ** 2 + (1 - x) ** 2``
     the difference ``y - x ** 2`` takes the buffers of ``x ** 2``, the product with 100 those of
-    the square before it, and the sum those of that product.
+    the square before it, and the sum those of ``(1 - x) ** 2``.
     """
     if not ew.REFCOUNTS_EXACT:
         return None
