@@ -140,6 +140,27 @@ def test_non_finite_operator_output_is_reported_not_raised():
     assert np.all(np.isfinite(x))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in dot:RuntimeWarning")
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_one_non_finite_entry_of_a_product_is_reported(bad):
+    """A p is tested entry by entry only when pᵀA p is not finite: one nan or inf entry makes
+    it so, also where p is zero (0 · inf is nan, with NumPy's warning from the dot)."""
+    def matvec(v):
+        product = 2.0 * v
+        product[1] = bad
+        return product
+
+    x, info = conjugate_gradient(matvec, np.array([1.0, 0.0, 2.0]))
+    assert info.status == "non-finite" and info.iterations == 0
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in dot:RuntimeWarning")
+def test_an_overflowing_curvature_of_finite_products_is_not_non_finite():
+    # A p is finite, pᵀA p overflows to inf: not a non-finite product (the step is then 0)
+    x, info = conjugate_gradient(lambda v: 1e300 * v, np.full(3, 1e5), maxiter=3)
+    assert info.status == "maxiter" and np.all(x == 0.0)
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(matvec=np.eye(2), b=np.ones((2, 1))), ValueError, "1-D"),
     (dict(matvec=np.eye(2), b=np.array([1.0, np.nan])), ValueError, "non-finite"),
