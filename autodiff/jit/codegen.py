@@ -29,6 +29,7 @@ import re
 
 import numpy as np
 
+from ..rules import elementwise
 from ..rules.elementwise import _power_impl
 from .recording import Ref, Step
 
@@ -160,10 +161,10 @@ def shared_subexpressions(program, outputs_template):
     return simplified, [_renamed(t, alias) for t in outputs_template]
 
 
-def _float_array_step(step, name) -> bool:
-    """Whether ``step`` is the primitive ``name`` (positional operands only) making a real
+def _float_array_step(step, prim) -> bool:
+    """Whether ``step`` is the primitive ``prim`` (positional operands only) making a real
     floating array."""
-    return (step.name == name and step.prim is not None and not step.kwargs and not step.nested
+    return (step.prim is prim and not step.kwargs and not step.nested
             and step.out_type is np.ndarray and step.out_dtype is not None
             and step.out_dtype.kind == "f")
 
@@ -178,17 +179,20 @@ def _sign_folded(step, args, produced):
     forward-over-reverse product of Rosenbrock's ``(1 - x)²`` terms computes ``2 v`` this way;
     folded, it is the ``2 v`` the other terms compute, and the value numbering shares it.
     """
-    if not _float_array_step(step, "negative") or len(args) != 1 or type(args[0]) is not Ref:
+    if not _float_array_step(step, elementwise.negative) or len(args) != 1 \
+            or type(args[0]) is not Ref:
         return None
     product = produced.get(args[0].slot)
-    if product is None or not _float_array_step(product, "multiply") or len(product.args) != 2:
+    if (product is None or not _float_array_step(product, elementwise.multiply)
+            or len(product.args) != 2):
         return None
     for position, scale in enumerate(product.args):
         other = product.args[1 - position]
         if type(scale) is not float or scale != scale or type(other) is not Ref:
             continue
         inner = produced.get(other.slot)
-        if (inner is None or not _float_array_step(inner, "negative") or len(inner.args) != 1
+        if (inner is None or not _float_array_step(inner, elementwise.negative)
+                or len(inner.args) != 1
                 or type(inner.args[0]) is not Ref or inner.arg_types[0] is not np.ndarray
                 or not inner.out_dtype == product.out_dtype == step.out_dtype):
             continue
