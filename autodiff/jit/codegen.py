@@ -170,12 +170,14 @@ def _float_array_step(step, prim) -> bool:
 
 
 def _sign_folded(step, args, produced):
-    """``negative(multiply(c, negative(a)))`` of float arrays, ``c`` a Python float (not nan),
-    as the step ``multiply(c, a)``; else ``None``.
+    """``negative(multiply(c, negative(a)))`` of float arrays, ``c`` a finite non-zero Python
+    float, as the step ``multiply(c, a)``; else ``None``.
 
     ``-(c (-a)) = c a`` entry by entry, bit for bit: IEEE 754 multiplication rounds the exact
     product, whose magnitude does not depend on the operands' signs and whose sign (a nan
-    operand's sign included) each negation flips, so the two negations cancel.  The
+    operand's sign included) each negation flips, so the two negations cancel.  A zero or
+    infinite ``c`` is left alone: ``0 · inf`` is invalid, and the processor's default nan
+    carries the same sign whatever the operands' signs (x86), which one negation would flip.  The
     forward-over-reverse product of Rosenbrock's ``(1 - x)²`` terms computes ``2 v`` this way;
     folded, it is the ``2 v`` the other terms compute, and the value numbering shares it.
     """
@@ -188,7 +190,8 @@ def _sign_folded(step, args, produced):
         return None
     for position, scale in enumerate(product.args):
         other = product.args[1 - position]
-        if type(scale) is not float or scale != scale or type(other) is not Ref:
+        if type(scale) is not float or not (math.isfinite(scale) and scale) \
+                or type(other) is not Ref:
             continue
         inner = produced.get(other.slot)
         if (inner is None or not _float_array_step(inner, elementwise.negative)
