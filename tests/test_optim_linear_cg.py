@@ -140,11 +140,12 @@ def test_non_finite_operator_output_is_reported_not_raised():
     assert np.all(np.isfinite(x))
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered in dot:RuntimeWarning")
+@pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_one_non_finite_entry_of_a_product_is_reported(bad):
     """A p is tested entry by entry only when pᵀA p is not finite: one nan or inf entry makes
-    it so, also where p is zero (0 · inf is nan, with NumPy's warning from the dot)."""
+    it so, also where p is zero (0 · inf is nan).  The status reports it, without a
+    RuntimeWarning from the dot ("invalid value encountered in dot")."""
     def matvec(v):
         product = 2.0 * v
         product[1] = bad
@@ -154,11 +155,33 @@ def test_one_non_finite_entry_of_a_product_is_reported(bad):
     assert info.status == "non-finite" and info.iterations == 0
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered in dot:RuntimeWarning")
+@pytest.mark.filterwarnings("error")
 def test_an_overflowing_curvature_of_finite_products_is_not_non_finite():
     # A p is finite, pᵀA p overflows to inf: not a non-finite product (the step is then 0)
     x, info = conjugate_gradient(lambda v: 1e300 * v, np.full(3, 1e5), maxiter=3)
     assert info.status == "maxiter" and np.all(x == 0.0)
+
+
+@pytest.mark.parametrize("start", [None, "x0"])
+@pytest.mark.parametrize("preconditioned", [False, True])
+def test_vectors_handed_to_the_operators_are_never_written_afterwards(start, preconditioned):
+    """x and r are updated in place: never an array A or M was given (they may keep it)."""
+    A = spd_matrix(6, 100.0, seed=3)
+    b = np.arange(1.0, 7.0)
+    x0 = np.full(6, 0.5) if start else None
+    seen = []
+
+    def keep(matrix):
+        def apply(v):
+            seen.append((v, v.copy()))
+            return matrix @ v
+        return apply
+
+    M = keep(np.diag(1.0 / np.diag(A))) if preconditioned else None
+    x, info = conjugate_gradient(keep(A), b, x0=x0, tol=1e-12, M=M)
+    assert info.converged and len(seen) >= 6
+    assert all(np.array_equal(v, copy) for v, copy in seen)
+    assert not any(np.shares_memory(x, v) for v, _ in seen)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
