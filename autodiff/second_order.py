@@ -277,9 +277,13 @@ def hvp_operator(f, x, jit: bool = True) -> HvpOperator:
         gradient, linear = linearize(grad(f, argnums), x)
         return HvpOperator(flat_spec(x), linear, linear.batched, gradient)
     spec = flat_spec(x)  # checks x before anything is recorded
-    leaves, treedef = flatten(x)  # the point is held as it is now, as the linearisation holds it
-    x = unflatten(treedef, [np.array(leaf) if isinstance(leaf, np.ndarray) else leaf
-                            for leaf in leaves])
+    # the point is held as it is now, as the linearisation holds it
+    if type(x) is np.ndarray:  # one array is its own tree: its copy, without (un)flatten
+        x = np.array(x)
+    else:
+        leaves, treedef = flatten(x)
+        x = unflatten(treedef, [np.array(leaf) if isinstance(leaf, np.ndarray) else leaf
+                                for leaf in leaves])
     compiled = _compiled_hvp(f)
     linearized = []
 
