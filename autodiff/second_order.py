@@ -285,6 +285,7 @@ def hvp_operator(f, x, jit: bool = True) -> HvpOperator:
         x = unflatten(treedef, [np.array(leaf) if isinstance(leaf, np.ndarray) else leaf
                                 for leaf in leaves])
     compiled = _compiled_hvp(f)
+    at_x = compiled.at(x)  # the partials at x computed once, by this operator's first product
     linearized = []
 
     def linearization():
@@ -294,7 +295,7 @@ def hvp_operator(f, x, jit: bool = True) -> HvpOperator:
 
     def product(v):
         if compiled.reason is None:
-            return compiled(x, v)  # eager hvp for this product, if the recording fails now
+            return at_x(v)  # eager hvp for this product, if the recording fails now
         return linearization()[1](v)
 
     def batched_product(vs):

@@ -568,3 +568,51 @@ def test_lists_of_floats_take_the_direct_path(monkeypatch):
     assert_identical(ad.jit(ad.grad(lambda p: p[0] * np.sum(p[1])))(mixed),
                      ad.grad(lambda p: p[0] * np.sum(p[1]))(mixed))
     assert gradient.stats["records"] == 3
+
+
+def test_fixed_arguments_compute_their_part_once_with_the_same_bits():
+    """jit(f).at(x): the steps of x alone (Rosenbrock's partials at x in its hvp) run on the
+    first call and are kept; every call gives the bits of the plain call, special values of v
+    included; a new trace (after clear) recomputes them; x in float32 too."""
+    for dtype in (np.float64, np.float32):
+        compiled = ad.jit(lambda x, v: ad.hvp(rosen, x, v))
+        x = np.linspace(-1.0, 1.0, 9).astype(dtype)
+        at_x = compiled.at(x)
+        vs = [np.array([1.5, -0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1e30, -3.0]),
+              np.linspace(2.0, -2.0, 9), np.zeros(9)]
+        with np.errstate(all="ignore"):
+            for v in [vs[0]] + vs + [vs[1]]:  # the first call records, the others replay
+                v = v.astype(dtype)
+                assert at_x(v).tobytes() == ad.hvp(rosen, x, v).tobytes()
+            kept = at_x.memo[0]
+            staged = compiled._last.staged(1)
+            assert kept[0] is staged.replay and "state = memo[0]" in staged.source
+            compiled.clear()
+            v = vs[1].astype(dtype)
+            assert at_x(v).tobytes() == ad.hvp(rosen, x, v).tobytes()
+            at_x(v)
+            assert at_x.memo[0][0] is not kept[0]  # another trace's replay: recomputed
+            assert at_x(v).tobytes() == ad.hvp(rosen, x, v).tobytes()
+        assert compiled.stats["records"] == 2
+
+
+def test_fixed_arguments_with_nothing_to_keep_or_guards_run_the_plain_replay():
+    only_v = ad.jit(lambda x, v: np.sin(v) * 2.0)  # nothing computed from x alone
+    at_x = only_v.at(np.ones(3))
+    v = np.arange(3.0)
+    assert np.array_equal(at_x(v), np.sin(v) * 2.0) and np.array_equal(at_x(v), only_v(
+        np.ones(3), v))
+    assert only_v._last.staged(1) is None and at_x.memo == [None]
+
+    def branchy(x, v):
+        return np.exp(x) * v if float(np.sum(x)) > 0 else -np.exp(x) * v
+
+    guarded = ad.jit(branchy)
+    for x in (np.ones(3), -np.ones(3)):
+        at_x = guarded.at(x)
+        for _ in range(2):
+            assert np.array_equal(at_x(v), branchy(x, v))
+        assert guarded._last.staged(1) is None
+
+    not_plain = ad.jit(lambda x, v: np.sum(x["a"] ** 2) * v).at({"a": np.ones(2)})
+    assert not_plain(np.ones(2)).tolist() == [2.0, 2.0] and not_plain.n_fixed == 0

@@ -82,6 +82,23 @@ def test_operators_at_new_points_replay_one_recording():
     assert shared.compiled.stats["records"] == 1 and shared.compiled.stats["replays"] == 2
 
 
+def test_operators_at_two_points_keep_their_own_partials():
+    """Each operator computes the partials at its point once (Jitted.at) and keeps them:
+    products of two operators taken in turn are each point's eager hvp, bit for bit."""
+    def f(x):
+        return rosen(x)
+
+    rng = np.random.default_rng(5)
+    points = [rng.normal(size=12) for _ in range(2)]
+    ops = [ad.hvp_operator(f, x) for x in points]
+    for _ in range(3):
+        v = rng.normal(size=12)
+        for op, x in zip(ops, points):
+            assert op(v).tobytes() == ad.hvp(f, x, v).tobytes()
+    stats = _COMPILED_HVPS[f].compiled.stats
+    assert stats["records"] == 1 and stats["replays"] == 5
+
+
 def test_the_operator_holds_the_point_it_was_built_at():
     x = np.linspace(-1.0, 1.0, 6)
     op = ad.hvp_operator(rosen, x)

@@ -232,7 +232,7 @@ _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.true
 #: Primitives whose implementation is NumPy's function of that name, and the keywords the
 #: ndarray method of that name takes as the function does
 _ARRAY_METHODS = {"transpose": {"axes"}, "sum": {"axis", "keepdims"}}
-_RESERVED = {"slice", "same", "RETRACE", "replay", "c", "seen"}
+_RESERVED = {"slice", "same", "RETRACE", "replay", "c", "seen", "memo", "state"}
 
 
 _POOL_NAME = re.compile(r"pool[0-9]+\Z")
@@ -679,10 +679,44 @@ def plan_buffers(emitted, reads, root, keep, last_use, rewrites):
     return assign, specs, forms
 
 
-def generate(program, outputs_template, output_slots):
+def _hoisted(emitted, inputs, read_slots, rewrites, root, output_slots):
+    """The emitted steps that read only ``inputs`` and one another's results (in order), and
+    of those the results a later step reads.  In-place sums, their accumulators, outputs and
+    rewritten steps stay out: a kept value is never written nor returned."""
+    known = set(inputs)
+    accumulators = set(root.values())
+    hoisted = []
+    for step in emitted:
+        reads = read_slots[step.out]
+        if (reads and all(slot in known for slot in reads) and step.out not in rewrites
+                and step.out not in accumulators and step.out not in output_slots):
+            known.add(step.out)
+            hoisted.append(step)
+    inside = {step.out for step in hoisted}
+    boundary = {}  # slot -> None, in the order of first reading
+    for step in emitted:
+        if step.out not in inside:
+            boundary.update((slot, None) for slot in read_slots[step.out] if slot in inside)
+    return hoisted, list(boundary)
+
+
+def generate(program, outputs_template, output_slots, fixed=0):
     """``(source, namespace, buffers)`` of ``def replay(x0, x1, ..., pool0=None, ...)``
     returning the flat outputs; ``buffers`` lists the ``(shape, dtype)`` of each ``pool<k>``
-    (:func:`plan_buffers`)."""
+    (:func:`plan_buffers`).
+
+    With ``fixed = k > 0``: ``def replay(memo, x0, ...)`` for calls whose first ``k`` inputs
+    are the same arrays, never written, on every call with the same ``memo`` (a list
+    ``[None]``): the steps computed from those inputs alone run first, and the values of
+    theirs the other steps read are kept in ``memo[0]`` (with the replay function, so a memo
+    filled by another trace is recomputed) and taken from there on later calls.  The same
+    steps on the same operands: the same bits.  Partial evaluation (Jones, Gomard and
+    Sestoft, "Partial Evaluation and Automatic Program Generation", 1993, ch. 1): the
+    Hessian-vector product at a fixed point computes the partials at ``x`` once per point.
+    ``None`` when the program has guards or no elementwise ufunc step to keep.
+    """
+    if fixed and program.guards:
+        return None
     steps = live_steps(program, output_slots)
     namer = _Namer(program)
     guards = {g.slot: g for g in program.guards}
@@ -711,13 +745,22 @@ def generate(program, outputs_template, output_slots):
     def reads(step):
         return read_slots[step.out]
 
+    kept, hoisted = [], []
+    if fixed:
+        hoisted, kept = _hoisted(emitted, program.inputs[:fixed], read_slots, rewrites, root,
+                                 set(output_slots))
+        if not kept or not any(_elementwise_ufunc(step) is not None for step in hoisted):
+            return None
+        inside = {step.out for step in hoisted}
+        emitted = hoisted + [step for step in emitted if step.out not in inside]
     last_use: dict = {}
     for index, step in enumerate(emitted):
         for slot in read_slots[step.out]:
             last_use[root.get(slot, slot)] = index
     keep = {root.get(s, s) for s in output_slots}
+    keep.update(kept)  # kept values are new arrays, never buffers (nor views of buffers)
     assign, buffers, forms = plan_buffers(emitted, reads, root, keep, last_use, rewrites)
-    params = ", ".join([namer.names[s] for s in program.inputs]
+    params = ", ".join(["memo"] * bool(fixed) + [namer.names[s] for s in program.inputs]
                        + [f"pool{k}=None" for k in range(len(buffers))])
     lines = [f"def replay({params}):"]
     for slot in program.inputs:
@@ -758,7 +801,10 @@ def generate(program, outputs_template, output_slots):
                if scalar_chain[slot] and len(producers[slot].kwargs["shape"]) == 1}
     array = namer.constant(np.array, "array")
     scalars = _Float64Scalars(namer)
+    block = [len(lines), None]  # the lines of the hoisted steps
     for index, step in enumerate(emitted):
+        if index == len(hoisted):
+            block[1] = len(lines)
         rewrite = rewrites.get(step.out)
         if rewrite is not None and rewrite[0] == "inplace":
             acc_slot = root[step.out]
@@ -833,6 +879,17 @@ def generate(program, outputs_template, output_slots):
             dead = sorted({namer.names[slot] for slot in ending if slot != own})
             if dead:
                 lines.append(f"    del {', '.join(dead)}")
+    if kept:
+        names = ", ".join(dict.fromkeys(namer.names[slot] for slot in kept)) + ","
+        start, stop = block
+        lines[start:stop] = [
+            "    state = memo[0]",
+            "    if state is not None and state[0] is replay:",
+            f"        {names} = state[1]",
+            "    else:",
+            *("    " + line for line in lines[start:stop]),
+            f"        memo[0] = (replay, ({names}))",
+        ]
     results = [namer.expr(t) for t in outputs_template]
     lines.append(f"    return [{', '.join(results)}]")
     namespace = dict(namer.constants)

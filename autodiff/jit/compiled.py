@@ -32,6 +32,13 @@ class JitCheckError(JitError):
     """``jit(f, check=True)``: the replay differs from the eager call."""
 
 
+class _NothingToKeep(Exception):
+    """A staged replay would keep no value computed from the fixed inputs alone."""
+
+
+_MISS = object()  # no trace replayed these arguments directly
+
+
 def _is_data(leaf) -> bool:
     """Array and float leaves are data (recorded as inputs); the rest key the signature."""
     if type(leaf) is np.ndarray:
@@ -144,17 +151,24 @@ class Trace:
     """
 
     __slots__ = ("program", "source", "replay", "out_tree", "copied", "n_steps", "compiled",
-                 "_interpreter", "buffers", "_pool", "_pool_lock", "build")
+                 "_interpreter", "buffers", "_pool", "_pool_lock", "build", "contiguous",
+                 "fixed", "_staged")
 
-    def __init__(self, program, out_template, out_tree, contiguous=True, codes=None):
+    def __init__(self, program, out_template, out_tree, contiguous=True, codes=None, fixed=0):
         program, out_template = shared_subexpressions(program, out_template)
         output_slots = [t.slot for t in out_template if type(t) is Ref]
         self.program = program
         self.out_tree = out_tree
         # constant array outputs are copied on every call: the caller may write into them
         self.copied = [i for i, t in enumerate(out_template) if type(t) is np.ndarray]
-        source, namespace, buffers = generate(program, out_template, output_slots)
+        generated = generate(program, out_template, output_slots, fixed)
+        if generated is None:
+            raise _NothingToKeep
+        source, namespace, buffers = generated
         self.source = source
+        self.contiguous = contiguous
+        self.fixed = fixed  # > 0: the replay takes a memo first (see staged)
+        self._staged = None
         pool_bytes = sum(math.prod(shape) * np.dtype(dtype).itemsize
                          for shape, dtype in buffers)
         self.buffers = buffers if buffers and contiguous else None
@@ -190,6 +204,23 @@ class Trace:
             self._interpreter = (template, slots, replay)
         return replay
 
+    def staged(self, fixed):
+        """This trace with what its first ``fixed`` inputs alone determine computed once per
+        memo (:func:`~autodiff.jit.codegen.generate` with ``fixed``): a trace whose ``run``
+        takes ``[memo, *data]``; ``None`` when there is nothing to keep."""
+        entry = self._staged
+        if entry is None or entry[0] != fixed:
+            staged = None
+            if self.compiled:
+                template, _, _ = self._interpreter
+                try:
+                    staged = Trace(self.program, template, self.out_tree, self.contiguous,
+                                   fixed=fixed)
+                except _NothingToKeep:
+                    pass
+            entry = self._staged = (fixed, staged)
+        return entry[1]
+
     def run(self, data):
         try:
             if self.buffers is None or not self.compiled or not _contiguous(data):
@@ -211,7 +242,7 @@ class Trace:
                 raise
             # a math function raised where NumPy returns inf / nan with a warning (the code
             # calls math directly on floats): this call replays through the implementations
-            flat = self.interpreted()(*data)
+            flat = self.interpreted()(*data[1 if self.fixed else 0:])
         for i in self.copied:
             flat[i] = flat[i].copy()
         if self.out_tree.kind == "leaf":
@@ -270,19 +301,10 @@ class Jitted:
     # -- public --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         key = None if kwargs else _plain_key(args)
-        if key is not None and not self.check and held_module_state() is None:
-            # the common case, arrays and floats only: the most recent trace, directly
-            traces = self._cache.get(key)
-            if traces:
-                trace = traces[0]
-                try:
-                    result = trace.run(_plain_data(args) if key[0] else args)
-                except Exception:  # noqa: BLE001 - a failing guard, or an error: the full path
-                    pass
-                else:
-                    self.stats["replays"] += 1
-                    self._last = trace
-                    return result
+        if key is not None:
+            result = self._latest(key, args)
+            if result is not _MISS:
+                return result
         leaves, treedef = flatten((args, kwargs))
         if held_module_state() is not None or any(
             isinstance(leaf, Traced) or holds_traced(leaf) for leaf in leaves
@@ -300,6 +322,18 @@ class Jitted:
         if self.check:
             self._check(trace, args, kwargs, data)
         return result
+
+    def at(self, *fixed):
+        """``self(*fixed, *rest)`` as a function of ``rest``, for ``fixed`` arguments that
+        are never written while it is used (the caller holds them): what the replay computes
+        from ``fixed`` alone (the partials at the point of a Hessian-vector product) is
+        computed on the first call and kept, with the trace it came from; later calls compute
+        the rest.  The same steps on the same operands: the same bits as ``self(*fixed,
+        *rest)``.  Arrays and floats only (:func:`_plain_key`); other arguments, guarded
+        programs and the full path (a new recording) run as ``self(*fixed, *rest)``.
+        """
+        plain = _plain_key(fixed) is not None
+        return _FixedArguments(self, fixed, len(_plain_data(fixed)) if plain else 0)
 
     def source(self, *args, **kwargs) -> str:
         """The generated Python source of the trace for these arguments (recorded if needed),
@@ -334,6 +368,29 @@ class Jitted:
         return f"<ad.jit of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
     # -- internals -----------------------------------------------------------------------------
+    def _latest(self, key, args, fixed=0, memo=None):
+        """The common case, arrays and floats only (``key`` from :func:`_plain_key`): the most
+        recent trace's result, or ``_MISS`` (none, a failing guard or an error: the full path).
+        With ``fixed`` and ``memo``, its staged replay (:meth:`Trace.staged`) where it has one."""
+        if self.check or held_module_state() is not None:
+            return _MISS
+        traces = self._cache.get(key)
+        if not traces:
+            return _MISS
+        trace = traces[0]
+        data = _plain_data(args) if key[0] else args
+        if fixed:
+            staged = trace.staged(fixed)
+            if staged is not None:
+                trace, data = staged, [memo, *data]
+        try:
+            result = trace.run(data)
+        except Exception:  # noqa: BLE001 - a failing guard, or an error: the full path
+            return _MISS
+        self.stats["replays"] += 1
+        self._last = traces[0]
+        return result
+
     def _replay(self, key, data, args, kwargs):
         with self._lock:
             traces = self._cache.get(key)
@@ -483,6 +540,28 @@ def _describe(value) -> str:
 
 def _name(fn) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+class _FixedArguments:
+    """``jitted(*fixed, *rest)`` as a function of ``rest`` (:meth:`Jitted.at`)."""
+
+    __slots__ = ("jitted", "fixed", "n_fixed", "memo")
+
+    def __init__(self, jitted, fixed, n_fixed):
+        self.jitted = jitted
+        self.fixed = fixed
+        self.n_fixed = n_fixed  # the recording's inputs from fixed (0: nothing is kept)
+        self.memo = [None]
+
+    def __call__(self, *rest):
+        args = self.fixed + rest
+        if self.n_fixed:
+            key = _plain_key(args)
+            if key is not None:
+                result = self.jitted._latest(key, args, self.n_fixed, self.memo)
+                if result is not _MISS:
+                    return result
+        return self.jitted(*args)
 
 
 def jit(fn=None, *, check: bool = False, max_traces: int = 4):

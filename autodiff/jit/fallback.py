@@ -38,12 +38,21 @@ class CompiledOrEager:
         self.reason = None
 
     def __call__(self, *args):
+        return self._either(self.compiled, args, ())
+
+    def at(self, *fixed):
+        """``self(*fixed, *rest)`` as a function of ``rest``, what ``fixed`` alone determines
+        computed once (:meth:`~autodiff.jit.Jitted.at`; ``fixed`` is never written)."""
+        compiled = self.compiled.at(*fixed)
+        return lambda *rest: self._either(compiled, rest, fixed)
+
+    def _either(self, compiled, args, fixed):
         if self.reason is None:
             try:
-                return self.compiled(*args)
+                return compiled(*args)
             except JitError as error:
-                self.refuse(str(error), stacklevel=4)
-        return self.eager(*args)
+                self.refuse(str(error), stacklevel=5)
+        return self.eager(*fixed, *args)
 
     def refuse(self, reason: str, stacklevel: int = 3) -> None:
         """Run eagerly from now on; warn once, naming ``reason``."""
