@@ -596,6 +596,24 @@ def test_fixed_arguments_compute_their_part_once_with_the_same_bits():
         assert compiled.stats["records"] == 2
 
 
+def test_fixed_arguments_are_held_as_they_were_when_fixed():
+    """A write into the caller's array after ``at(x)`` reaches neither the kept values (sin x)
+    nor the steps that read x with v (x v): every call is the one at x's values when it was
+    fixed, never a mixture of old and new values."""
+    def f(x, v):
+        return x * v + np.sin(x) * v
+
+    x = np.linspace(-1.0, 1.0, 9)
+    vs = (np.ones(9), np.arange(9.0))
+    want = [f(x, v) for v in vs]
+    at_x = ad.jit(f).at(x)
+    at_x(vs[0])  # records
+    at_x(vs[0])  # keeps sin x
+    assert at_x.memo[0] is not None
+    x[:] = 7.0
+    assert all(at_x(v).tobytes() == w.tobytes() for v, w in zip(vs, want))
+
+
 def test_fixed_arguments_with_nothing_to_keep_or_guards_run_the_plain_replay():
     only_v = ad.jit(lambda x, v: np.sin(v) * 2.0)  # nothing computed from x alone
     at_x = only_v.at(np.ones(3))

@@ -205,7 +205,9 @@ def test_cyclic_garbage_is_collected_while_other_threads_differentiate():
             thread.join()
     assert not errors
     collections = [stats["collections"] for stats in gc.get_stats()]
-    assert collections[0] > collections_before[0] and collections[1] > collections_before[1]
+    # young collections ran (with the collector off, none do); a middle one need not: when each
+    # round's cycle dies in the first young collection, ten rounds may take fewer than ten
+    assert collections[0] > collections_before[0]
     # A round's cycle can survive when a worker's collection preempts this thread while its
     # weak reference is being read (the cycle then held) and no middle collection reaches it
     # before the round ends (seen once in ~5 full-suite runs under load); with the collector

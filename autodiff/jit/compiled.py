@@ -324,14 +324,16 @@ class Jitted:
         return result
 
     def at(self, *fixed):
-        """``self(*fixed, *rest)`` as a function of ``rest``, for ``fixed`` arguments that
-        are never written while it is used (the caller holds them): what the replay computes
-        from ``fixed`` alone (the partials at the point of a Hessian-vector product) is
-        computed on the first call and kept, with the trace it came from; later calls compute
-        the rest.  The same steps on the same operands: the same bits as ``self(*fixed,
-        *rest)``.  Arrays and floats only (:func:`_plain_key`); other arguments, guarded
-        programs and the full path (a new recording) run as ``self(*fixed, *rest)``.
+        """``self(*fixed, *rest)`` as a function of ``rest``, with ``fixed`` as they are now:
+        what the replay computes from ``fixed`` alone (the partials at the point of a
+        Hessian-vector product) is computed on the first call and kept, with the trace it came
+        from; later calls compute the rest.  The same steps on the same operands: the same
+        bits as ``self(*fixed, *rest)`` with the arrays' values at this call (fixed arrays are
+        copied here, so a later write into the caller's array reaches neither the kept values
+        nor the other steps).  Arrays and floats only (:func:`_plain_key`); other arguments,
+        guarded programs and the full path (a new recording) run as ``self(*fixed, *rest)``.
         """
+        fixed = tuple(np.array(a) if type(a) is np.ndarray else a for a in fixed)
         plain = _plain_key(fixed) is not None
         return _FixedArguments(self, fixed, len(_plain_data(fixed)) if plain else 0)
 
