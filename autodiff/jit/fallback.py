@@ -42,9 +42,10 @@ class CompiledOrEager:
 
     def at(self, *fixed):
         """``self(*fixed, *rest)`` as a function of ``rest``, what ``fixed`` alone determines
-        computed once (:meth:`~autodiff.jit.Jitted.at`; ``fixed`` is never written)."""
+        computed once (:meth:`~autodiff.jit.Jitted.at`); the eager fallback reads the same
+        copies of the fixed arrays that it holds."""
         compiled = self.compiled.at(*fixed)
-        return lambda *rest: self._either(compiled, rest, fixed)
+        return lambda *rest: self._either(compiled, rest, compiled.fixed)
 
     def _either(self, compiled, args, fixed):
         if self.reason is None:
