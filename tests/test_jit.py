@@ -634,3 +634,38 @@ def test_fixed_arguments_with_nothing_to_keep_or_guards_run_the_plain_replay():
 
     not_plain = ad.jit(lambda x, v: np.sum(x["a"] ** 2) * v).at({"a": np.ones(2)})
     assert not_plain(np.ones(2)).tolist() == [2.0, 2.0] and not_plain.n_fixed == 0
+
+
+def test_reshapes_and_unbroadcasts_to_the_same_shape_record_no_step():
+    """The VJPs of broadcasting operations and reshapes send most cotangents through
+    ``unbroadcast`` / ``reshape`` to their own shape: the recording keeps the operand (no
+    step), with the eager bits; a sum that broadcasting needs stays."""
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal((5, 4)), rng.standard_normal(5),
+              rng.standard_normal((3, 5)), rng.standard_normal(3)]
+    X = rng.standard_normal((6, 4))
+
+    def loss(params, X):
+        h = np.maximum(X @ params[0].T + params[1], 0.0)
+        return np.sum((h @ params[2].T + params[3]) ** 2)
+
+    compiled = ad.jit(ad.grad(loss))
+    compiled(params, X)
+    got, want = compiled(params, X), ad.grad(loss)(params, X)
+    assert all(g.tobytes() == w.tobytes() for g, w in zip(got, want))
+    source = compiled.source()
+    assert source.count("unbroadcast(") == 2  # the two bias gradients sum over the batch
+    assert "reshape(" not in source
+
+
+def test_a_write_through_a_same_shape_reshape_reaches_the_array_as_in_numpy():
+    def f(x):
+        y = x * 1.0
+        z = y.reshape(y.shape)
+        z[0] = 5.0
+        return y + z
+
+    compiled = ad.jit(f)
+    x = np.arange(3.0)
+    compiled(x)
+    assert compiled(x).tolist() == f(x).tolist() == [10.0, 2.0, 4.0]

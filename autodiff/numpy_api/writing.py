@@ -31,8 +31,10 @@ __all__ = ["write", "update_in_place", "register_view", "view_of_index", "view_o
 
 
 def register_view(base, view, forward, write_back):
-    """Record that ``view = forward(base)`` shares ``base``'s memory in NumPy."""
-    if isinstance(base, Traced) and isinstance(view, Traced):
+    """Record that ``view = forward(base)`` shares ``base``'s memory in NumPy (a level that
+    answers with ``base`` itself, a compiled-replay recording's reshape to the same shape, has
+    nothing to link)."""
+    if isinstance(base, Traced) and isinstance(view, Traced) and view is not base:
         view._link = (base, forward, write_back)
         views = getattr(base, "_views", None)
         if views is None:
