@@ -669,3 +669,19 @@ def test_a_write_through_a_same_shape_reshape_reaches_the_array_as_in_numpy():
     x = np.arange(3.0)
     compiled(x)
     assert compiled(x).tolist() == f(x).tolist() == [10.0, 2.0, 4.0]
+
+
+def test_replayed_gradients_are_laid_out_as_the_eager_ones():
+    """``X @ W.T`` leaves W's gradient a transposed view; grad hands it over C-contiguous, and
+    the replay does too (a recorded ``astype(order='C')``), with the same bits."""
+    rng = np.random.default_rng(1)
+    W, X = rng.standard_normal((5, 4)), rng.standard_normal((6, 4))
+
+    def loss(W, X):
+        return np.sum(np.tanh(X @ W.T))
+
+    compiled = ad.jit(ad.grad(loss))
+    compiled(W, X)
+    got, want = compiled(W, X), ad.grad(loss)(W, X)
+    assert want.flags.c_contiguous and got.flags.c_contiguous
+    assert got.tobytes() == want.tobytes()

@@ -268,23 +268,25 @@ sinc = Elementwise(
 # ----------------------------------------------------------------------------------------------
 
 
-def _astype_impl(x, dtype):
-    return np.asarray(x).astype(dtype)[()] if type(x) is not float else (
+def _astype_impl(x, dtype, order="K"):
+    """``x.astype(dtype, order=order)``: ``order="C"`` also lays a transposed view out in C
+    order (a gradient handed to the user, :func:`autodiff.transforms._in_dtype_of`)."""
+    return np.asarray(x).astype(dtype, order=order)[()] if type(x) is not float else (
         x if np.dtype(dtype) == np.float64 else np.asarray(x, dtype=dtype)[()]
     )
 
 
-def _astype_jvp(primals, tangents, out, dtype):
-    return astype(tangents[0], dtype=dtype)
+def _astype_jvp(primals, tangents, out, dtype, order="K"):
+    return astype(tangents[0], dtype=dtype, order=order)
 
 
-def _astype_vjp(g, primals, out, wanted, dtype):
+def _astype_vjp(g, primals, out, wanted, dtype, order="K"):
     return [astype(g, dtype=dtype_of(primals[0]))]
 
 
 astype = ParametrizedPrimitive(
     "astype", _astype_impl, _astype_jvp, _astype_vjp,
-    taylor=FIRST_ORDER, n_operands=1, param_names=("dtype",),
+    taylor=FIRST_ORDER, n_operands=1, param_names=("dtype", "order"),
     # (float32 results are checked in tests/test_arithmetic.py: central differences need float64)
     cases=(Case("to-float64", ((3, 4),), call_with(dtype=np.float64)),),
 )
