@@ -175,6 +175,24 @@ def test_escaped_tracer_raises_naming_the_cause(kind, use, leak):
         use(leaked)
 
 
+@pytest.mark.parametrize("op", [lambda a: a * 2.0, lambda a: 1.0 - a, lambda a: a + a,
+                                lambda a: a ** 2])
+def test_array_var_operators_go_to_their_level(op):
+    """An operator on array Vars calls the Vars' level directly (what bind would pick): an
+    escaped one still raises, no_grad still records nothing, a live one records."""
+    leaked = []
+    ad.grad(lambda x: (leaked.append(x), np.sum(x))[1])(np.ones(3))
+    with pytest.raises(ad.EscapedTracerError, match=ESCAPED_MESSAGE.format(
+            kind="Var", mode="reverse")):
+        op(leaked[0])
+    x = ad.Var(np.arange(3.0))
+    with ad.no_grad():
+        assert type(op(x)) is np.ndarray
+    y = op(x)
+    assert type(y) is ad.Var and not y.is_leaf
+    np.testing.assert_array_equal(y.value, op(np.arange(3.0)))
+
+
 @pytest.mark.parametrize("kind", sorted(TRANSFORMS))
 def test_escaped_tracer_in_a_generator_raises_when_consumed(kind):
     generator = _leak_through_generator(TRANSFORMS[kind])

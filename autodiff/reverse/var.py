@@ -195,7 +195,8 @@ def _record_scalar_binary(prim, a, b):
             donor = _temporary_operand(a, b)
             if donor is not None:
                 return level.process(prim, (a, b), _NO_PARAMS, donor)
-        return bind(prim, a, b)
+        # what bind would do: a and b are Vars of this level or numbers
+        return level.process(prim, (a, b), _NO_PARAMS)
     out = prim.impl(pa, pb)
     if type(out) is not float:
         return bind(prim, a, b)
