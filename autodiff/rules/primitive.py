@@ -139,6 +139,31 @@ def bind(prim: "Primitive", *args, **params):
     return level.process(prim, args, params)
 
 
+def bind_peeled(prim: "Primitive", args: list, params: dict):
+    """``bind(prim, *args, **params)`` for the operands a level has peeled its own values off.
+
+    The common case takes a short path: every operand a Python number, a real array or a
+    traced value of one level (the level below's duals in ``ad.hvp``), so nothing is lifted,
+    nothing is complex and that level is the newest; it interprets the operands, or with
+    none ``impl`` runs on them, as in :func:`bind`.  Anything else goes through ``bind``.
+    """
+    level = None
+    for arg in args:
+        if isinstance(arg, Traced):
+            if level is None:
+                level = arg._level
+            elif arg._level is not level:
+                return bind(prim, *args, **params)
+        elif not (type(arg) is float or type(arg) is int or (
+                type(arg) is np.ndarray and arg.dtype.kind in "fiub")):
+            return bind(prim, *args, **params)
+    if level is not None:
+        return level.process(prim, tuple(args), params)
+    if RECORDING[0] and params:
+        return bind(prim, *args, **params)
+    return prim.impl(*args, **params)
+
+
 #: How many ad.jit recordings are running (bind then looks for recorded values in parameters,
 #: such as the indices of a sort order, too).
 RECORDING = [0]
