@@ -108,9 +108,10 @@ _no_grad_below: contextvars.ContextVar[int] = contextvars.ContextVar(
 )
 
 
-def recording_threshold() -> int:
-    """Reverse levels with an id at or below this number record nothing (``no_grad``)."""
-    return _no_grad_below.get()
+#: ``recording_threshold()``: reverse levels with an id at or below this number record nothing
+#: (``no_grad``).  The context variable's own ``get``, with no Python frame around it: the
+#: reverse level asks on every operation it records.
+recording_threshold = _no_grad_below.get
 
 
 class no_grad:
