@@ -75,6 +75,23 @@ def test_a_buffer_the_cotangent_does_not_fit_is_left_to_the_caller(buffer):
     assert store[3] is buffer
 
 
+@pytest.mark.parametrize("values, buffer, fits", [
+    (np.ones(2), np.zeros(5), True),  # the same dtype: no NumPy cast query
+    (np.ones(2, np.float32), np.zeros(5), True),
+    (np.ones(2), np.zeros(5, np.float32), True),  # same kind
+    (np.ones(2), np.zeros(5, np.int64), False),
+    (np.ones(2, np.int64), np.zeros(5, np.int64), True),
+    (1.5, np.zeros(5), True),
+], ids=["float64", "float32-into-float64", "float64-into-float32", "float-into-int",
+        "int64", "float"])
+def test_a_buffer_fits_the_values_that_cast_to_its_dtype(values, buffer, fits):
+    """``fits``: the buffer's shape and a same-kind cast of the values to its dtype (values
+    of the buffer's own dtype, the usual case, fit without asking NumPy)."""
+    index = 1 if type(values) is float else slice(1, 3)
+    assert SparseCotangent(index, values, (5,), 0).fits(buffer) is fits
+    assert SparseCotangent(index, values, (4,), 0).fits(buffer[:4]) is fits
+
+
 def _dual_sparse(level, dtype=np.float64):
     index = np.array([1, 1, 3])
     primal = SparseCotangent(index, np.array([1.0, 2.0, 3.0], dtype), (5,), 0)

@@ -120,8 +120,11 @@ class SparseCotangent:
     def fits(self, buffer) -> bool:
         if type(self.values) is float:  # x[i] of a float64 array: the scalar fast path
             return buffer.shape == self.shape
-        return buffer.shape == self.shape and np.can_cast(
-            np.result_type(self.values), buffer.dtype, casting="same_kind"
+        values = self.values
+        return buffer.shape == self.shape and (
+            # an array of the buffer's dtype (the sweep's usual pair) casts without asking NumPy
+            type(values) is np.ndarray and values.dtype == buffer.dtype
+            or np.can_cast(np.result_type(values), buffer.dtype, casting="same_kind")
         )
 
     def add_to(self, buffer) -> bool:
