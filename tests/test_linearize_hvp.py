@@ -377,28 +377,28 @@ def test_operator_rejects_vectors_of_another_shape():
         op(np.ones(op.shape[0] + 1))
 
 
-def test_bind_peeled_is_bind():
-    """The reverse level's short path to the level below (bind_peeled) gives what bind gives:
-    the duals of ad.hvp, plain numbers and arrays, and (through bind) a traced value inside an
-    object array, two levels at once and a complex operand."""
+def test_binds_short_pass_is_its_full_pass():
+    """bind's one short pass (numbers, real arrays, one level's traced values: the duals of
+    ad.hvp) gives what the full pass gives, and the rest still takes the full pass: a traced
+    value inside an object array, two levels at once and a complex operand."""
     from autodiff.forward.dual import Dual
     from autodiff.rules import elementwise as ew
-    from autodiff.rules.primitive import bind, bind_peeled
+    from autodiff.rules.primitive import _bind_general, bind
 
     a, b = np.array([1.0, 2.0]), np.array([3.0, 4.0])
     for prim, args in [(ew.multiply, [Dual(a, b), 2]), (ew.add, [Dual(a, b), Dual(b, a)]),
                        (ew.power, [Dual(a, b), 3.0]), (ew.subtract, [1.0, a])]:
-        got, want = bind_peeled(prim, args, {}), bind(prim, *args)
+        got, want = bind(prim, *args), _bind_general(prim, args, {})
         assert type(got) is type(want)
         for part in ("_primal_", "tangent"):
             np.testing.assert_array_equal(getattr(got, part, got), getattr(want, part, want))
     holder = np.empty(1, dtype=object)
     holder[0] = Dual(1.0, 2.0)
-    assert bind_peeled(ew.multiply, [holder, 3.0], {}).tangent.tolist() == [6.0]
+    assert bind(ew.multiply, holder, 3.0).tangent.tolist() == [6.0]
 
     def outer(y):
-        return ad.jvp(lambda z: bind_peeled(ew.multiply, [y, z], {}), 2.0, 1.0)[1]
+        return ad.jvp(lambda z: bind(ew.multiply, y, z), 2.0, 1.0)[1]
 
     assert ad.jvp(outer, 5.0, 1.0)[1] == 1.0  # d/dy (y * 1): the outer level's value survives
     with pytest.raises(TypeError, match="complex"):
-        bind_peeled(ew.multiply, [Dual(a, b), 1j], {})
+        bind(ew.multiply, Dual(a, b), 1j)

@@ -19,7 +19,7 @@ from ..forward.dual import Dual
 from ..levels import Level, manual_level, recording_threshold
 from ..rules import elementwise as ew
 from ..rules.indexing import getitem
-from ..rules.primitive import Traced, bind, bind_peeled, shape_of, shape_only
+from ..rules.primitive import Traced, bind, shape_of, shape_only
 from ..tracer import ArrayLike
 from ..values import as_float_value
 from .tape import Node, backward_pass, kept_for_backward, next_sequence_number
@@ -81,11 +81,11 @@ class VjpLevel(Level):
                 return self._record_read(prim, primals, params, parents, reads, donor)
         if reads is None:
             primals = [kept_for_backward(p) if type(p) is np.ndarray else p for p in primals]
-            out = bind_peeled(prim, primals, params)
+            out = bind(prim, *primals, **params)
             return Var._make(out, Node(prim, primals, out, params, parents), self)
         # the VJP reads only these inputs' values: the others (and the output) are kept as
         # shapes, so a buffer written in place (y[i] = v) is not pinned by every version
-        out = bind_peeled(prim, primals, params)
+        out = bind(prim, *primals, **params)
         saved = [kept_for_backward(p) if i in reads else shape_only(p) for i, p in
                  enumerate(primals)]
         node = Node(prim, saved, shape_only(out), params, parents, made=out)
@@ -111,7 +111,7 @@ class VjpLevel(Level):
             p = None  # the loop's name would count as a holder of the last operand
             out = ew.into_operand(prim, primals, donor)
         if out is None:
-            out = bind_peeled(prim, primals, params)
+            out = bind(prim, *primals, **params)
         node = Node(prim, saved, out if len(saved) in reads else shape_only(_data(out)), params,
                     tuple([None if p is None else _place(p) for p in parents]), made=out)
         return Var._make(out, node, self)

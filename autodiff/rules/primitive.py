@@ -108,7 +108,32 @@ def bind(prim: "Primitive", *args, **params):
 
     An operand that is an object array or a list holding traced values (``np.array([t1, t2])``
     builds one) is first lifted into one traced array (:func:`lift`), so every level sees it.
+
+    The common case is decided in one short pass: every operand a Python number, a real array
+    or a traced value of one level (the duals of ``ad.hvp`` as the reverse level hands them
+    down, the arrays of ``ad.grad``), so nothing is lifted, nothing is complex and that level
+    is the newest; anything else takes the full pass (:func:`_bind_general`).
     """
+    level = None
+    for arg in args:
+        if isinstance(arg, Traced):
+            if level is None:
+                level = arg._level
+            elif arg._level is not level:
+                return _bind_general(prim, args, params)
+        elif not (type(arg) is float or type(arg) is int or (
+                type(arg) is np.ndarray and arg.dtype.kind in "fiub")):
+            return _bind_general(prim, args, params)
+    if level is not None:
+        return level.process(prim, args, params)
+    if RECORDING[0] and params:
+        return _bind_general(prim, args, params)
+    return prim.impl(*args, **params)
+
+
+def _bind_general(prim, args, params):
+    """:func:`bind` for any operands: lifting, the newest of several levels, complex checks,
+    and under a recording a level found in the parameters."""
     level = None
     complex_operand = False
     for arg in args:
@@ -137,31 +162,6 @@ def bind(prim: "Primitive", *args, **params):
     if complex_operand:
         raise _complex_error(prim)
     return level.process(prim, args, params)
-
-
-def bind_peeled(prim: "Primitive", args: list, params: dict):
-    """``bind(prim, *args, **params)`` for the operands a level has peeled its own values off.
-
-    The common case takes a short path: every operand a Python number, a real array or a
-    traced value of one level (the level below's duals in ``ad.hvp``), so nothing is lifted,
-    nothing is complex and that level is the newest; it interprets the operands, or with
-    none ``impl`` runs on them, as in :func:`bind`.  Anything else goes through ``bind``.
-    """
-    level = None
-    for arg in args:
-        if isinstance(arg, Traced):
-            if level is None:
-                level = arg._level
-            elif arg._level is not level:
-                return bind(prim, *args, **params)
-        elif not (type(arg) is float or type(arg) is int or (
-                type(arg) is np.ndarray and arg.dtype.kind in "fiub")):
-            return bind(prim, *args, **params)
-    if level is not None:
-        return level.process(prim, tuple(args), params)
-    if RECORDING[0] and params:
-        return bind(prim, *args, **params)
-    return prim.impl(*args, **params)
 
 
 #: How many ad.jit recordings are running (bind then looks for recorded values in parameters,
