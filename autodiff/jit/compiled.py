@@ -210,16 +210,16 @@ class Trace:
         takes ``[memo, *data]``; ``None`` when there is nothing to keep."""
         entry = self._staged
         if entry is None or entry[0] != fixed:
-            staged = None
-            if self.compiled:
-                template, _, _ = self._interpreter
-                try:
-                    staged = Trace(self.program, template, self.out_tree, self.contiguous,
-                                   fixed=fixed)
-                except _NothingToKeep:
-                    pass
+            staged = self._staged_trace(fixed) if self.compiled else None
             entry = self._staged = (fixed, staged)
         return entry[1]
+
+    def _staged_trace(self, fixed):
+        template, _, _ = self._interpreter
+        try:
+            return Trace(self.program, template, self.out_tree, self.contiguous, fixed=fixed)
+        except _NothingToKeep:
+            return None
 
     def run(self, data):
         try:

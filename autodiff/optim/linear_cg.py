@@ -155,11 +155,15 @@ def _layout(b):
     return _FlatLayout(b) if is_vector or is_number_list(b) else _TreeLayout(b)
 
 
+def euclidean_norm(v) -> float:
+    """``‖v‖₂`` of a flat float64 vector as ``np.linalg.norm`` computes it, ``√(vᵀv)`` (the
+    same bits), without its conversions (0.36 vs 0.93 us at n = 1000)."""
+    return math.sqrt(v.dot(v))
+
+
 def _check_inputs(layout, b, x0, tol, maxiter):
     b = layout.flatten(b, "b")
-    # ‖b‖ as np.linalg.norm computes it for a float vector, √(bᵀb), without its conversions
-    # (0.36 vs 0.93 us at n = 1000); nan or inf when an entry of b is (or when ‖b‖ overflows)
-    b_norm = math.sqrt(b.dot(b))
+    b_norm = euclidean_norm(b)  # nan or inf when an entry of b is (or when ‖b‖ overflows)
     if not math.isfinite(b_norm) and not np.isfinite(b).all():
         raise ValueError("b has non-finite entries (nan or inf)")
     if x0 is not None:
@@ -247,7 +251,7 @@ def _solve(apply_a, b, b_norm, x0, tol, maxiter, apply_m):
         r = b - apply_a(x0)
         if not np.all(np.isfinite(r)):
             return finish(x, 0, np.inf, "non-finite", "matvec returned non-finite values at x0")
-        r_norm = np.linalg.norm(r)
+        r_norm = euclidean_norm(r)
     if r_norm <= threshold:
         return finish(x, 0, r_norm, "converged", "x0 already meets the tolerance")
 

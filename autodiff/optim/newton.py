@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .line_search import LineSearchFailure, strong_wolfe
-from .linear_cg import conjugate_gradient
+from .linear_cg import conjugate_gradient, euclidean_norm
 from .objective import Iterate
 from ..validation import positive_int
 
@@ -58,7 +58,7 @@ def newton_cg(objective, start, *, cg_maxiter=None):
     x, f, g = start
     cg_maxiter = 20 * x.size if cg_maxiter is None else positive_int(cg_maxiter, "cg_maxiter")
     while True:
-        forcing = min(0.5, math.sqrt(math.sqrt(float(g.dot(g)))))  # √‖∇f‖, as np.linalg.norm
+        forcing = min(0.5, math.sqrt(euclidean_norm(g)))  # √‖∇f‖
         hessian = objective.hvp_operator(x)
         p, info = conjugate_gradient(hessian, -g, tol=forcing, maxiter=cg_maxiter)
         if info.status == "non-finite":

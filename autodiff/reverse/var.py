@@ -191,8 +191,10 @@ def _record_scalar_binary(prim, a, b):
     if type(pa) not in _NUMBER or type(pb) not in _NUMBER or not level.active or (
         recording_threshold()
     ):
-        if prim in ew.INTO_OPERAND and (_large_dual(pb) or _large_dual(pa)):
-            donor = _temporary_operand(a, b)
+        if prim in ew.INTO_OPERAND:
+            large_a, large_b = _large_dual(pa), _large_dual(pb)
+            donor = (_temporary_operand(a, b, large_a, large_b) if large_a or large_b
+                     else None)
             if donor is not None:
                 return level.process(prim, (a, b), _NO_PARAMS, donor)
         # what bind would do: a and b are Vars of this level or numbers
@@ -204,9 +206,10 @@ def _record_scalar_binary(prim, a, b):
     return Var._make(out, node, level)
 
 
-def _temporary_operand(a, b):
+def _temporary_operand(a, b, large_a, large_b):
     """The position (0 or 1) of an operand of ``a + b``, ``a - b`` or ``a * b`` (Vars of one
-    level, or one of them a number) that is a temporary of the user's expression, or ``None``.
+    level, or one of them a number) that is a temporary of the user's expression, or ``None``;
+    ``large_a`` / ``large_b``: whether the operand's value is a large dual (:func:`_large_dual`).
 
     Forward over reverse (``ad.hvp``) on large arrays: a recorded ``Var`` holding a dual of
     at least :data:`~autodiff.rules.elementwise.LARGE_BYTES`, reached from the interpreter's
@@ -225,13 +228,9 @@ def _temporary_operand(a, b):
         return None
     # the later operand first: its buffers are the newer ones, nearer the top of the heap, and
     # the result left there keeps glibc from trimming what the earlier operand's free below it
-    if isinstance(b, Var) and b._node is not None and sys.getrefcount(b) == 7 and (
-        _large_dual(b._primal_)
-    ):
+    if large_b and b._node is not None and sys.getrefcount(b) == 7:
         donor = 1
-    elif isinstance(a, Var) and a._node is not None and sys.getrefcount(a) == 7 and (
-        _large_dual(a._primal_)
-    ):
+    elif large_a and a._node is not None and sys.getrefcount(a) == 7:
         donor = 0
     else:
         return None
