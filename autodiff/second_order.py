@@ -38,7 +38,7 @@ import numpy as np
 from .flat import FlatSpec, flat_spec
 from .jit.fallback import CompiledOrEager
 from .linearize import linearize
-from .pytree import flatten, unflatten
+from .pytree import flatten
 from .rules.primitive import Traced
 from .transforms import grad, hvp
 
@@ -277,15 +277,10 @@ def hvp_operator(f, x, jit: bool = True) -> HvpOperator:
         gradient, linear = linearize(grad(f, argnums), x)
         return HvpOperator(flat_spec(x), linear, linear.batched, gradient)
     spec = flat_spec(x)  # checks x before anything is recorded
-    # the point is held as it is now, as the linearisation holds it
-    if type(x) is np.ndarray:  # one array is its own tree: its copy, without (un)flatten
-        x = np.array(x)
-    else:
-        leaves, treedef = flatten(x)
-        x = unflatten(treedef, [np.array(leaf) if isinstance(leaf, np.ndarray) else leaf
-                                for leaf in leaves])
     compiled = _compiled_hvp(f)
     at_x = compiled.at(x)  # the partials at x computed once, by this operator's first product
+    # the point is held as it is now (at_x's copy), as the linearisation holds it
+    (x,) = at_x.fixed
     linearized = []
 
     def linearization():

@@ -613,6 +613,20 @@ def test_fixed_arguments_are_held_as_they_were_when_fixed():
     x[:] = 7.0
     assert all(at_x(v).tobytes() == w.tobytes() for v, w in zip(vs, want))
 
+    # arrays inside a fixed tuple too (the kept sin x and the step y v read the copies)
+    def g(point, v):
+        x, y = point
+        return np.sin(x) * v + y * v
+
+    x, y = np.linspace(-1.0, 1.0, 9), np.ones(9)
+    want = [g((x, y), v) for v in vs]
+    at_xy = ad.jit(g).at((x, y))
+    at_xy(vs[0])
+    at_xy(vs[0])
+    assert at_xy.memo[0] is not None
+    x[:], y[:] = 7.0, 2.0
+    assert all(at_xy(v).tobytes() == w.tobytes() for v, w in zip(vs, want))
+
 
 def test_fixed_arguments_with_nothing_to_keep_or_guards_run_the_plain_replay():
     only_v = ad.jit(lambda x, v: np.sin(v) * 2.0)  # nothing computed from x alone

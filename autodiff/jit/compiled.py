@@ -330,10 +330,11 @@ class Jitted:
         from; later calls compute the rest.  The same steps on the same operands: the same
         bits as ``self(*fixed, *rest)`` with the arrays' values at this call (fixed arrays are
         copied here, so a later write into the caller's array reaches neither the kept values
-        nor the other steps).  Arrays and floats only (:func:`_plain_key`); other arguments,
+        nor the other steps; arrays inside a tuple, a list or a dict too).  Arrays and floats
+        only (:func:`_plain_key`); other arguments,
         guarded programs and the full path (a new recording) run as ``self(*fixed, *rest)``.
         """
-        fixed = tuple(np.array(a) if type(a) is np.ndarray else a for a in fixed)
+        fixed = tuple(_held(a) for a in fixed)
         plain = _plain_key(fixed) is not None
         return _FixedArguments(self, fixed, len(_plain_data(fixed)) if plain else 0)
 
@@ -542,6 +543,16 @@ def _describe(value) -> str:
 
 def _name(fn) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _held(value):
+    """``value`` with each array leaf copied, so a later write into the caller's arrays does
+    not reach it (what :meth:`Jitted.at` fixes is held as it is now)."""
+    if type(value) is np.ndarray:  # one array is its own tree: its copy, without (un)flatten
+        return np.array(value)
+    leaves, treedef = flatten(value)
+    return unflatten(treedef, [np.array(leaf) if isinstance(leaf, np.ndarray) else leaf
+                               for leaf in leaves])
 
 
 class _FixedArguments:

@@ -43,9 +43,8 @@ class CompiledOrEager:
     def at(self, *fixed):
         """``self(*fixed, *rest)`` as a function of ``rest``, what ``fixed`` alone determines
         computed once (:meth:`~autodiff.jit.Jitted.at`); the eager fallback reads the same
-        copies of the fixed arrays that it holds."""
-        compiled = self.compiled.at(*fixed)
-        return lambda *rest: self._either(compiled, rest, compiled.fixed)
+        copies of the fixed arrays that it holds (its ``fixed``)."""
+        return _EitherAt(self, self.compiled.at(*fixed))
 
     def _either(self, compiled, args, fixed):
         if self.reason is None:
@@ -69,3 +68,21 @@ class CompiledOrEager:
     def __repr__(self) -> str:
         state = "compiled" if self.reason is None else f"eager ({self.reason})"
         return f"<CompiledOrEager {self.what}: {state}>"
+
+
+class _EitherAt:
+    """:meth:`CompiledOrEager.at`'s function of the remaining arguments; ``fixed`` are the
+    fixed arguments as it holds them (copies of their arrays)."""
+
+    __slots__ = ("owner", "compiled")
+
+    def __init__(self, owner, compiled):
+        self.owner = owner
+        self.compiled = compiled
+
+    @property
+    def fixed(self) -> tuple:
+        return self.compiled.fixed
+
+    def __call__(self, *rest):
+        return self.owner._either(self.compiled, rest, self.compiled.fixed)

@@ -131,7 +131,8 @@ def autodiff_objective(f, spec, jit_derivatives: bool = True):
         def value_and_grad_of_tree(x):
             return value_and_gradient(checked_f)(x)
 
-    if spec.treedef.kind == "leaf" and len(spec.shapes[0]) == 1:
+    one_vector = spec.treedef.kind == "leaf" and len(spec.shapes[0]) == 1
+    if one_vector:
         # x0 is one vector (of float64, as every flat vector here): its trees are the vectors
         def unravel(z):
             if z.shape != (spec.size,):
@@ -157,7 +158,9 @@ def autodiff_objective(f, spec, jit_derivatives: bool = True):
         return value, ravel(gradient)
 
     def hvp_operator(z):
-        x = unravel(z)  # one argument: (x,) even when x is a tuple, x itself if an array
+        # hessian_operator holds its own copy of the point: a vector goes as it is
+        x = z if one_vector and z.shape == (spec.size,) else unravel(z)
+        # one argument: (x,) even when x is a tuple, x itself if an array
         return hessian_operator(checked_f, x if isinstance(x, np.ndarray) else (x,),
                                 jit=jit_derivatives)
 

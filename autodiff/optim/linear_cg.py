@@ -58,12 +58,11 @@ class CGInfo:
 
 
 class _FlatLayout:
-    """``b`` is a 1-D vector (or a list of numbers): CG's vectors are ``b``'s own shape."""
+    """``b`` is a 1-D vector (or a list of numbers) of length ``n``: CG's vectors are ``b``'s
+    own shape."""
 
-    def __init__(self, b):
-        if np.iscomplexobj(b):
-            raise TypeError("b is complex; conjugate_gradient solves real systems")
-        self.n = np.asarray(b).size
+    def __init__(self, n):
+        self.n = n
 
     def flatten(self, vector, what):
         if np.iscomplexobj(vector):
@@ -151,8 +150,11 @@ def _not_an_operator(name, operator):
 
 
 def _layout(b):
-    is_vector = isinstance(b, np.ndarray) and b.ndim == 1
-    return _FlatLayout(b) if is_vector or is_number_list(b) else _TreeLayout(b)
+    if isinstance(b, np.ndarray) and b.ndim == 1 or is_number_list(b):
+        if np.iscomplexobj(b):
+            raise TypeError("b is complex; conjugate_gradient solves real systems")
+        return _FlatLayout(np.asarray(b).size)
+    return _TreeLayout(b)
 
 
 def euclidean_norm(v) -> float:
@@ -218,6 +220,18 @@ def conjugate_gradient(matvec, b, x0=None, tol=1e-10, maxiter=None, M=None):
     if info.direction is not None:
         info = replace(info, direction=layout.restore(info.direction))
     return layout.restore(x), info
+
+
+def solve_flat(matvec, b, b_norm, tol, maxiter):
+    """:func:`conjugate_gradient` from ``x0 = 0`` without a preconditioner, for a solver's
+    inner loop that holds what the public function checks: ``b`` a finite float64 vector,
+    ``b_norm = ‖b‖`` (computed as :func:`euclidean_norm` does), ``tol`` a finite float >= 0
+    and ``maxiter`` an int.  The same iterations on the same vectors (so the same ``x`` and
+    ``info``), without converting and re-checking ``b`` (about 3 us of a 1000-d Newton-CG
+    step's inner solve).  ``x`` and ``info.direction`` are flat vectors.
+    """
+    apply_a = _FlatLayout(b.size).linear_map(matvec, "matvec")
+    return _solve(apply_a, b, b_norm, None, tol, maxiter, None)
 
 
 def _solve(apply_a, b, b_norm, x0, tol, maxiter, apply_m):

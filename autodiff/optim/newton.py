@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .line_search import LineSearchFailure, strong_wolfe
-from .linear_cg import conjugate_gradient, euclidean_norm
+from .linear_cg import euclidean_norm, solve_flat
 from .objective import Iterate
 from ..validation import positive_int
 
@@ -58,9 +58,12 @@ def newton_cg(objective, start, *, cg_maxiter=None):
     x, f, g = start
     cg_maxiter = 20 * x.size if cg_maxiter is None else positive_int(cg_maxiter, "cg_maxiter")
     while True:
-        forcing = min(0.5, math.sqrt(euclidean_norm(g)))  # √‖∇f‖
+        # g is finite (minimize checks it at x0, the line search accepts finite slopes ∇fᵀp
+        # only), so CG needs no check of b = -g, whose norm is ‖g‖
+        g_norm = euclidean_norm(g)
+        forcing = min(0.5, math.sqrt(g_norm))  # √‖∇f‖
         hessian = objective.hvp_operator(x)
-        p, info = conjugate_gradient(hessian, -g, tol=forcing, maxiter=cg_maxiter)
+        p, info = solve_flat(hessian, -g, g_norm, forcing, cg_maxiter)
         if info.status == "non-finite":
             return "a Hessian-vector product returned non-finite values"
         if info.negative_curvature:
