@@ -3,8 +3,8 @@ bits of the primitives' own rules.
 
 ``ad.hvp`` runs the reverse sweep of ``grad f`` on dual numbers.  The sweep adds dual
 cotangents into buffers it owns in place, keeps indexing's cotangents sparse per part, takes
-``d * ones`` as ``d`` and writes the chain rule's product into a partial made for it (a
-plain array or a dual's parts).  Each
+``d * ones`` as ``d``, writes the chain rule's product into a partial made for it (a
+plain array or a dual's parts) and multiplies a dual by a constant partial part by part.  Each
 result here is compared, to the last bit, with the same transform with those shortcuts
 switched off (every step then goes through the primitives, as before them).
 """
@@ -50,7 +50,17 @@ def _scalar_broadcast(x):
     return np.sum((x[2] + 2.0) ** np.linspace(x[0], x[1], 7)) + np.sum(np.sin(x[3]) * x[:5])
 
 
+_WEIGHTS = np.linspace(0.5, 1.5, 12)
+
+
+def _constant_factors(x):
+    # constant partials (floats, -1, a constant array) meeting dual cotangents: -g, c * g, w * g
+    return np.sum(3.0 * np.sin(x) - np.cos(x) * _WEIGHTS.astype(x.dtype) + (x / 4.0) ** 2
+                  + np.exp(-x) - 0.5 * x ** 3)
+
+
 PROGRAMS = {
+    "constant-factors": _constant_factors,
     "scalar-broadcast": _scalar_broadcast,
     "rosenbrock": _rosenbrock,
     "scalar-loop": _scalar_loop,
@@ -69,6 +79,7 @@ def _plain(monkeypatch):
     monkeypatch.setattr(elementwise, "_unit_cotangent", lambda cotangent: False)
     monkeypatch.setattr(elementwise, "_sole_array", lambda d, direction: False)
     monkeypatch.setattr(elementwise, "_into_dual", lambda d, g, overwrite_g=False: False)
+    monkeypatch.setattr(elementwise, "_constant_times_dual", lambda d, g: None)
     monkeypatch.setattr(tape, "overwritable", lambda g, ours: False)
 
 

@@ -484,14 +484,21 @@ class _DualSparse:
             buffer._n_batch != like._n_batch
         ):
             return False
-        buffers = (buffer._primal_, buffer.tangent)
-        for part, into in zip(self.parts, buffers):
-            if not (type(into) is np.ndarray and into.shape == part.shape
-                    and into.dtype == np.result_type(part.values)):
-                return False
-        for part, into in zip(self.parts, buffers):
-            part.add_into(into)
+        primal, tangent = self.parts
+        into_primal, into_tangent = buffer._primal_, buffer.tangent
+        if not (_holds(into_primal, primal) and _holds(into_tangent, tangent)):
+            return False
+        primal.add_into(into_primal)
+        tangent.add_into(into_tangent)
         return True
+
+
+def _holds(buffer, part) -> bool:
+    """Whether ``buffer`` is an array of the sparse cotangent ``part``'s shape and of its
+    values' dtype (a buffer :meth:`_DualSparse.add_to` adds into without a cast)."""
+    values = part.values
+    return type(buffer) is np.ndarray and buffer.shape == part.shape and buffer.dtype == (
+        values.dtype if type(values) is np.ndarray else np.result_type(values))
 
 
 def _dual_sparse_vjp(prim, g, node, wanted):
@@ -616,57 +623,58 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
                 finished = node
         parents = node.parents
         prim = node.prim
-        if prim is getitem and type(g) is float and on_node is None and prim.sparse_vjp:
-            index = node.params["index"]
-            if type(index) is int:
-                # x[i] of a float64 vector (Var.__getitem__'s node): g is added into x's
-                # buffer in place, as its SparseCotangent would be, without making one
-                parent = parents[0]
-                key = parent._seq
-                if key >= seq:  # x written into (x[j] = v) after this node read it
-                    parent = version_before(parent, seq, cursors)
+        if type(g) is float and on_node is None:  # the scalar paths
+            if prim is getitem and prim.sparse_vjp:
+                index = node.params["index"]
+                if type(index) is int:
+                    # x[i] of a float64 vector (Var.__getitem__'s node): g is added into x's
+                    # buffer in place, as its SparseCotangent would be, without making one
+                    parent = parents[0]
                     key = parent._seq
-                current = cotangents.get(key)
-                shape = node.primals[0].shape
-                if type(current) is np.ndarray and key in owned and current.shape == shape:
-                    current[index] += g
-                elif _accumulate(cotangents, owned, key, SparseCotangent(index, g, shape, 0)):
+                    if key >= seq:  # x written into (x[j] = v) after this node read it
+                        parent = version_before(parent, seq, cursors)
+                        key = parent._seq
+                    current = cotangents.get(key)
+                    shape = node.primals[0].shape
+                    if type(current) is np.ndarray and key in owned and current.shape == shape:
+                        current[index] += g
+                    elif _accumulate(cotangents, owned, key, SparseCotangent(index, g, shape, 0)):
+                        vars_by_seq[key] = parent
+                        heappush(heap, -key)
+                    continue
+            partials = getattr(prim, "partials", None)
+            if partials and type(node.out) is float:
+                primals = node.primals
+                for i, parent in enumerate(parents):
+                    if parent is None:
+                        continue
+                    c = chain_product(partials[i](*primals, node.out), g)
+                    key = parent._seq
+                    if key >= seq:  # written into (y[i] = v) after this node read it
+                        parent = version_before(parent, seq, cursors)
+                        key = parent._seq
+                    current = cotangents.get(key)
+                    if current is None:
+                        cotangents[key] = c
+                        vars_by_seq[key] = parent
+                        heappush(heap, -key)
+                    elif type(current) is float and type(c) is float:
+                        cotangents[key] = current + c
+                    else:
+                        _accumulate(cotangents, owned, key, c)
+                continue
+            if prim.sparse_vjp is not None:
+                # x[i] of a float64 array: its index-and-value cotangent goes straight into x's
+                # buffer (one dense array per base per sweep)
+                parent = parents[0]
+                if parent._seq >= seq:
+                    parent = version_before(parent, seq, cursors)
+                key = parent._seq
+                (c,) = prim.sparse_vjp(g, node.primals, node.out, _FIRST, **node.params)
+                if _accumulate(cotangents, owned, key, c):
                     vars_by_seq[key] = parent
                     heappush(heap, -key)
                 continue
-        partials = None if on_node else getattr(prim, "partials", None)
-        if partials and type(g) is float and type(node.out) is float:
-            primals = node.primals
-            for i, parent in enumerate(parents):
-                if parent is None:
-                    continue
-                c = chain_product(partials[i](*primals, node.out), g)
-                key = parent._seq
-                if key >= seq:  # written into (y[i] = v) after this node read it
-                    parent = version_before(parent, seq, cursors)
-                    key = parent._seq
-                current = cotangents.get(key)
-                if current is None:
-                    cotangents[key] = c
-                    vars_by_seq[key] = parent
-                    heappush(heap, -key)
-                elif type(current) is float and type(c) is float:
-                    cotangents[key] = current + c
-                else:
-                    _accumulate(cotangents, owned, key, c)
-            continue
-        if type(g) is float and prim.sparse_vjp is not None and not on_node:
-            # x[i] of a float64 array: its index-and-value cotangent goes straight into x's
-            # buffer (one dense array per base per sweep)
-            parent = parents[0]
-            if parent._seq >= seq:
-                parent = version_before(parent, seq, cursors)
-            key = parent._seq
-            (c,) = prim.sparse_vjp(g, node.primals, node.out, _FIRST, **node.params)
-            if _accumulate(cotangents, owned, key, c):
-                vars_by_seq[key] = parent
-                heappush(heap, -key)
-            continue
         if len(parents) == 2:
             wanted = _WANTED_OF_TWO[parents[0] is not None, parents[1] is not None]
         elif len(parents) == 1 and parents[0] is not None:
@@ -698,11 +706,18 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
             if c is None:
                 continue
             parent = parents[i]
-            if parent._seq >= seq:  # written into (y[i] = v) after this node read it
+            key = parent._seq
+            if key >= seq:  # written into (y[i] = v) after this node read it
                 parent = version_before(parent, seq, cursors)
-            if _accumulate(cotangents, owned, parent._seq, c):
-                vars_by_seq[parent._seq] = parent
-                heappush(heap, -parent._seq)
+                key = parent._seq
+            if key not in cotangents and type(c) is not SparseCotangent and (
+                type(c) is not _DualSparse
+            ):  # the first cotangent of a dense value (_accumulate's first case)
+                cotangents[key] = c
+            elif not _accumulate(cotangents, owned, key, c):
+                continue
+            vars_by_seq[key] = parent
+            heappush(heap, -key)
     if finished is not None:
         finished.release()
     if last is not None:

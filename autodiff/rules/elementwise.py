@@ -122,9 +122,35 @@ def chain_product(d, direction):
             return multiply.impl(d, direction)
         if d is MINUS_ONE:
             return negative.impl(direction)
+    elif type(direction) is _dual_class() and (
+        d is MINUS_ONE or type(d) is float or type(d) is np.ndarray
+    ):
+        product = _constant_times_dual(d, direction)
+        if product is not None:
+            return product
     if d is MINUS_ONE:
         return negative(direction)
     return multiply(d, direction)
+
+
+def _constant_times_dual(d, g):
+    """``d * g`` for a constant ``d`` (a float, ``MINUS_ONE``, or a plain array of ``g``'s
+    shape and dtype) and a dual ``g`` of an active level whose parts are plain float arrays of
+    one shape (no batch): the product on each part, ``(d g.p, d g.t)``, with the calls the
+    ``multiply`` (``negative``) primitive's rules on the dual level make -- primal ``impl(d,
+    g.p)``, tangent ``chain_product(d, g.t)`` (``d`` carries no tangent) -- without the
+    level's dispatch; ``None`` for anything else (the primitive then takes it).  Forward over
+    reverse: a constant partial times a dual cotangent (``-g`` of ``a - b``, ``c * g`` of
+    ``c * x``; a plain partial, once for both parts)."""
+    p, t = g._primal_, g.tangent
+    if (
+        RECORDING[0] or type(p) is not np.ndarray or type(t) is not np.ndarray
+        or p.shape != t.shape or p.dtype.kind != "f" or t.dtype != p.dtype
+        or (type(d) is np.ndarray and (d.shape != p.shape or d.dtype != p.dtype))
+        or not g._level.active
+    ):
+        return None
+    return type(g)._make(chain_product(d, p), chain_product(d, t), g._level, g._n_batch)
 
 
 def _align_tangent(t, x_ndim: int, out_ndim: int):
@@ -274,7 +300,7 @@ class Elementwise(Primitive):
         out_shape = out.shape if type(out) is np.ndarray else shape_of(out)
         g_shape = cotangent.shape if type(cotangent) is np.ndarray else shape_of(cotangent)
         n_batch = len(g_shape) - len(out_shape)
-        unit = _unit_cotangent(cotangent)
+        unit = type(cotangent) is np.ndarray and _unit_cotangent(cotangent)
         partials = self.partials
         for i in wanted:
             d = partials[i](*args)
@@ -285,7 +311,9 @@ class Elementwise(Primitive):
                     c = chain_product(d, cotangent)
             elif unit and _is_own_traced_partial(d, args, cotangent):
                 c = d  # d * 1 is d: the same bits, without two passes
-            elif _sole_array(d, cotangent) and sys.getrefcount(d) == 2:  # no one else holds d
+            elif type(d) is np.ndarray and _sole_array(d, cotangent) and (
+                sys.getrefcount(d) == 2  # no one else holds d
+            ):
                 c = np.multiply(d, cotangent, out=d)
             elif isinstance(d, Traced) and sys.getrefcount(d) == 2 and _into_dual(
                 d, cotangent, len(wanted) == 1 and cotangent is OVERWRITABLE.value
@@ -686,8 +714,8 @@ def _power_d_base(a, b, y):
     its own derivative needs ``a**(b - 1)`` (API.md's rule at 0 is for constant exponents).
     """
     if isinstance(b, (int, float)):
-        if b == 2:  # the common square: 2a, no power evaluation
-            return 2.0 * a if type(a) is float else multiply(2.0, a)
+        if b == 2:  # the common square: 2a, no power evaluation (a dual's parts doubled
+            return chain_product(2.0, a)  # without the level's dispatch: chain_product)
         if b == 1:
             return ONE
         if b == 0:

@@ -113,7 +113,9 @@ class SparseCotangent:
         self.n_batch = n_batch
 
     def dense(self):
-        out = np.zeros(self.shape, dtype=np.result_type(self.values))
+        values = self.values
+        out = np.zeros(self.shape, values.dtype if type(values) is np.ndarray
+                       else np.result_type(values))
         self.add_into(out, zeros=True)
         return out
 
@@ -139,8 +141,14 @@ class SparseCotangent:
         """``buffer[index] += values``, repeated positions summed as the dense scatter sums
         them (``zeros``: ``buffer`` is known to hold zeros)."""
         index, values, n_batch = self.index, self.values, self.n_batch
-        if type(index) is int or (type(index) is slice and not n_batch):
-            buffer[index] += values  # a basic index: no position repeats
+        if type(index) is slice and not n_batch:
+            # a basic index, no position repeats: the add of ``buffer[index] += values``
+            # into the view (without writing the view back onto itself)
+            part = buffer[index]
+            np.add(part, values, out=part)
+            return
+        if type(index) is int:
+            buffer[index] += values
             return
         if n_batch:
             batch_axes = tuple(range(n_batch))
