@@ -103,10 +103,14 @@ def _zeros_like_with_batch(value, batch):
     return np.zeros(batch + shape, dtype)
 
 
+_FLOAT_SCALARS = (float, np.float64)
+
+
 def _cast_direction(direction, like, batch, what):
     """A tangent / cotangent for ``like``: checked shape ``batch + like.shape``, like's dtype."""
-    if type(direction) is float and type(like) is float and not batch:
-        return direction
+    if type(direction) is float and not batch and (
+            type(like) is float or type(primal_value(like)) in _FLOAT_SCALARS):
+        return direction  # (a float64 scalar: grad's seed 1.0 for np.sum's value)
     if type(direction) is np.ndarray and not batch:  # already a floating array of like's kind
         value = primal_value(like)
         if (type(value) is np.ndarray and direction.dtype == value.dtype
@@ -211,7 +215,7 @@ def _in_dtype_of(cotangent, var):
 def make_vjp(f, primals):
     """Run ``f`` on a fresh tape: ``(f(primals), pullback)``, ``pullback(u) = u^T J``."""
     primal_leaves, treedef = _input_leaves(primals, "vjp input")
-    level = VjpLevel()
+    level = VjpLevel(below=_forward_level_of(primal_leaves))
     try:
         inputs = [Var._make(kept_for_backward(p), None, level) for p in primal_leaves]
         with cyclic_gc_spaced():
@@ -223,6 +227,18 @@ def make_vjp(f, primals):
               for leaf in out_leaves]
     pullback = _Pullback(level, inputs, treedef, out_leaves, out_def)
     return unflatten(out_def, values), pullback
+
+
+def _forward_level_of(leaves):
+    """The forward level of the duals among ``leaves`` if they all have one (``ad.hvp``: the
+    reverse level records on its duals, :meth:`VjpLevel.process`), else ``None``."""
+    level = None
+    for leaf in leaves:
+        if type(leaf) is Dual:
+            if level is not None and leaf._level is not level:
+                return None
+            level = leaf._level
+    return level
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,6 +442,19 @@ def _scalar_seed(value):
     return 1.0 if isinstance(primal_value(value), float) else np.ones((), dtype_of(value))
 
 
+def _recorded_gradient(f, primals: tuple):
+    """``(value, pullback, gradient)``: ``f(*primals)`` recorded on a fresh tape, and the
+    gradient of its scalar value (a tuple like ``primals``) by one sweep."""
+    # one pause of the cyclic collector over recording and sweep (between them it would
+    # visit the whole tape once)
+    with inputs_held_read_only(flatten(primals)[0]), cyclic_gc_spaced():
+        value, pullback = make_vjp(f, primals)
+        # one sweep: each node is released once its rule ran, so the forward values die
+        # during the sweep and the sweep's own arrays reuse their memory (issue 13)
+        gradient = pullback(_scalar_seed(value), retain_graph=False)
+    return value, pullback, gradient
+
+
 def value_and_grad(f, argnums=0, has_aux: bool = False):
     """``(f(*args), gradient)``; the gradient has the structure of the chosen argument(s)."""
 
@@ -440,13 +469,7 @@ def value_and_grad(f, argnums=0, has_aux: bool = False):
             return value
 
         primals = (chosen,) if isinstance(argnums, int) else chosen
-        # one pause of the cyclic collector over recording and sweep (between them it would
-        # visit the whole tape once)
-        with inputs_held_read_only(flatten(primals)[0]), cyclic_gc_spaced():
-            value, pullback = make_vjp(objective, primals)
-            # one sweep: each node is released once its rule ran, so the forward values die
-            # during the sweep and the sweep's own arrays reuse their memory (issue 13)
-            gradient = pullback(_scalar_seed(value), retain_graph=False)
+        value, pullback, gradient = _recorded_gradient(objective, primals)
         if isinstance(argnums, int):
             gradient = gradient[0]
         aux = _strip_level(aux_box[0], pullback._level) if has_aux else None
@@ -517,9 +540,12 @@ def hvp(f, x, v):
 
     A dual number with tangent ``v`` flows through the reverse sweep of ``grad f``: the tangent
     of the gradient is ``d/de grad f(x + e v) = H v``, at a small multiple of a gradient's cost.
+    The gradient is ``grad(f, argnums)``'s (all of ``x``'s items), without its wrapping of
+    the arguments (their selection, ``has_aux``, keywords), which ``hvp`` never needs.
     """
-    argnums = tuple(range(len(x))) if isinstance(x, tuple) else 0
-    return make_jvp(grad(f, argnums), x, v)[1]
+    if isinstance(x, tuple):
+        return make_jvp(lambda *xs: _recorded_gradient(f, xs)[2], x, v)[1]
+    return make_jvp(lambda x: _recorded_gradient(f, (x,))[2][0], x, v)[1]
 
 
 def hessian(f, argnums=0, chunk_size=None):

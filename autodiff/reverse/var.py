@@ -46,27 +46,51 @@ class VjpLevel(Level):
     """
 
     kind = "reverse"
-    __slots__ = ()
+    __slots__ = ("below",)
     #: Whether nodes keep every operand's value and ``Var`` (the inspection tools read the
     #: values of every recorded operation through the parents).
     keeps_values = False
 
+    def __init__(self, manual: bool = False, below=None):
+        """``below``: the forward level whose duals the inputs of this tape are (``ad.hvp``,
+        ``ad.hessian``: forward over reverse), or ``None``."""
+        super().__init__(manual)
+        self.below = below
+
     def process(self, prim, args, params, donor=None):
         """``donor``: the position of an operand whose ``Var`` is a temporary of the user's
         expression (:func:`_temporary_operand`); if the node does not keep its value, the
-        level below may write the result into that value's buffers (:func:`_record_read`)."""
+        level below may write the result into that value's buffers (:func:`_record_read`).
+
+        Forward over reverse, the values under this level's are duals of the forward level
+        ``below``: when every operand underneath is one of them or a number or real array
+        (and one is a dual), that level is the one :func:`~autodiff.rules.primitive.bind`
+        would choose, and it computes the primal and tangent at once (its ``process``), without
+        a second pass over the operands to choose it."""
         if not self.active:
             raise self.escaped("Var")
         # isinstance, not type(): ad.nn.Parameter is a Var subclass (a persistent leaf)
         primals = []
         parents = []
+        below = self.below
+        dual = False
         for arg in args:
             if isinstance(arg, Var) and arg._level is self:
-                primals.append(arg._primal_)
+                p = arg._primal_
                 parents.append(arg)
             else:
-                primals.append(arg)
+                p = arg
                 parents.append(None)
+            primals.append(p)
+            if below is not None:
+                if type(p) is Dual and p._level is below:
+                    dual = True
+                elif not (type(p) is float or type(p) is int or (
+                        type(p) is np.ndarray and p.dtype.kind in "fiub")):
+                    below = None  # bind decides (another level, lifting, complex operands)
+        p = None  # the name would count as a holder of the last operand (into_operand)
+        if not dual:
+            below = None
         threshold = recording_threshold()
         if threshold and (self.manual or self.id <= threshold):
             return bind(prim, *primals, **params)
@@ -78,22 +102,23 @@ class VjpLevel(Level):
             # decided per call (elementwise: by the inputs that need a cotangent)
             reads = None if self.keeps_values else reads(primals, parents)
             if reads is not None:
-                return self._record_read(prim, primals, params, parents, reads, donor)
+                return self._record_read(prim, primals, params, parents, reads, donor, below)
         if reads is None:
             primals = [kept_for_backward(p) if type(p) is np.ndarray else p for p in primals]
-            out = bind(prim, *primals, **params)
+            out = below.process(prim, primals, params) if below else bind(prim, *primals, **params)
             return Var._make(out, Node(prim, primals, out, params, parents), self)
         # the VJP reads only these inputs' values: the others (and the output) are kept as
         # shapes, so a buffer written in place (y[i] = v) is not pinned by every version
-        out = bind(prim, *primals, **params)
-        saved = [kept_for_backward(p) if i in reads else shape_only(p) for i, p in
+        out = below.process(prim, primals, params) if below else bind(prim, *primals, **params)
+        saved = [kept_for_backward(p) if i in reads else shape_only(_data(p)) for i, p in
                  enumerate(primals)]
-        node = Node(prim, saved, shape_only(out), params, parents, made=out)
+        node = Node(prim, saved, shape_only(_data(out)), params, parents, made=out)
         return Var._make(out, node, self)
 
-    def _record_read(self, prim, primals, params, parents, reads, donor=None):
+    def _record_read(self, prim, primals, params, parents, reads, donor=None, below=None):
         """Record ``prim`` keeping the values at the positions ``reads`` (of the inputs, and
-        ``len(primals)`` for the output) and the others' shapes; parents by their places.
+        ``len(primals)`` for the output) and the others' shapes; parents by their places;
+        ``below``: the forward level that computes it (:meth:`process`), or ``None`` (bind).
 
         The value of a temporary operand at position ``donor`` that the node does not keep
         dies with this call: a dual one takes the result in its buffers
@@ -111,7 +136,8 @@ class VjpLevel(Level):
             p = None  # the loop's name would count as a holder of the last operand
             out = ew.into_operand(prim, primals, donor)
         if out is None:
-            out = bind(prim, *primals, **params)
+            out = (below.process(prim, primals, params) if below
+                   else bind(prim, *primals, **params))
         node = Node(prim, saved, out if len(saved) in reads else shape_only(_data(out)), params,
                     tuple([None if p is None else _place(p) for p in parents]), made=out)
         return Var._make(out, node, self)

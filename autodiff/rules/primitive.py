@@ -525,7 +525,8 @@ def holds_recorded(value) -> bool:
 
 
 # shape_of, ndim_of and dtype_of run several times per rule application: the primal is peeled
-# inline and a float answers without NumPy's dispatch (np.shape(1.0) is (), np.ndim(1.0) is 0,
+# inline and a float or a NumPy float64 scalar (what a full reduction returns: np.sum of an
+# array) answers without NumPy's dispatch (np.shape(1.0) is (), np.ndim(1.0) is 0,
 # np.result_type(1.0) is float64)
 
 
@@ -534,7 +535,7 @@ def shape_of(x) -> tuple:
         x = x._primal_
     if isinstance(x, np.ndarray):
         return x.shape
-    return () if type(x) is float else np.shape(x)
+    return () if type(x) is float or type(x) is np.float64 else np.shape(x)
 
 
 def ndim_of(x) -> int:
@@ -542,7 +543,7 @@ def ndim_of(x) -> int:
         x = x._primal_
     if isinstance(x, np.ndarray):
         return x.ndim
-    return 0 if type(x) is float else np.ndim(x)
+    return 0 if type(x) is float or type(x) is np.float64 else np.ndim(x)
 
 
 _FLOAT64 = np.dtype(np.float64)
@@ -553,7 +554,7 @@ def dtype_of(x):
         x = x._primal_
     if isinstance(x, np.ndarray):
         return x.dtype
-    return _FLOAT64 if type(x) is float else np.result_type(x)
+    return _FLOAT64 if type(x) is float or type(x) is np.float64 else np.result_type(x)
 
 
 _SHAPE_ONLY: dict = {}
