@@ -683,7 +683,8 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
             wanted = [i for i, p in enumerate(parents) if p is not None]
         results = c = None  # the previous node's contributions: g's holders are counted next
         if prim.sparse_vjp is None or on_node:
-            if type(g) is Dual and not on_node and overwritable(g, seq in owned):
+            if (type(g) is Dual and len(wanted) == 1 and not on_node
+                    and overwritable(g, seq in owned)):  # (a rule overwrites for one input)
                 held = ew.OVERWRITABLE.value
                 ew.OVERWRITABLE.value = g
                 try:

@@ -297,9 +297,7 @@ class Elementwise(Primitive):
         if type(out) is float:
             return [chain_product(self.partials[i](*args), cotangent) for i in wanted]
         results = []
-        out_shape = out.shape if type(out) is np.ndarray else shape_of(out)
         g_shape = cotangent.shape if type(cotangent) is np.ndarray else shape_of(cotangent)
-        n_batch = len(g_shape) - len(out_shape)
         unit = type(cotangent) is np.ndarray and _unit_cotangent(cotangent)
         partials = self.partials
         for i in wanted:
@@ -326,6 +324,7 @@ class Elementwise(Primitive):
             if x_shape == g_shape:  # d * g has g's shape (d broadcasts to the output's)
                 results.append(c)
                 continue
+            n_batch = len(g_shape) - ndim_of(out)
             c_shape = shape_of(c)
             if c_shape[n_batch:] != x_shape or len(c_shape) < n_batch + len(x_shape):
                 c = shapes.unbroadcast(c, x_shape, n_batch)

@@ -205,7 +205,9 @@ def _getitem_sparse_vjp(g, primals, out, wanted, index):
     (x,) = primals
     if type(g) is float and type(index) is int:  # x[i] of a float64 array
         return [SparseCotangent(index, g, x.shape, 0)]
-    if type(index) is slice and type(g) is np.ndarray and g.ndim == len(shape_of(out)):
+    if type(index) is slice and type(g) is np.ndarray and g.ndim == (
+        out.ndim if type(out) is np.ndarray else len(shape_of(out))
+    ):
         # x[a:b] with no batch axes (a slice is a basic index: nothing recorded, no mask)
         return [SparseCotangent(index, g, shape_of(x), 0)]
     if not _sparse_index(index) or holds_recorded(index):
