@@ -73,7 +73,7 @@ class VjpLevel(Level):
         primals = []
         parents = []
         below = self.below
-        dual = False
+        dual = array = False
         for arg in args:
             if isinstance(arg, Var) and arg._level is self:
                 p = arg._primal_
@@ -85,8 +85,9 @@ class VjpLevel(Level):
             if below is not None:
                 if type(p) is Dual and p._level is below:
                     dual = True
-                elif not (type(p) is float or type(p) is int or (
-                        type(p) is np.ndarray and p.dtype.kind in "fiub")):
+                elif type(p) is np.ndarray and p.dtype.kind in "fiub":
+                    array = True
+                elif type(p) is not float and type(p) is not int:
                     below = None  # bind decides (another level, lifting, complex operands)
         p = None  # the name would count as a holder of the last operand (into_operand)
         if not dual:
@@ -104,7 +105,8 @@ class VjpLevel(Level):
             if reads is not None:
                 return self._record_read(prim, primals, params, parents, reads, donor, below)
         if reads is None:
-            primals = [kept_for_backward(p) if type(p) is np.ndarray else p for p in primals]
+            if below is None or array:  # (duals and numbers are kept as they are)
+                primals = [kept_for_backward(p) if type(p) is np.ndarray else p for p in primals]
             out = below.process(prim, primals, params) if below else bind(prim, *primals, **params)
             return Var._make(out, Node(prim, primals, out, params, parents), self)
         # the VJP reads only these inputs' values: the others (and the output) are kept as

@@ -543,7 +543,10 @@ def _plus_product(total, owned, d, t):
         and total.dtype == term.dtype
     ):
         return ufunc(total, term, out=total if owned else term), True
-    total = (subtract if d is MINUS_ONE else add)(total, term)
+    prim = subtract if d is MINUS_ONE else add
+    if type(total) is np.ndarray and type(term) is np.ndarray:
+        return prim.impl(total, term), True  # what the primitive runs on plain arrays
+    total = prim(total, term)
     return total, type(total) is np.ndarray
 
 
