@@ -79,7 +79,7 @@ def _plain(monkeypatch):
     monkeypatch.setattr(elementwise, "_unit_cotangent", lambda cotangent: False)
     monkeypatch.setattr(elementwise, "_sole_array", lambda d, direction: False)
     monkeypatch.setattr(elementwise, "_into_dual", lambda d, g, overwrite_g=False: False)
-    monkeypatch.setattr(elementwise, "_constant_times_dual", lambda d, g: None)
+    monkeypatch.setattr(elementwise, "_dual_product", lambda d, g: None)
     monkeypatch.setattr(tape, "overwritable", lambda g, ours: False)
 
 

@@ -122,10 +122,8 @@ def chain_product(d, direction):
             return multiply.impl(d, direction)
         if d is MINUS_ONE:
             return negative.impl(direction)
-    elif type(direction) is _dual_class() and (
-        d is MINUS_ONE or type(d) is float or type(d) is np.ndarray
-    ):
-        product = _constant_times_dual(d, direction)
+    if type(direction) is _dual_class() or type(d) is _dual_class():
+        product = _dual_product(d, direction)
         if product is not None:
             return product
     if d is MINUS_ONE:
@@ -133,24 +131,54 @@ def chain_product(d, direction):
     return multiply(d, direction)
 
 
-def _constant_times_dual(d, g):
-    """``d * g`` for a constant ``d`` (a float, ``MINUS_ONE``, or a plain array of ``g``'s
-    shape and dtype) and a dual ``g`` of an active level whose parts are plain float arrays of
-    one shape (no batch): the product on each part, ``(d g.p, d g.t)``, with the calls the
-    ``multiply`` (``negative``) primitive's rules on the dual level make -- primal ``impl(d,
-    g.p)``, tangent ``chain_product(d, g.t)`` (``d`` carries no tangent) -- without the
-    level's dispatch; ``None`` for anything else (the primitive then takes it).  Forward over
-    reverse: a constant partial times a dual cotangent (``-g`` of ``a - b``, ``c * g`` of
-    ``c * x``; a plain partial, once for both parts)."""
-    p, t = g._primal_, g.tangent
-    if (
-        RECORDING[0] or type(p) is not np.ndarray or type(t) is not np.ndarray
-        or p.shape != t.shape or p.dtype.kind != "f" or t.dtype != p.dtype
-        or (type(d) is np.ndarray and (d.shape != p.shape or d.dtype != p.dtype))
-        or not g._level.active
+def _dual_product(d, g):
+    """``d * g`` on the parts of duals of one active level whose parts are plain float arrays
+    of one shape and dtype (no batch), with the calls the ``multiply`` (``negative``)
+    primitive's rules on the dual level make, without the level's dispatch; ``None`` for
+    anything else (the primitive then takes it).  Forward over reverse: a partial times a
+    dual cotangent, or a dual partial times a plain one (``-g`` of ``a - b``, ``c * g`` of
+    ``c * x``, ``b * g`` of ``a * b``, ``y * g`` of ``exp``):
+
+    * a constant ``d`` (a float, ``MINUS_ONE``, a plain array), a dual ``g``: primal
+      ``impl(d, g.p)``, tangent ``chain_product(d, g.t)`` (``d`` carries no tangent);
+    * a dual ``d``, a plain array ``g``: primal ``impl(d.p, g)``, tangent ``impl(g, d.t)``
+      (the partial ``b`` of ``a * b`` times ``a``'s tangent);
+    * two duals: primal ``impl(d.p, g.p)``, tangent ``g.p * d.t + d.p * g.t``, the second
+      product added into the first (:func:`_into_dual` computes the same into a partial it
+      may overwrite).
+    """
+    if RECORDING[0]:
+        return None
+    Dual = _dual_class()
+    like = g if type(g) is Dual else d
+    level, parts = like._level, [like._primal_, like.tangent]
+    if type(d) is Dual and type(g) is Dual:
+        if d._level is not level:
+            return None
+        parts += (d._primal_, d.tangent)
+    elif type(d) is np.ndarray or type(g) is np.ndarray:
+        parts.append(d if type(d) is np.ndarray else g)
+    elif not (type(d) is float or d is MINUS_ONE) or type(g) is not Dual:
+        return None
+    first = parts[0]
+    if like._n_batch or not level.active or type(first) is not np.ndarray or (
+        first.dtype.kind != "f"
     ):
         return None
-    return type(g)._make(chain_product(d, p), chain_product(d, t), g._level, g._n_batch)
+    for part in parts:
+        if type(part) is not np.ndarray or part.shape != first.shape or (
+            part.dtype != first.dtype
+        ):
+            return None
+    if type(d) is not Dual:  # a constant times a dual
+        return Dual._make(chain_product(d, g._primal_), chain_product(d, g.tangent), level, 0)
+    dp, dt = d._primal_, d.tangent
+    if type(g) is not Dual:  # a dual times a plain array
+        return Dual._make(multiply.impl(dp, g), multiply.impl(g, dt), level, 0)
+    gp, gt = g._primal_, g.tangent
+    tangent = multiply.impl(gp, dt)
+    np.add(tangent, multiply.impl(dp, gt), out=tangent)
+    return Dual._make(multiply.impl(dp, gp), tangent, level, 0)
 
 
 def _align_tangent(t, x_ndim: int, out_ndim: int):
