@@ -402,3 +402,40 @@ def test_binds_short_pass_is_its_full_pass():
     assert ad.jvp(outer, 5.0, 1.0)[1] == 1.0  # d/dy (y * 1): the outer level's value survives
     with pytest.raises(TypeError, match="complex"):
         bind(ew.multiply, Dual(a, b), 1j)
+
+
+def test_reverse_level_on_its_forward_levels_duals_gives_binds_results(monkeypatch):
+    """Forward over reverse, the reverse level hands operands that are duals of the forward
+    level under it (or numbers and real arrays) to that level directly (``VjpLevel.below``):
+    the same bits as with every operation going through bind, for a Hessian-vector product, a
+    Hessian (batched duals), a value of an outer transform in the expression, and a dual of a
+    closed level (its escape error)."""
+    from autodiff import transforms
+
+    x, v = RNG.normal(size=7), RNG.normal(size=7)
+
+    def f(x):
+        return rosenbrock(x) + np.sum(np.sin(x) * x[::-1]) + np.sum(np.exp(x[2:5]) / 3.0)
+
+    def outer(s):  # s: a dual of an older level, a constant to the reverse level's operations
+        return ad.hvp(lambda y: np.sum(y ** 3 * s) + f(y), x, v)
+
+    leaked = []
+
+    def leaking(y):
+        leaked.append(y._primal_)  # the dual under the Var: its level closes with hvp
+        return f(y)
+
+    def runs():
+        results = [ad.hvp(f, x, v), ad.hessian(f)(x), ad.jvp(outer, 2.0, 1.0),
+                   ad.hvp(leaking, x, v)]
+        with pytest.raises(ad.EscapedTracerError):
+            ad.hvp(lambda y: np.sum(y * leaked[-1]), x, v)
+        return results
+
+    direct = runs()
+    monkeypatch.setattr(transforms, "_forward_level_of", lambda leaves: None)
+    through_bind = runs()
+    for got, want in zip(ad.pytree.flatten(direct)[0], ad.pytree.flatten(through_bind)[0]):
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_array_equal(got, want)
