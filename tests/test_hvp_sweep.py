@@ -59,7 +59,14 @@ def _constant_factors(x):
                   + np.exp(-x) - 0.5 * x ** 3)
 
 
+def _zero_d(x):
+    # 0-d arrays: products of dual partials and cotangents that are NumPy scalars
+    a, b, c = (np.reshape(x[i:i + 1], ()) for i in range(3))
+    return np.sum(np.exp(a) * b * np.sin(c)) + np.sum(x ** 3)
+
+
 PROGRAMS = {
+    "zero-d": _zero_d,
     "constant-factors": _constant_factors,
     "scalar-broadcast": _scalar_broadcast,
     "rosenbrock": _rosenbrock,

@@ -175,6 +175,8 @@ def _dual_product(d, g):
     dp, dt = d._primal_, d.tangent
     if type(g) is not Dual:  # a dual times a plain array
         return Dual._make(multiply.impl(dp, g), multiply.impl(g, dt), level, 0)
+    if not dp.shape:  # 0-d parts: the products are NumPy scalars (no buffer to add into)
+        return None
     gp, gt = g._primal_, g.tangent
     tangent = multiply.impl(gp, dt)
     np.add(tangent, multiply.impl(dp, gt), out=tangent)
