@@ -15,6 +15,7 @@ from .primitive import (
     ParametrizedPrimitive,
     Primitive,
     Traced,
+    bind,
     batch_ndim,
     call_with,
     holds_recorded,
@@ -77,7 +78,7 @@ def _getitem_jvp(primals, tangents, out, index):
     (t,) = tangents
     n_batch = batch_ndim(t, x)
     if n_batch == 0:
-        return getitem(t, index=index)
+        return bind(getitem, t, index=index)  # (an operand and a keyword: getitem's call)
     full = _expand_ellipsis(index, ndim_of(x))
     if is_basic_index(full):  # the batch axes lead and stay in place: one gather
         return getitem(t, index=(slice(None),) * n_batch + full)

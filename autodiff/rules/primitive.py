@@ -527,10 +527,12 @@ def holds_recorded(value) -> bool:
 # shape_of, ndim_of and dtype_of run several times per rule application: the primal is peeled
 # inline and a float or a NumPy float64 scalar (what a full reduction returns: np.sum of an
 # array) answers without NumPy's dispatch (np.shape(1.0) is (), np.ndim(1.0) is 0,
-# np.result_type(1.0) is float64)
+# np.result_type(1.0) is float64); a plain array, the most common argument, answers first
 
 
 def shape_of(x) -> tuple:
+    if type(x) is np.ndarray:
+        return x.shape
     while isinstance(x, Traced):
         x = x._primal_
     if isinstance(x, np.ndarray):
@@ -539,6 +541,8 @@ def shape_of(x) -> tuple:
 
 
 def ndim_of(x) -> int:
+    if type(x) is np.ndarray:
+        return x.ndim
     while isinstance(x, Traced):
         x = x._primal_
     if isinstance(x, np.ndarray):
@@ -596,6 +600,8 @@ def normalize_axes(axis, ndim: int) -> tuple:
 
 def batch_ndim(t, x) -> int:
     """Number of leading batch axes of tangent/cotangent ``t`` of a value shaped like ``x``."""
+    if type(t) is np.ndarray and type(x) is np.ndarray:
+        return t.ndim - x.ndim
     return ndim_of(t) - ndim_of(x)
 
 
