@@ -554,6 +554,8 @@ _FLOAT64 = np.dtype(np.float64)
 
 
 def dtype_of(x):
+    if type(x) is np.ndarray:
+        return x.dtype
     while isinstance(x, Traced):
         x = x._primal_
     if isinstance(x, np.ndarray):
