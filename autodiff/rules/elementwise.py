@@ -133,19 +133,15 @@ def chain_product(d, direction):
 
 def _dual_product(d, g):
     """``d * g`` on the parts of duals of one active level whose parts are plain float arrays
-    of one shape and dtype (no batch), with the calls the ``multiply`` (``negative``)
-    primitive's rules on the dual level make, without the level's dispatch; ``None`` for
-    anything else (the primitive then takes it).  Forward over reverse: a partial times a
-    dual cotangent, or a dual partial times a plain one (``-g`` of ``a - b``, ``c * g`` of
-    ``c * x``, ``b * g`` of ``a * b``, ``y * g`` of ``exp``):
+    of one shape and dtype (no batch), as the dual level computes it, without its dispatch;
+    ``None`` for anything else (the primitive then takes it).  Forward over reverse: a partial
+    times a dual cotangent, or a dual partial times a plain one (``-g`` of ``a - b``, ``c * g``
+    of ``c * x``, ``b * g`` of ``a * b``, ``y * g`` of ``exp``):
 
-    * a constant ``d`` (a float, ``MINUS_ONE``, a plain array), a dual ``g``: primal
-      ``impl(d, g.p)``, tangent ``chain_product(d, g.t)`` (``d`` carries no tangent);
-    * a dual ``d``, a plain array ``g``: primal ``impl(d.p, g)``, tangent ``impl(g, d.t)``
-      (the partial ``b`` of ``a * b`` times ``a``'s tangent);
-    * two duals: primal ``impl(d.p, g.p)``, tangent ``g.p * d.t + d.p * g.t``, the second
-      product added into the first (:func:`_into_dual` computes the same into a partial it
-      may overwrite).
+    * a constant ``d`` (a float, ``MINUS_ONE``, a plain array), a dual ``g``: ``d`` carries no
+      tangent and the product is linear in ``g``, so each part is ``chain_product(d, part)``;
+    * a dual ``d``: the ``multiply`` primitive's own ``impl`` and JVP rule on the parts, as
+      the dual level calls them.
     """
     if RECORDING[0]:
         return None
@@ -172,15 +168,12 @@ def _dual_product(d, g):
             return None
     if type(d) is not Dual:  # a constant times a dual
         return Dual._make(chain_product(d, g._primal_), chain_product(d, g.tangent), level, 0)
-    dp, dt = d._primal_, d.tangent
-    if type(g) is not Dual:  # a dual times a plain array
-        return Dual._make(multiply.impl(dp, g), multiply.impl(g, dt), level, 0)
-    if not dp.shape:  # 0-d parts: the products are NumPy scalars (no buffer to add into)
-        return None
-    gp, gt = g._primal_, g.tangent
-    tangent = multiply.impl(gp, dt)
-    np.add(tangent, multiply.impl(dp, gt), out=tangent)
-    return Dual._make(multiply.impl(dp, gp), tangent, level, 0)
+    if type(g) is Dual:
+        primals, tangents = [d._primal_, g._primal_], [d.tangent, g.tangent]
+    else:  # a plain array g
+        primals, tangents = [d._primal_, g], [d.tangent, None]
+    out = multiply.impl(*primals)
+    return Dual._make(out, multiply.jvp(primals, tangents, out), level, 0)
 
 
 def _align_tangent(t, x_ndim: int, out_ndim: int):
