@@ -36,9 +36,9 @@ import numpy as np
 
 from ..forward.dual import Dual
 from ..rules import elementwise as ew
-from ..rules.indexing import SparseCotangent, accumulate_sparse, getitem
+from ..rules.indexing import SparseCotangent, accumulate_sparse, add_into_slice, getitem
 from ..rules.elementwise import chain_product
-from ..rules.primitive import Traced
+from ..rules.primitive import Traced, shape_of
 
 __all__ = [
     "Node",
@@ -527,6 +527,48 @@ def _dual_sparse_vjp(prim, g, node, wanted):
     return results
 
 
+def _add_dual_slice(cotangents: dict, owned: set, key, g, node):
+    """The cotangent of ``x[a:b]`` (a slice, the node ``node``) for a dual cotangent ``g`` of
+    plain array parts, added into the parts of the dual buffer the sweep owns for ``x``
+    (``key``) or made that buffer: what :func:`_dual_sparse_vjp` and
+    :func:`~autodiff.rules.indexing.accumulate_sparse` do with the index-and-values
+    cotangent of each part (``zeros`` of ``x``'s shape and the values' dtype, then ``values``
+    added into the slice's view; :func:`~autodiff.rules.indexing.add_into_slice`), without
+    making the two :class:`~autodiff.rules.indexing.SparseCotangent` s and their pair.  The
+    same NumPy calls on the same operands, so the same bits.  ``True`` when it made the
+    buffer, ``False`` when it added into it, ``None`` for anything else (a batch, another
+    index, a buffer of another kind, level or dtype): the caller takes the general path.
+    """
+    index = node.params["index"]
+    if type(index) is not slice or g._n_batch or not g._level.active:
+        return None
+    gp, gt = g._primal_, g.tangent
+    if not (type(gp) is np.ndarray and type(gt) is np.ndarray and gp.shape == gt.shape
+            and gp.dtype == gt.dtype and gp.shape == shape_of(node.out)):
+        return None
+    shape = shape_of(node.primals[0])
+    current = cotangents.get(key)
+    if current is None:
+        primal, tangent = np.zeros(shape, gp.dtype), np.zeros(shape, gt.dtype)
+        add_into_slice(primal, index, gp)
+        add_into_slice(tangent, index, gt)
+        cotangents[key] = Dual._make(primal, tangent, g._level, 0)
+        owned.add(key)
+        return True
+    if type(current) is not Dual or key not in owned or current._level is not g._level or (
+        current._n_batch
+    ):
+        return None
+    primal, tangent = current._primal_, current.tangent
+    if not (type(primal) is np.ndarray and type(tangent) is np.ndarray
+            and primal.shape == tangent.shape == shape
+            and primal.dtype == tangent.dtype == gp.dtype):
+        return None
+    add_into_slice(primal, index, gp)
+    add_into_slice(tangent, index, gt)
+    return False
+
+
 def overwritable(g, ours: bool) -> bool:
     """Whether the rule of the node whose complete cotangent is the dual ``g`` may write into
     ``g``'s parts (:data:`~autodiff.rules.elementwise.OVERWRITABLE`): plain arrays of an
@@ -694,6 +736,18 @@ def _sweep(outputs, seeds, retain_graph: bool, on_node=None) -> dict:
             else:
                 results = prim.vjp(g, node.primals, node.out, wanted, **node.params)
         elif type(g) is Dual:
+            if prim is getitem and wanted is _FIRST:  # x[a:b]: into x's dual buffer
+                parent = parents[0]
+                key = parent._seq
+                if key >= seq:  # x written into (x[j] = v) after this node read it
+                    parent = version_before(parent, seq, cursors)
+                    key = parent._seq
+                made = _add_dual_slice(cotangents, owned, key, g, node)
+                if made is not None:
+                    if made:
+                        vars_by_seq[key] = parent
+                        heappush(heap, -key)
+                    continue
             results = _dual_sparse_vjp(prim, g, node, wanted)
         else:
             vjp = prim.vjp if isinstance(g, Traced) else prim.sparse_vjp

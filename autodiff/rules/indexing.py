@@ -27,7 +27,7 @@ from .primitive import (
 from .series import FIRST_ORDER
 
 __all__ = ["getitem", "scatter_add", "where", "index_update", "SparseCotangent", "bool_mask",
-           "accumulate_sparse"]
+           "accumulate_sparse", "add_into_slice"]
 
 # test masks and conditions for (3, 4) inputs
 _MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
@@ -143,10 +143,7 @@ class SparseCotangent:
         them (``zeros``: ``buffer`` is known to hold zeros)."""
         index, values, n_batch = self.index, self.values, self.n_batch
         if type(index) is slice and not n_batch:
-            # a basic index, no position repeats: the add of ``buffer[index] += values``
-            # into the view (without writing the view back onto itself)
-            part = buffer[index]
-            np.add(part, values, out=part)
+            add_into_slice(buffer, index, values)
             return
         if type(index) is int:
             buffer[index] += values
@@ -172,6 +169,13 @@ class SparseCotangent:
         sums = np.zeros((unique.size,) + buffer.shape[len(items):], dtype=flat_values.dtype)
         np.add.at(sums, inverse, flat_values)
         buffer[np.unravel_index(unique, lead)] += sums
+
+
+def add_into_slice(buffer, index: slice, values):
+    """``buffer[index] += values`` for a slice (a basic index: no position repeats): the add
+    into the view, without writing the view back onto itself."""
+    part = buffer[index]
+    np.add(part, values, out=part)
 
 
 def accumulate_sparse(store: dict, owned: set, key, sparse):
