@@ -146,6 +146,14 @@ def _dual_product(d, g):
     if RECORDING[0]:
         return None
     Dual = _dual_class()
+    if (type(d) is float or d is MINUS_ONE) and type(g) is Dual:  # the sweep's usual case
+        primal, tangent = g._primal_, g.tangent  # (checked without the list of parts below)
+        if g._n_batch or not g._level.active or type(primal) is not np.ndarray or (
+            primal.dtype.kind != "f" or type(tangent) is not np.ndarray
+            or tangent.shape != primal.shape or tangent.dtype != primal.dtype
+        ):
+            return None
+        return Dual._make(chain_product(d, primal), chain_product(d, tangent), g._level, 0)
     like = g if type(g) is Dual else d
     level, parts = like._level, [like._primal_, like.tangent]
     if type(d) is Dual and type(g) is Dual:
@@ -154,7 +162,7 @@ def _dual_product(d, g):
         parts += (d._primal_, d.tangent)
     elif type(d) is np.ndarray or type(g) is np.ndarray:
         parts.append(d if type(d) is np.ndarray else g)
-    elif not (type(d) is float or d is MINUS_ONE) or type(g) is not Dual:
+    else:
         return None
     first = parts[0]
     if like._n_batch or not level.active or type(first) is not np.ndarray or (
