@@ -108,7 +108,8 @@ class cyclic_gc_spaced:
       paused: no other worker's cyclic garbage can pile up, and the recording's own is
       collected at the first collection after it (a worker thread the recorded function
       starts runs with the collector paused until it enters a transform, or until the
-      recording's next transform entry, such as its sweep, sees it).
+      recording's next transform entry sees it; ``grad`` and ``jacrev`` sweep within their
+      recording's pause, entered once).
     * With other (non-daemon) threads alive, at entry or when one enters a transform
       meanwhile, the collector stays on and its young-generation threshold is raised instead
       (:data:`RECORDING_GC_THRESHOLD`): passes are triggered by the number of container
@@ -127,10 +128,11 @@ class cyclic_gc_spaced:
         global _gc_holders, _gc_paused, _gc_pause
         with _gc_lock:
             if _gc_holders == 0:
-                if gc.isenabled() and _alone():
+                count = threading.active_count()
+                if gc.isenabled() and _alone(count):
                     gc.disable()
                     _gc_paused = True
-                    _gc_pause = (threading.get_ident(), threading.active_count())
+                    _gc_pause = (threading.get_ident(), count)
                 else:
                     _space_out_collections()
             elif _gc_paused and _another_worker():
@@ -155,9 +157,10 @@ class cyclic_gc_spaced:
         return False
 
 
-def _alone() -> bool:
-    """Whether every other Python thread is a daemon (the calling one need not be)."""
-    if threading.active_count() == 1:
+def _alone(count: int) -> bool:
+    """Whether every other Python thread is a daemon (the calling one need not be), given the
+    number of threads alive."""
+    if count == 1:
         return True
     current = threading.current_thread()
     return all(thread is current or thread.daemon for thread in threading.enumerate())
@@ -170,7 +173,8 @@ def _another_worker() -> bool:
     thread, count = _gc_pause
     if threading.get_ident() != thread:
         return True
-    return threading.active_count() != count and not _alone()
+    now = threading.active_count()
+    return now != count and not _alone(now)
 
 
 def _space_out_collections():
