@@ -544,11 +544,11 @@ def _add_dual_slice(cotangents: dict, owned: set, key, g, node):
     index, a buffer of another kind, level or dtype): the caller takes the general path.
     """
     index = node.params["index"]
-    if type(index) is not slice or g._n_batch or not g._level.active:
+    parts = ew.plain_array_parts(g) if type(index) is slice else None
+    if parts is None:
         return None
-    gp, gt = g._primal_, g.tangent
-    if not (type(gp) is np.ndarray and type(gt) is np.ndarray and gp.shape == gt.shape
-            and gp.dtype == gt.dtype and gp.shape == shape_of(node.out)):
+    gp, gt = parts
+    if gp.shape != shape_of(node.out):
         return None
     shape = shape_of(node.primals[0])
     current = cotangents.get(key)
@@ -559,17 +559,13 @@ def _add_dual_slice(cotangents: dict, owned: set, key, g, node):
         cotangents[key] = Dual._make(primal, tangent, g._level, 0)
         owned.add(key)
         return True
-    if type(current) is not Dual or key not in owned or current._level is not g._level or (
-        current._n_batch
-    ):
+    if type(current) is not Dual or key not in owned or current._level is not g._level:
         return None
-    primal, tangent = current._primal_, current.tangent
-    if not (type(primal) is np.ndarray and type(tangent) is np.ndarray
-            and primal.shape == tangent.shape == shape
-            and primal.dtype == tangent.dtype == gp.dtype):
+    buffer = ew.plain_array_parts(current)
+    if buffer is None or buffer[0].shape != shape or buffer[0].dtype != gp.dtype:
         return None
-    add_into_slice(primal, index, gp)
-    add_into_slice(tangent, index, gt)
+    add_into_slice(buffer[0], index, gp)
+    add_into_slice(buffer[1], index, gt)
     return False
 
 

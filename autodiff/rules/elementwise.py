@@ -146,42 +146,43 @@ def _dual_product(d, g):
     if RECORDING[0]:
         return None
     Dual = _dual_class()
-    if (type(d) is float or d is MINUS_ONE) and type(g) is Dual:  # the sweep's usual case
-        primal, tangent = g._primal_, g.tangent  # (checked without the list of parts below)
-        if g._n_batch or not g._level.active or type(primal) is not np.ndarray or (
-            primal.dtype.kind != "f" or type(tangent) is not np.ndarray
-            or tangent.shape != primal.shape or tangent.dtype != primal.dtype
-        ):
+    if type(d) is not Dual:  # a constant partial: d * g is linear in g, part by part
+        parts = plain_array_parts(g) if type(g) is Dual else None
+        if parts is None or not (type(d) is float or d is MINUS_ONE
+                                 or _same_array_kind(d, parts[0])):
             return None
-        return Dual._make(chain_product(d, primal), chain_product(d, tangent), g._level, 0)
-    like = g if type(g) is Dual else d
-    level, parts = like._level, [like._primal_, like.tangent]
-    if type(d) is Dual and type(g) is Dual:
-        if d._level is not level:
+        return Dual._make(chain_product(d, parts[0]), chain_product(d, parts[1]), g._level, 0)
+    parts = plain_array_parts(d)
+    if parts is None:
+        return None
+    if type(g) is Dual:
+        g_parts = plain_array_parts(g) if g._level is d._level else None
+        if g_parts is None or not _same_array_kind(g_parts[0], parts[0]):
             return None
-        parts += (d._primal_, d.tangent)
-    elif type(d) is np.ndarray or type(g) is np.ndarray:
-        parts.append(d if type(d) is np.ndarray else g)
+        primals, tangents = [parts[0], g_parts[0]], [parts[1], g_parts[1]]
+    elif _same_array_kind(g, parts[0]):
+        primals, tangents = [parts[0], g], [parts[1], None]
     else:
         return None
-    first = parts[0]
-    if like._n_batch or not level.active or type(first) is not np.ndarray or (
-        first.dtype.kind != "f"
-    ):
-        return None
-    for part in parts:
-        if type(part) is not np.ndarray or part.shape != first.shape or (
-            part.dtype != first.dtype
-        ):
-            return None
-    if type(d) is not Dual:  # a constant times a dual
-        return Dual._make(chain_product(d, g._primal_), chain_product(d, g.tangent), level, 0)
-    if type(g) is Dual:
-        primals, tangents = [d._primal_, g._primal_], [d.tangent, g.tangent]
-    else:  # a plain array g
-        primals, tangents = [d._primal_, g], [d.tangent, None]
     out = multiply.impl(*primals)
-    return Dual._make(out, multiply.jvp(primals, tangents, out), level, 0)
+    return Dual._make(out, multiply.jvp(primals, tangents, out), d._level, 0)
+
+
+def plain_array_parts(dual):
+    """``(primal, tangent)`` of a dual whose parts are plain floating arrays of one shape and
+    dtype, without batch, of an active level (no level below it traces them), else ``None``:
+    the duals whose products and sums the reverse sweep computes on the parts, with the calls
+    the dual level would make on exactly these arrays."""
+    primal, tangent = dual._primal_, dual.tangent
+    if (type(primal) is np.ndarray and primal.dtype.kind == "f" and not dual._n_batch
+            and _same_array_kind(tangent, primal) and dual._level.active):
+        return primal, tangent
+    return None
+
+
+def _same_array_kind(value, like) -> bool:
+    """Whether ``value`` is a plain array of ``like``'s shape and dtype."""
+    return type(value) is np.ndarray and value.shape == like.shape and value.dtype == like.dtype
 
 
 def _align_tangent(t, x_ndim: int, out_ndim: int):
